@@ -1,0 +1,1 @@
+"""The selfie capture page: blueprint, template, static JS/CSS."""

@@ -1,0 +1,3 @@
+from smsbank.cli import main
+
+main()

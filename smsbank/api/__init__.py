@@ -1,0 +1,1 @@
+"""The admin REST API and the original app's staff endpoints."""

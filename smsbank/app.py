@@ -1,0 +1,64 @@
+"""The app factory: `create_app()` builds a Quart app from one settings object.
+
+Nothing is built at import time. The database connects in `before_serving` and closes
+in `after_serving`, so `app.test_app()` in tests and hypercorn in production run the
+same start-up and shut-down.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from quart import Quart
+from quart_schema import QuartSchema
+
+from smsbank.api import admin, customers, health, legacy
+from smsbank.api.auth import BEARER_SCHEME
+from smsbank.db import close_db, init_db
+from smsbank.http import register_http_handlers
+from smsbank.services import Services
+from smsbank.settings import Settings
+
+log = logging.getLogger("smsbank.app")
+
+MAX_REQUEST_BYTES = 12 * 1024 * 1024  # a 10 MB photo plus the multipart envelope
+
+
+def create_app(settings: Settings | None = None, *, services: Services | None = None) -> Quart:
+    """Build the bank's app; `settings` default to the environment and `.env`."""
+    settings = settings or Settings.from_env()
+    app = Quart("smsbank")
+    app.config["SMSBANK_SETTINGS"] = settings
+    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+    app.config["QUART_SCHEMA_CONVERSION_PREFERENCE"] = "pydantic"
+    app.extensions["smsbank"] = services or Services(settings=settings)
+
+    QuartSchema(
+        app,
+        info={"title": "SMS Bank staff API", "version": "1"},
+        security_schemes=BEARER_SCHEME,
+        openapi_path="/openapi.json",
+        swagger_ui_path="/docs",
+        redoc_ui_path=None,
+        scalar_ui_path=None,
+    )
+    register_http_handlers(app)
+    for blueprint in (health.blueprint, customers.blueprint, admin.blueprint, legacy.blueprint):
+        app.register_blueprint(blueprint)
+
+    @app.before_serving
+    async def start() -> None:
+        await init_db(settings)
+        for component in app.extensions["smsbank"].components:
+            await component.start()
+        log.info(
+            "started", extra={"env": settings.env, "sms_backend": settings.effective_sms_backend}
+        )
+
+    @app.after_serving
+    async def stop() -> None:
+        for component in reversed(app.extensions["smsbank"].components):
+            await component.stop()
+        await close_db()
+
+    return app

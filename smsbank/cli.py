@@ -1,0 +1,172 @@
+"""The `smsbank` command: serve, migrate, keys, customers, demo.
+
+Each command reads the same settings as the server (environment + `.env` in the
+working directory) and works from any directory once installed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import click
+
+from smsbank.settings import Settings, SettingsError
+
+T = TypeVar("T")
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def run_with_db(settings: Settings, work: Callable[[], Awaitable[T]]) -> T:
+    """Run `work` with the database connected, for one-shot commands."""
+    from smsbank.db import close_db, init_db
+
+    async def runner() -> T:
+        await init_db(settings)
+        try:
+            return await work()
+        finally:
+            await close_db()
+
+    return asyncio.run(runner())
+
+
+@click.group()
+def main() -> None:
+    """SMS Bank: banking by text message, withdrawals approved by code and selfie."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Interface to bind (default SMSBANK_HOST).")
+@click.option("--port", type=int, default=None, help="Port (default SMSBANK_PORT).")
+@click.option("--workers", type=int, default=1, show_default=True, help="Worker processes.")
+def serve(host: str | None, port: int | None, workers: int) -> None:
+    """Serve the bank with hypercorn."""
+    from hypercorn.config import Config
+    from hypercorn.run import run
+
+    from smsbank.logs import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    config = Config()
+    config.bind = [f"{host or settings.host}:{port or settings.port}"]
+    config.workers = max(1, workers)
+    config.application_path = "smsbank.app:create_app()"
+    config.accesslog = None
+    config.graceful_timeout = 10
+    click.echo(f"SMS Bank serving on http://{config.bind[0]} with {config.workers} worker(s)")
+    sys.exit(run(config))
+
+
+@main.command()
+def migrate() -> None:
+    """Apply database migrations."""
+    from smsbank.db import apply_migrations, database_label
+
+    settings = load_settings()
+    applied = asyncio.run(apply_migrations(settings))
+    label = database_label(settings.database_url)
+    if applied:
+        click.echo(f"applied {len(applied)} migration(s) to {label}: {', '.join(applied)}")
+    else:
+        click.echo(f"{label} is up to date")
+
+
+@main.command()
+@click.option("--name", default="update", show_default=True)
+def makemigrations(name: str) -> None:
+    """(Developers) write migrations for model changes, for SQLite and PostgreSQL."""
+    from smsbank.db import write_model_changes
+
+    # Offline: neither URL is connected to; they only pick the SQL dialect.
+    for url in ("sqlite://:memory:", "postgres://offline@127.0.0.1:1/offline"):
+        created = asyncio.run(write_model_changes(url, name=name))
+        family = url.split(":", 1)[0]
+        click.echo(f"{family}: wrote {created}" if created else f"{family}: no model changes")
+
+
+@main.command("create-api-key")
+@click.argument("name")
+def create_api_key_command(name: str) -> None:
+    """Create a staff API key; it is printed once and never shown again."""
+    from smsbank.apikeys import create_api_key
+
+    settings = load_settings()
+    _, key = run_with_db(settings, lambda: create_api_key(name))
+    click.echo(key)
+
+
+@main.command("add-customer")
+@click.option("--name", required=True)
+@click.option("--phone", required=True)
+@click.option("--photo", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--deposit", default=None, help="Opening deposit, e.g. 100.00")
+def add_customer(name: str, phone: str, photo: str | None, deposit: str | None) -> None:
+    """Open an account (optionally enrolling a face photo and an opening deposit)."""
+    from smsbank.customers import create_customer, customer_json
+    from smsbank.errors import BankError
+    from smsbank.money import InvalidAmount, parse_amount
+    from smsbank.phones import InvalidPhone, normalize_phone
+
+    settings = load_settings()
+    try:
+        e164 = normalize_phone(phone, settings.default_region)
+        amount: Decimal | None = parse_amount(deposit) if deposit is not None else None
+    except (InvalidPhone, InvalidAmount) as exc:
+        raise click.ClickException(str(exc)) from exc
+    photo_bytes = None
+    if photo is not None:
+        with open(photo, "rb") as handle:
+            photo_bytes = handle.read()
+
+    async def work() -> dict[str, Any]:
+        customer = await create_customer(
+            name, e164, currency=settings.currency, initial_deposit=amount, actor="cli"
+        )
+        if photo_bytes is not None:
+            customer = await _enrol_photo(settings, customer.id, photo_bytes)
+        return customer_json(customer)
+
+    try:
+        result = run_with_db(settings, work)
+    except BankError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(
+        f"customer {result['id']}: {result['name']} {result['phone']} "
+        f"account {result['account_number']} balance {result['balance']} "
+        f"face enrolled: {'yes' if result['face_enrolled'] else 'no'}"
+    )
+
+
+async def _enrol_photo(settings: Settings, customer_id: int, photo: bytes) -> Any:
+    """Enrol a face from a photo file; provided by the face module once it is installed."""
+    try:
+        from smsbank.faces.enrolment import enrol_customer_photo
+    except ImportError as exc:
+        raise click.ClickException("face enrolment is not available in this build") from exc
+    return await enrol_customer_photo(settings, customer_id, photo, actor="cli")
+
+
+@main.command()
+def demo() -> None:
+    """Create a demo customer if the database is empty and print where to start."""
+    from smsbank.demo import ensure_demo
+
+    settings = load_settings()
+    lines = run_with_db(settings, lambda: ensure_demo(settings))
+    for line in lines:
+        click.echo(line)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

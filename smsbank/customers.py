@@ -1,0 +1,153 @@
+"""Customers: creation, look-ups and the JSON shape staff see."""
+
+from __future__ import annotations
+
+import secrets
+from decimal import Decimal
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from smsbank import audit, ledger
+from smsbank.errors import Conflict, NotFound, ValidationFailed
+from smsbank.models import Customer
+from smsbank.money import format_amount
+from smsbank.phones import mask_phone
+
+MAX_NAME_LENGTH = 200
+
+
+def clean_name(name: object) -> str:
+    """Collapse whitespace; refuse empty, over-long or control-character names."""
+    if not isinstance(name, str):
+        raise ValidationFailed("name is required", code="invalid_name")
+    cleaned = " ".join(name.split())
+    if not cleaned:
+        raise ValidationFailed("name is required", code="invalid_name")
+    if len(cleaned) > MAX_NAME_LENGTH:
+        raise ValidationFailed(
+            f"name is longer than {MAX_NAME_LENGTH} characters", code="invalid_name"
+        )
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in cleaned):
+        raise ValidationFailed("name has control characters", code="invalid_name")
+    return cleaned
+
+
+def new_account_number() -> str:
+    """Ten digits, the last a Luhn check digit so a mistyped number is caught."""
+    body = "".join(secrets.choice("0123456789") for _ in range(9))
+    return body + _luhn_digit(body)
+
+
+def _luhn_digit(body: str) -> str:
+    total = 0
+    for index, char in enumerate(reversed(body)):
+        digit = int(char)
+        if index % 2 == 0:
+            digit *= 2
+            if digit > 9:
+                digit -= 9
+        total += digit
+    return str((10 - total % 10) % 10)
+
+
+def mask_account(account_number: str) -> str:
+    return "••" + account_number[-4:]
+
+
+async def create_customer(
+    name: str,
+    phone: str,
+    *,
+    currency: str,
+    initial_deposit: Decimal | None = None,
+    actor: str,
+) -> Customer:
+    """Create a customer (and their opening deposit) in one transaction."""
+    name = clean_name(name)
+    if await Customer.exists(phone=phone):
+        raise Conflict("a customer already has that phone number", code="phone_taken")
+    for _ in range(5):
+        try:
+            async with in_transaction():
+                customer = await Customer.create(
+                    name=name,
+                    phone=phone,
+                    account_number=new_account_number(),
+                    currency=currency,
+                )
+                if initial_deposit is not None:
+                    await ledger.deposit(customer.id, initial_deposit)
+                    await customer.refresh_from_db()
+                await audit.record(
+                    "customer.created",
+                    actor=actor,
+                    customer_id=customer.id,
+                    phone=mask_phone(phone),
+                    initial_deposit=format_amount(initial_deposit) if initial_deposit else None,
+                )
+                return customer
+        except IntegrityError as exc:
+            if await Customer.exists(phone=phone):
+                raise Conflict(
+                    "a customer already has that phone number", code="phone_taken"
+                ) from exc
+            # else an account-number collision: try another number
+    raise RuntimeError("could not allocate a unique account number")
+
+
+async def get_customer(customer_id: int) -> Customer:
+    customer = await Customer.get_or_none(id=customer_id)
+    if customer is None:
+        raise NotFound("customer not found", code="customer_not_found")
+    return customer
+
+
+async def find_one_by_name(name: str) -> Customer:
+    """The one customer with this name (case and spacing ignored).
+
+    404 when nobody has it; 409 listing the candidates when several do, so staff can
+    ask the customer for their phone number instead of guessing.
+    """
+    cleaned = clean_name(name)
+    matches = await Customer.filter(name__iexact=cleaned).order_by("id").limit(20)
+    if not matches:
+        raise NotFound("no customer has that name", code="customer_not_found")
+    if len(matches) > 1:
+        raise Conflict(
+            "several customers have that name; look them up by phone instead",
+            code="ambiguous_name",
+            extra={"candidates": [candidate_json(c) for c in matches]},
+        )
+    return matches[0]
+
+
+def candidate_json(customer: Customer) -> dict[str, Any]:
+    """Enough to tell namesakes apart at a counter, without exposing full numbers."""
+    return {
+        "customer_id": customer.id,
+        "name": customer.name,
+        "phone": mask_phone(customer.phone),
+        "account_number": mask_account(customer.account_number),
+    }
+
+
+def customer_json(customer: Customer) -> dict[str, Any]:
+    return {
+        "id": customer.id,
+        "name": customer.name,
+        "phone": customer.phone,
+        "account_number": customer.account_number,
+        "balance": format_amount(customer.balance),
+        "currency": customer.currency,
+        "status": customer.status.value,
+        "face_enrolled": customer.face_enrolled,
+        "face_enrolled_at": customer.face_enrolled_at.isoformat()
+        if customer.face_enrolled_at
+        else None,
+        "face_model": customer.face_model,
+        "face_locked": customer.face_locked,
+        "sms_opted_out": customer.sms_opted_out,
+        "created_at": customer.created_at.isoformat(),
+    }

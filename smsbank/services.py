@@ -1,0 +1,30 @@
+"""The long-lived parts of a running app, built by `create_app` and started/stopped with
+it: nothing here exists at import time, and tests can hand in their own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from smsbank.settings import Settings
+
+
+class Component(Protocol):
+    """Something started after the database is up and stopped before it closes."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass
+class Services:
+    settings: Settings
+    # Filled in by the parts that need them (faces, outbox); None when not configured.
+    face: Any = None
+    outbox: Any = None
+    components: list[Component] = field(default_factory=list)
+
+    @property
+    def face_ready(self) -> bool:
+        return self.face is not None and bool(getattr(self.face, "ready", False))

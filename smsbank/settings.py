@@ -1,0 +1,215 @@
+"""One typed settings object, read once from the environment and `.env`, then passed down.
+
+Conventional names stay as they are (`DATABASE_URL`, `TWILIO_*`); everything else is
+`SMSBANK_<NAME>`. Outside development the bank refuses to start with a default or
+missing secret: a forgotten `.env` must never put a shared, published key in front of
+real money.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+
+from smsbank.money import format_amount, parse_amount
+
+DEV_SECRET_KEY = "dev-only-secret-key-do-not-use-in-production"  # noqa: S105
+DEV_ADMIN_API_KEY = "dev-admin-key"
+
+
+class SettingsError(ValueError):
+    """A setting is missing, malformed or unsafe for the chosen environment."""
+
+
+def _env_name(field_name: str) -> str:
+    conventional = {
+        "database_url": "DATABASE_URL",
+        "twilio_account_sid": "TWILIO_ACCOUNT_SID",
+        "twilio_auth_token": "TWILIO_AUTH_TOKEN",
+        "twilio_phone_number": "TWILIO_PHONE_NUMBER",
+    }
+    return conventional.get(field_name, f"SMSBANK_{field_name.upper()}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of the bank; `.env.example` lists each with its default."""
+
+    env: str = "development"
+    database_url: str = "sqlite://data/smsbank.sqlite3"
+    public_base_url: str = "http://127.0.0.1:5000"
+    secret_key: str = DEV_SECRET_KEY
+    admin_api_key: str = DEV_ADMIN_API_KEY
+    currency: str = "USD"
+    default_region: str = "US"
+
+    # Twilio and outbound delivery
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_phone_number: str = ""
+    twilio_api_base_url: str = ""
+    sms_backend: str = ""
+    outbox_enabled: bool = True
+    outbox_poll_seconds: float = 0.5
+    outbox_max_attempts: int = 8
+    outbox_backoff_seconds: float = 2.0
+    outbox_batch_size: int = 20
+
+    # Money limits
+    withdrawal_limit: Decimal = Decimal("1000.00")
+    daily_withdrawal_limit: Decimal = Decimal("2000.00")
+
+    # One-time codes and conversations
+    otp_ttl_seconds: int = 300
+    otp_max_attempts: int = 5
+    otp_send_limit: int = 5
+    otp_send_window_seconds: int = 600
+    conversation_timeout_seconds: int = 900
+    inbound_rate_limit_per_minute: int = 20
+
+    # Faces and capture links
+    face_model: str = "Dlib"
+    face_detector: str = "dlib"
+    face_threshold: float | None = None
+    deepface_home: str = "data/deepface"
+    face_workers: int = 2
+    face_max_upload_bytes: int = 10 * 1024 * 1024
+    face_max_pixels: int = 40_000_000
+    face_max_side: int = 1024
+    capture_ttl_seconds: int = 600
+    capture_max_attempts: int = 3
+    face_lockout_failures: int = 5
+    face_warmup: bool = True
+
+    # Serving and logs
+    host: str = "127.0.0.1"
+    port: int = 5000
+    log_level: str = "INFO"
+    log_format: str = "json"
+
+    extra: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        dotenv_path: str | os.PathLike[str] | None = ".env",
+        **overrides: Any,
+    ) -> Settings:
+        """Read settings from `.env` (if present) overlaid by the real environment."""
+        source: dict[str, str] = {}
+        if dotenv_path is not None and Path(dotenv_path).is_file():
+            source.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+        source.update(os.environ if environ is None else environ)
+
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            raw = source.get(_env_name(f.name))
+            if raw is None or raw.strip() == "":
+                continue
+            values[f.name] = _convert(f.name, f.type, raw.strip())
+        values.update(overrides)
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        updated = replace(self, **changes)
+        updated.validate()
+        return updated
+
+    # -- derived values -------------------------------------------------
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def effective_sms_backend(self) -> str:
+        if self.sms_backend:
+            return self.sms_backend
+        return "twilio" if self.twilio_account_sid and self.twilio_auth_token else "console"
+
+    @property
+    def base_url(self) -> str:
+        return self.public_base_url.rstrip("/")
+
+    def validate(self) -> None:
+        if self.env not in ("development", "production"):
+            raise SettingsError("SMSBANK_ENV must be 'development' or 'production'")
+        if self.sms_backend not in ("", "twilio", "console"):
+            raise SettingsError("SMSBANK_SMS_BACKEND must be 'twilio' or 'console'")
+        if self.effective_sms_backend == "twilio" and not (
+            self.twilio_account_sid and self.twilio_auth_token and self.twilio_phone_number
+        ):
+            raise SettingsError(
+                "the twilio backend needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and "
+                "TWILIO_PHONE_NUMBER"
+            )
+        if not self.public_base_url.startswith(("http://", "https://")):
+            raise SettingsError("SMSBANK_PUBLIC_BASE_URL must start with http:// or https://")
+        if self.withdrawal_limit <= 0 or self.daily_withdrawal_limit <= 0:
+            raise SettingsError("withdrawal limits must be positive")
+        if not self.is_production:
+            return
+        problems = []
+        if self.secret_key in ("", DEV_SECRET_KEY) or len(self.secret_key) < 32:
+            problems.append("SMSBANK_SECRET_KEY (at least 32 random characters)")
+        if self.admin_api_key in (DEV_ADMIN_API_KEY,) or (
+            self.admin_api_key and len(self.admin_api_key) < 24
+        ):
+            problems.append("SMSBANK_ADMIN_API_KEY (leave empty or use 24+ random characters)")
+        if self.effective_sms_backend == "twilio" and len(self.twilio_auth_token) < 16:
+            problems.append("TWILIO_AUTH_TOKEN")
+        if not self.public_base_url.startswith("https://"):
+            problems.append("SMSBANK_PUBLIC_BASE_URL (must be https in production)")
+        if problems:
+            raise SettingsError(
+                "refusing to start in production with a default or missing secret: "
+                + ", ".join(problems)
+            )
+
+
+def _convert(name: str, annotation: Any, raw: str) -> Any:
+    kind = str(annotation)
+    try:
+        if kind == "Decimal":
+            return parse_amount(raw)
+        if kind == "bool":
+            lowered = raw.lower()
+            if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise ValueError(raw)
+            return lowered in ("1", "true", "yes", "on")
+        if kind == "int":
+            return int(raw)
+        if kind in ("float", "float | None"):
+            return float(raw)
+        return raw
+    except ValueError as exc:
+        raise SettingsError(f"{_env_name(name)}={raw!r} is not a valid {kind}") from exc
+
+
+def env_example_lines() -> list[str]:
+    """Every setting with its default, as `.env.example` shows them."""
+    defaults = Settings()
+    lines = []
+    for f in fields(Settings):
+        if f.name == "extra":
+            continue
+        value = getattr(defaults, f.name)
+        if isinstance(value, Decimal):
+            value = format_amount(value)
+        elif isinstance(value, bool):
+            value = "true" if value else "false"
+        elif value is None:
+            value = ""
+        lines.append(f"{_env_name(f.name)}={value}")
+    return lines

@@ -1,0 +1,115 @@
+"""Shared fixtures: a fresh database per test (SQLite file, or PostgreSQL when
+SMSBANK_TEST_POSTGRES_URL is set, as CI's second run does), the app, its test client,
+staff headers and factories."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tortoise import Tortoise, connections
+
+from smsbank.app import create_app
+from smsbank.customers import create_customer
+from smsbank.db import tortoise_config
+from smsbank.models import Customer
+from smsbank.settings import Settings
+
+POSTGRES_URL = os.environ.get("SMSBANK_TEST_POSTGRES_URL", "")
+ADMIN_KEY = "test-admin-key-0123456789abcdef"
+SHARED_FACES = Path(__file__).resolve().parent.parent.parent / "shared" / "faces"
+
+requires_postgres = pytest.mark.skipif(
+    not POSTGRES_URL, reason="set SMSBANK_TEST_POSTGRES_URL to run against PostgreSQL"
+)
+
+
+async def reset_database(database_url: str) -> None:
+    """Give the test an empty database with the current schema."""
+    await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
+    try:
+        if database_url.startswith("postgres"):
+            conn = connections.get("default")
+            await conn.execute_script("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+        await Tortoise.generate_schemas(safe=False)
+    finally:
+        await Tortoise.close_connections()
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    if POSTGRES_URL:
+        return POSTGRES_URL
+    return f"sqlite://{tmp_path / 'bank.sqlite3'}"
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        env="development",
+        database_url=database_url,
+        public_base_url="https://bank.example.test",
+        secret_key="test-secret-key-" + "x" * 32,
+        admin_api_key=ADMIN_KEY,
+        sms_backend="console",
+        twilio_auth_token="test-twilio-auth-token",
+        twilio_account_sid="ACtest",
+        twilio_phone_number="+15550001111",
+        deepface_home=str(tmp_path / "deepface"),
+        outbox_enabled=False,
+        face_warmup=False,
+    )
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[None]:
+    """An empty database, connected for direct use by the test."""
+    await reset_database(settings.database_url)
+    await Tortoise.init(config=tortoise_config(settings.database_url), _enable_global_fallback=True)
+    try:
+        yield
+    finally:
+        await Tortoise.close_connections()
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[Any]:
+    """The app, started (its before_serving hooks have run) on an empty database."""
+    await reset_database(settings.database_url)
+    quart_app = create_app(settings)
+    async with quart_app.test_app() as test_app:
+        yield test_app
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    return app.test_client()
+
+
+@pytest.fixture
+def staff() -> dict[str, str]:
+    return {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+
+@pytest.fixture
+def make_customer() -> Any:
+    counter = iter(range(100, 10_000))
+
+    async def factory(
+        name: str = "Grace Hopper",
+        phone: str | None = None,
+        balance: str | None = "100.00",
+    ) -> Customer:
+        return await create_customer(
+            name,
+            phone or f"+1555010{next(counter):04d}",
+            currency="USD",
+            initial_deposit=Decimal(balance) if balance else None,
+            actor="test",
+        )
+
+    return factory

@@ -1,0 +1,1 @@
+"""Twilio-facing blueprints: inbound SMS, voice, status callbacks, signature check."""
