@@ -1,0 +1,90 @@
+"""Every text the bank sends a customer, in one place.
+
+Rules the tests hold us to: a code is the only standalone 6-digit number in its SMS;
+a capture link appears whole in its SMS; nothing else secret is ever in a message.
+Messages stay within one or two SMS segments.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from smsbank.money import format_money
+
+BANK = "SMS Bank"
+
+
+def _m(amount: Decimal, currency: str) -> str:
+    return format_money(amount, currency)
+
+
+def withdrawal_code(code: str, amount: Decimal, currency: str, masked_account: str) -> str:
+    return (
+        f"{code} is your {BANK} code to withdraw {_m(amount, currency)} from {masked_account}. "
+        "It expires in 5 minutes. Never share it."
+    )
+
+
+def withdrawal_capture_link(url: str, amount: Decimal, currency: str) -> str:
+    return (
+        f"{BANK}: code accepted. To approve the withdrawal of {_m(amount, currency)}, "
+        f"take a selfie here (valid 10 minutes): {url}"
+    )
+
+
+def withdrawal_completed(amount: Decimal, currency: str, reference: str, balance: Decimal) -> str:
+    return (
+        f"{BANK}: withdrawal of {_m(amount, currency)} approved. Ref {reference}. "
+        f"New balance {_m(balance, currency)}."
+    )
+
+
+def withdrawal_failed(amount: Decimal, currency: str, reason: str) -> str:
+    return f"{BANK}: your withdrawal of {_m(amount, currency)} was not approved: {reason}"
+
+
+def withdrawal_cancelled(amount: Decimal, currency: str) -> str:
+    return f"{BANK}: your withdrawal of {_m(amount, currency)} is cancelled."
+
+
+def phone_change_code(code: str, masked_account: str) -> str:
+    return (
+        f"{code} is your {BANK} code to move account {masked_account} to this phone. "
+        "Reply with it from your current phone. It expires in 5 minutes. Never share it."
+    )
+
+
+def phone_change_code_sent(new_phone_masked: str) -> str:
+    return (
+        f"{BANK}: we sent a code to {new_phone_masked}. Reply here with that code to "
+        "confirm the change, or ABORT to cancel."
+    )
+
+
+def phone_change_capture_link(url: str) -> str:
+    return f"{BANK}: code accepted. To confirm your new number, take a selfie here: {url}"
+
+
+def phone_changed_old(new_phone_masked: str) -> str:
+    return (
+        f"{BANK}: your number was changed to {new_phone_masked}. "
+        "If this was not you, call your branch now."
+    )
+
+
+def phone_changed_new() -> str:
+    return f"{BANK}: this is now your banking number. Text HELP for commands."
+
+
+def phone_change_failed(reason: str) -> str:
+    return f"{BANK}: your number was not changed: {reason}"
+
+
+def enrolment_link(url: str) -> str:
+    return f"{BANK}: to enrol your face for withdrawals, take a selfie here: {url}"
+
+
+def voice_code(code: str) -> str:
+    """What a call reads: the digits one by one, twice."""
+    spaced = ", ".join(code)
+    return f"Your {BANK} code is {spaced}. Again, your code is {spaced}. Never share it."

@@ -1,0 +1,220 @@
+"""The shared withdrawal state machine, driven directly (the HTTP and SMS layers are
+tested in their own suites)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from smsbank import ledger, withdrawals
+from smsbank.errors import Conflict, Forbidden, Gone, InsufficientFunds, LimitExceeded
+from smsbank.models import (
+    Channel,
+    Customer,
+    EntryKind,
+    LedgerEntry,
+    OutboundMessage,
+    WithdrawalStatus,
+)
+from smsbank.settings import Settings
+
+
+async def enrolled(make_customer: Any, balance: str = "100.00") -> Customer:
+    customer: Customer = await make_customer(balance=balance)
+    # Any bytes mark the face as enrolled for flows that never compare faces.
+    await Customer.filter(id=customer.id).update(face_embedding=b"enrolled", face_model="Dlib")
+    await customer.refresh_from_db()
+    return customer
+
+
+async def last_sms(phone: str) -> str:
+    message = await OutboundMessage.filter(to_phone=phone).order_by("-id").first()
+    assert message is not None
+    return message.body
+
+
+def code_in(text: str) -> str:
+    codes = re.findall(r"(?<!\d)\d{6}(?!\d)", text)
+    assert len(codes) == 1, text
+    return codes[0]
+
+
+async def test_sms_withdrawal_from_code_to_ledger(
+    db: None, settings: Settings, make_customer: Any
+) -> None:
+    customer = await enrolled(make_customer)
+    withdrawal = await withdrawals.start_withdrawal(
+        settings, customer.id, Decimal("20"), channel=Channel.SMS, actor="test"
+    )
+    text = await last_sms(customer.phone)
+    assert "$20.00" in text and "••" + customer.account_number[-4:] in text
+    outcome = await withdrawals.verify_code(settings, withdrawal.id, code_in(text), actor="test")
+    assert outcome.ok
+    link_text = await last_sms(customer.phone)
+    assert re.search(r"https://bank\.example\.test/capture/[A-Za-z0-9_\-]{40,}", link_text)
+
+    result = await withdrawals.selfie_verified(settings, withdrawal.id, distance=0.03, actor="test")
+    assert result.entry is not None
+    assert result.withdrawal.status == WithdrawalStatus.COMPLETED
+    assert result.withdrawal.reference == result.entry.reference
+    confirmation = await last_sms(customer.phone)
+    assert result.entry.reference in confirmation and "$80.00" in confirmation
+    await customer.refresh_from_db()
+    assert customer.balance == Decimal("80.00")
+
+    with pytest.raises(Conflict):
+        await withdrawals.selfie_verified(settings, withdrawal.id, distance=0.03, actor="test")
+    with pytest.raises(Conflict):
+        await withdrawals.record_withdrawal(settings, withdrawal.id, actor="test")
+    assert await LedgerEntry.filter(kind=EntryKind.WITHDRAWAL).count() == 1
+
+
+async def test_two_selfies_at_once_give_one_debit(
+    db: None, settings: Settings, make_customer: Any
+) -> None:
+    customer = await enrolled(make_customer)
+    withdrawal = await withdrawals.start_withdrawal(
+        settings, customer.id, Decimal("30"), channel=Channel.SMS, actor="test"
+    )
+    code = code_in(await last_sms(customer.phone))
+    await withdrawals.verify_code(settings, withdrawal.id, code, actor="test")
+
+    async def post_selfie() -> str:
+        try:
+            await withdrawals.selfie_verified(settings, withdrawal.id, distance=0.02, actor="t")
+            return "recorded"
+        except Conflict:
+            return "conflict"
+
+    results = await asyncio.gather(*(post_selfie() for _ in range(6)))
+    assert sorted(results) == ["conflict"] * 5 + ["recorded"]
+    await customer.refresh_from_db()
+    assert customer.balance == Decimal("70.00")
+    assert await ledger.ledger_total_minor(customer.id) == customer.balance_minor
+
+
+async def test_wrong_code_five_times_cancels(
+    db: None, settings: Settings, make_customer: Any
+) -> None:
+    customer = await enrolled(make_customer)
+    withdrawal = await withdrawals.start_withdrawal(
+        settings, customer.id, Decimal("20"), channel=Channel.SMS, actor="test"
+    )
+    real = code_in(await last_sms(customer.phone))
+    wrong = f"{(int(real) + 1) % 1_000_000:06d}"
+    lefts = []
+    for _ in range(5):
+        outcome = await withdrawals.verify_code(settings, withdrawal.id, wrong, actor="test")
+        assert not outcome.ok
+        lefts.append(outcome.attempts_left)
+    assert lefts == [4, 3, 2, 1, 0]
+    assert outcome.withdrawal.status == WithdrawalStatus.CANCELLED
+    with pytest.raises(Conflict):
+        await withdrawals.verify_code(settings, withdrawal.id, real, actor="test")
+
+
+async def test_a_new_code_does_not_reset_failures(
+    db: None, settings: Settings, make_customer: Any
+) -> None:
+    customer = await enrolled(make_customer)
+    withdrawal = await withdrawals.start_withdrawal(
+        settings, customer.id, Decimal("20"), channel=Channel.SMS, actor="test"
+    )
+    for _ in range(3):
+        await withdrawals.verify_code(settings, withdrawal.id, "000000", actor="test")
+    fresh = await withdrawals.resend_code(settings, withdrawal.id, actor="test")
+    outcome = await withdrawals.verify_code(settings, withdrawal.id, "999999", actor="test")
+    assert outcome.attempts_left == 1
+    assert (await withdrawals.verify_code(settings, withdrawal.id, fresh, actor="test")).ok
+
+
+async def test_a_code_for_one_request_cannot_approve_another(
+    db: None, settings: Settings, make_customer: Any
+) -> None:
+    customer = await enrolled(make_customer, balance="500.00")
+    first = await withdrawals.start_withdrawal(
+        settings, customer.id, Decimal("20"), channel=Channel.SMS, actor="test"
+    )
+    code_for_20 = code_in(await last_sms(customer.phone))
+    second = await withdrawals.start_withdrawal(
+        settings, customer.id, Decimal("400"), channel=Channel.SMS, actor="test"
+    )
+    await first.refresh_from_db()
+    assert first.status == WithdrawalStatus.CANCELLED
+    outcome = await withdrawals.verify_code(settings, second.id, code_for_20, actor="test")
+    assert not outcome.ok
+
+
+async def test_expired_code_is_refused(db: None, settings: Settings, make_customer: Any) -> None:
+    customer = await enrolled(make_customer)
+    quick = settings.with_overrides(otp_ttl_seconds=0)
+    withdrawal = await withdrawals.start_withdrawal(
+        quick, customer.id, Decimal("20"), channel=Channel.SMS, actor="test"
+    )
+    code = code_in(await last_sms(customer.phone))
+    outcome = await withdrawals.verify_code(quick, withdrawal.id, code, actor="test")
+    assert not outcome.ok and "expired" in outcome.message
+
+
+async def test_expired_request_is_gone(db: None, settings: Settings, make_customer: Any) -> None:
+    customer = await enrolled(make_customer)
+    quick = settings.with_overrides(conversation_timeout_seconds=0)
+    withdrawal = await withdrawals.start_withdrawal(
+        quick, customer.id, Decimal("20"), channel=Channel.SMS, actor="test"
+    )
+    with pytest.raises(Gone):
+        await withdrawals.verify_code(quick, withdrawal.id, "123456", actor="test")
+
+
+@pytest.mark.parametrize(
+    ("setup", "amount", "error"),
+    [
+        ("plain", "20", Conflict),  # no face enrolled
+        ("locked", "20", Forbidden),
+        ("face_locked", "20", Forbidden),
+        ("enrolled", "100.01", InsufficientFunds),
+        ("enrolled_rich", "1000.01", LimitExceeded),
+    ],
+)
+async def test_refusals_before_any_code_is_sent(
+    db: None, settings: Settings, make_customer: Any, setup: str, amount: str, error: type
+) -> None:
+    if setup == "plain":
+        customer = await make_customer()
+    else:
+        customer = await enrolled(make_customer, "5000.00" if setup == "enrolled_rich" else "100")
+        if setup == "locked":
+            await Customer.filter(id=customer.id).update(status="locked")
+        if setup == "face_locked":
+            await Customer.filter(id=customer.id).update(face_locked=True)
+    with pytest.raises(error):
+        await withdrawals.start_withdrawal(
+            settings, customer.id, Decimal(amount), channel=Channel.SMS, actor="test"
+        )
+    assert await OutboundMessage.all().count() == 0
+
+
+async def test_branch_withdrawal_waits_for_staff_to_record(
+    db: None, settings: Settings, make_customer: Any
+) -> None:
+    customer = await enrolled(make_customer)
+    withdrawal = await withdrawals.start_withdrawal(
+        settings, customer.id, Decimal("25"), channel=Channel.BRANCH, actor="staff"
+    )
+    with pytest.raises(Conflict):
+        await withdrawals.record_withdrawal(settings, withdrawal.id, actor="staff")
+    code = code_in(await last_sms(customer.phone))
+    await withdrawals.verify_code(settings, withdrawal.id, code, actor="staff")
+    approved = await withdrawals.face_checked_by_staff(
+        settings, withdrawal.id, verified=True, distance=0.04, actor="staff"
+    )
+    assert approved.status == WithdrawalStatus.APPROVED
+    entry = await withdrawals.record_withdrawal(settings, withdrawal.id, actor="staff")
+    assert entry.amount == Decimal("25.00")
+    with pytest.raises(Conflict) as excinfo:
+        await withdrawals.record_withdrawal(settings, withdrawal.id, actor="staff")
+    assert excinfo.value.code == "already_recorded"
