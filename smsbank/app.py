@@ -62,3 +62,15 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         await close_db()
 
     return app
+
+
+def serve_app() -> Quart:
+    """What `smsbank serve` runs in each hypercorn worker process: logs, then the app.
+
+    Workers are fresh processes, so logging is configured here rather than by the CLI.
+    """
+    from smsbank.logs import configure_logging
+
+    settings = Settings.from_env()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)

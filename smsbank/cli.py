@@ -61,7 +61,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     config = Config()
     config.bind = [f"{host or settings.host}:{port or settings.port}"]
     config.workers = max(1, workers)
-    config.application_path = "smsbank.app:create_app()"
+    config.application_path = "smsbank.app:serve_app()"
     config.accesslog = None
     config.graceful_timeout = 10
     click.echo(f"SMS Bank serving on http://{config.bind[0]} with {config.workers} worker(s)")
