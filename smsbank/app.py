@@ -12,7 +12,7 @@ import logging
 from quart import Quart
 from quart_schema import QuartSchema
 
-from smsbank.api import admin, customers, health, legacy
+from smsbank.api import admin, customers, docs, health, legacy
 from smsbank.api.auth import BEARER_SCHEME
 from smsbank.db import close_db, init_db
 from smsbank.http import register_http_handlers
@@ -38,12 +38,18 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         info={"title": "SMS Bank staff API", "version": "1"},
         security_schemes=BEARER_SCHEME,
         openapi_path="/openapi.json",
-        swagger_ui_path="/docs",
+        swagger_ui_path=None,  # served from local files by smsbank.api.docs (works offline)
         redoc_ui_path=None,
         scalar_ui_path=None,
     )
     register_http_handlers(app)
-    for blueprint in (health.blueprint, customers.blueprint, admin.blueprint, legacy.blueprint):
+    for blueprint in (
+        health.blueprint,
+        docs.blueprint,
+        customers.blueprint,
+        admin.blueprint,
+        legacy.blueprint,
+    ):
         app.register_blueprint(blueprint)
 
     @app.before_serving
