@@ -97,7 +97,12 @@ async def create_customer(
     raise RuntimeError("could not allocate a unique account number")
 
 
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in both databases
+
+
 async def get_customer(customer_id: int) -> Customer:
+    if not 1 <= customer_id <= MAX_ID:
+        raise NotFound("customer not found", code="customer_not_found")
     customer = await Customer.get_or_none(id=customer_id)
     if customer is None:
         raise NotFound("customer not found", code="customer_not_found")

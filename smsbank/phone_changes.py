@@ -27,7 +27,7 @@ from tortoise.transactions import in_transaction
 from smsbank import audit, messages, otp
 from smsbank.capture import issue_capture_link
 from smsbank.clock import utcnow
-from smsbank.customers import get_customer, mask_account
+from smsbank.customers import MAX_ID, get_customer, mask_account
 from smsbank.errors import Conflict, Forbidden, Gone, NotFound, ValidationFailed
 from smsbank.models import (
     CapturePurpose,
@@ -61,6 +61,8 @@ def code_subject(change: PhoneChange) -> str:
 
 
 async def get_phone_change(change_id: int) -> PhoneChange:
+    if not 1 <= change_id <= MAX_ID:
+        raise NotFound("phone change not found", code="phone_change_not_found")
     change = await PhoneChange.get_or_none(id=change_id)
     if change is None:
         raise NotFound("phone change not found", code="phone_change_not_found")

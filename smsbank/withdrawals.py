@@ -32,7 +32,7 @@ from tortoise.transactions import in_transaction
 from smsbank import audit, ledger, messages, otp
 from smsbank.capture import issue_capture_link
 from smsbank.clock import utcnow
-from smsbank.customers import get_customer, mask_account
+from smsbank.customers import MAX_ID, get_customer, mask_account
 from smsbank.errors import BankError, Conflict, Forbidden, Gone, InsufficientFunds, NotFound
 from smsbank.ledger import Limits
 from smsbank.models import (
@@ -102,6 +102,8 @@ async def check_can_withdraw(settings: Settings, customer: Customer, amount: Dec
 
 
 async def get_withdrawal(withdrawal_id: int) -> Withdrawal:
+    if not 1 <= withdrawal_id <= MAX_ID:
+        raise NotFound("withdrawal not found", code="withdrawal_not_found")
     withdrawal = await Withdrawal.get_or_none(id=withdrawal_id)
     if withdrawal is None:
         raise NotFound("withdrawal not found", code="withdrawal_not_found")

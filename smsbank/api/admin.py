@@ -8,7 +8,13 @@ from quart import Blueprint
 from quart_schema import document_response, security_scheme, tag_blueprint, validate_querystring
 
 from smsbank.api.auth import protect
-from smsbank.api.schemas import AuditList, AuditQuery, WithdrawalList, WithdrawalQuery
+from smsbank.api.schemas import (
+    AuditList,
+    AuditQuery,
+    ErrorResponse,
+    WithdrawalList,
+    WithdrawalQuery,
+)
 from smsbank.models import AuditEvent, Withdrawal, WithdrawalStatus
 from smsbank.money import format_amount
 
@@ -46,6 +52,7 @@ def audit_json(event: AuditEvent) -> dict[str, Any]:
 @security_scheme([{"bearerAuth": []}])
 @validate_querystring(WithdrawalQuery)
 @document_response(WithdrawalList, 200)
+@document_response(ErrorResponse, 400)
 async def get_withdrawals(query_args: WithdrawalQuery) -> dict[str, Any]:
     """Withdrawal requests, newest first, optionally by status or customer."""
     query = Withdrawal.all()
@@ -61,6 +68,7 @@ async def get_withdrawals(query_args: WithdrawalQuery) -> dict[str, Any]:
 @security_scheme([{"bearerAuth": []}])
 @validate_querystring(AuditQuery)
 @document_response(AuditList, 200)
+@document_response(ErrorResponse, 400)
 async def get_audit(query_args: AuditQuery) -> dict[str, Any]:
     """Audit events, newest first, optionally for one customer or one action."""
     query = AuditEvent.all()

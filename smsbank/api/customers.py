@@ -164,6 +164,7 @@ async def post_deposit(customer_id: int, data: Deposit) -> tuple[dict[str, Any],
 @security_scheme([{"bearerAuth": []}])
 @validate_querystring(PageQuery)
 @document_response(TransactionList, 200)
+@document_response(ErrorResponse, 400)
 @document_response(ErrorResponse, 404)
 async def get_transactions(customer_id: int, query_args: PageQuery) -> dict[str, Any]:
     """The customer's ledger, newest first."""

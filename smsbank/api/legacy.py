@@ -33,6 +33,7 @@ tag_blueprint(blueprint, ["original staff endpoints"])
 @security_scheme([{"bearerAuth": []}])
 @validate_querystring(NameQuery)
 @document_response(CustomerIdOut, 200)
+@document_response(ErrorResponse, 400)
 @document_response(ErrorResponse, 404)
 @document_response(ErrorResponse, 409)
 async def get_customer_id_by_name(query_args: NameQuery) -> dict[str, Any]:
@@ -45,6 +46,7 @@ async def get_customer_id_by_name(query_args: NameQuery) -> dict[str, Any]:
 @security_scheme([{"bearerAuth": []}])
 @validate_querystring(NameQuery)
 @document_response(PhoneNumberOut, 200)
+@document_response(ErrorResponse, 400)
 @document_response(ErrorResponse, 404)
 @document_response(ErrorResponse, 409)
 async def get_phone_number_by_name(query_args: NameQuery) -> dict[str, Any]:
@@ -57,6 +59,7 @@ async def get_phone_number_by_name(query_args: NameQuery) -> dict[str, Any]:
 @security_scheme([{"bearerAuth": []}])
 @validate_querystring(PhoneQuery)
 @document_response(CustomerOut, 200)
+@document_response(ErrorResponse, 400)
 @document_response(ErrorResponse, 404)
 async def get_customer_details_by_phone(query_args: PhoneQuery) -> dict[str, Any]:
     """The customer with this phone number, written in any common format."""
