@@ -1,0 +1,478 @@
+"""Delivering the outbox: claim due messages, send them, record what happened.
+
+Theory of operation
+-------------------
+Every SMS and call is first a row of `outbound_message` (see `smsbank.outbox`), written
+in the transaction of the change that caused it. Workers, one per app process and any
+number of processes or hosts sharing the database, repeat one pass (`deliver_due`):
+
+1. **Claim.** A row is due when it is `queued` and its `next_attempt_at` has come, or
+   when it is `sending` but its claim ran out (`claimed_until` passed: the worker that
+   claimed it died mid-send). Claiming sets `sending`, `claimed_by`, `claimed_until`
+   (now + `CLAIM_SECONDS`) and counts the attempt. On PostgreSQL the due rows are
+   locked with `SELECT ... FOR UPDATE SKIP LOCKED` inside a transaction, so concurrent
+   workers take disjoint rows without waiting for each other. SQLite has a single
+   writer, so one conditional `UPDATE ... WHERE id = ? AND <still due>` per row is
+   enough: of two workers racing for a row exactly one update changes it.
+2. **Send** through the backend (`smsbank.sms_backends`), concurrently within a batch,
+   each send bounded by the backend's timeout (far shorter than the claim).
+3. **Record.** Accepted: `sent` with the provider's sid. Retryable error (network,
+   timeout, Twilio 5xx or 429): back to `queued` with `next_attempt_at` pushed out by
+   exponential backoff with jitter, or `failed` once `outbox_max_attempts` attempts
+   were made. Permanent error (other 4xx): `failed` at once. `last_error` keeps the
+   reason (phone numbers masked).
+
+Guarantee: **at-least-once**. A message is never lost: it stays in the table until a
+provider accepted it or the attempts ran out. It can be sent twice when a worker dies
+(or its request times out) after the provider took the message but before the row was
+marked sent; the claim then runs out and another worker sends it again. Twilio's status
+callback carries the outbox id (`?outbox_id=`), so a callback that arrives before the
+worker recorded the sid still finds its row and settles it.
+
+Opted-out customers' messages are stored `suppressed` and never claimed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import secrets
+import socket
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tortoise.exceptions import DBConnectionError, OperationalError
+from tortoise.expressions import F, Q
+from tortoise.transactions import in_transaction
+
+from smsbank.clock import utcnow
+from smsbank.db import is_sqlite
+from smsbank.models import MessageChannel, OutboundMessage, OutboundStatus
+from smsbank.phones import mask_phone
+from smsbank.settings import Settings
+from smsbank.sms_backends import SendError, SmsBackend, build_backend
+
+log = logging.getLogger("smsbank.outbox")
+
+# How long a claim lasts. It must outlive a whole batch of sends (each bounded by the
+# backend's 15 s timeout, sent concurrently); after it a dead worker's rows are reclaimed.
+CLAIM_SECONDS = 60.0
+# The longest wait between two attempts, whatever the attempt number.
+MAX_BACKOFF_SECONDS = 900.0
+STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
+# How long `stop()` lets an in-flight pass finish before cancelling it; cancelled rows
+# stay claimed and are reclaimed when their claim runs out.
+STOP_GRACE_SECONDS = 5.0
+
+
+@dataclass
+class PassResult:
+    """What one `deliver_due` pass did."""
+
+    claimed: int = 0
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+
+
+def new_worker_id() -> str:
+    """Names the claimant in `claimed_by`: which host and process holds a row."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def status_callback_url(settings: Settings, message_id: int) -> str:
+    """Where Twilio reports delivery of this message; the id finds the row even before
+    the worker has stored the provider's sid."""
+    return f"{settings.base_url}{STATUS_CALLBACK_PATH}?outbox_id={message_id}"
+
+
+def backoff_seconds(settings: Settings, attempt: int) -> float:
+    """The wait after failed attempt number `attempt` (1-based): doubling, capped, jittered.
+
+    Jitter keeps workers (and banks) that failed together from retrying together: the
+    wait is drawn uniformly from the upper half of the doubled delay.
+    """
+    delay = min(settings.outbox_backoff_seconds * 2 ** max(attempt - 1, 0), MAX_BACKOFF_SECONDS)
+    return delay * random.uniform(0.5, 1.0)
+
+
+def _due(now: datetime) -> Q:
+    return Q(status=OutboundStatus.QUEUED, next_attempt_at__lte=now) | Q(
+        status=OutboundStatus.SENDING, claimed_until__lt=now
+    )
+
+
+async def claim_due(
+    settings: Settings,
+    worker_id: str,
+    limit: int,
+    *,
+    now: datetime | None = None,
+    claim_seconds: float = CLAIM_SECONDS,
+) -> list[OutboundMessage]:
+    """Claim up to `limit` due messages for `worker_id`; no other worker gets them."""
+    now = now or utcnow()
+    claim = {
+        "status": OutboundStatus.SENDING,
+        "claimed_by": worker_id,
+        "claimed_until": now + timedelta(seconds=claim_seconds),
+        "attempts": F("attempts") + 1,
+        "updated_at": now,
+    }
+    due = OutboundMessage.filter(_due(now)).order_by("next_attempt_at", "id").limit(limit)
+    if is_sqlite(settings.database_url):
+        ids = []
+        for candidate in await due.values_list("id", flat=True):
+            # Re-checks "still due" in the same statement: a row another worker just
+            # took is no longer due, so exactly one of two racing workers changes it.
+            if await OutboundMessage.filter(_due(now), id=candidate).update(**claim):
+                ids.append(candidate)
+    else:
+        async with in_transaction() as conn:
+            locked = await due.select_for_update(skip_locked=True).using_db(conn)
+            ids = [row.id for row in locked]
+            if ids:
+                await OutboundMessage.filter(id__in=ids).using_db(conn).update(**claim)
+    if not ids:
+        return []
+    return list(
+        await OutboundMessage.filter(id__in=ids, claimed_by=worker_id).order_by(
+            "next_attempt_at", "id"
+        )
+    )
+
+
+async def deliver_due(
+    settings: Settings,
+    backend: SmsBackend,
+    limit: int | None = None,
+    *,
+    worker_id: str | None = None,
+    now: datetime | None = None,
+    claim_seconds: float = CLAIM_SECONDS,
+) -> PassResult:
+    """One pass: claim due messages and deliver them. Tests and the CLI call it directly.
+
+    `now` lets a test stand at a later moment (a retry's time has come, a claim has run
+    out) without sleeping.
+    """
+    worker_id = worker_id or new_worker_id()
+    claimed = await claim_due(
+        settings,
+        worker_id,
+        limit or settings.outbox_batch_size,
+        now=now,
+        claim_seconds=claim_seconds,
+    )
+    result = PassResult(claimed=len(claimed))
+    if not claimed:
+        return result
+    outcomes = await asyncio.gather(
+        *(_deliver_one(settings, backend, message, worker_id, now) for message in claimed),
+        return_exceptions=True,
+    )
+    for message, outcome in zip(claimed, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            if not isinstance(outcome, Exception):
+                raise outcome  # cancellation and the like: stop the pass
+            # A bug (in a backend or here) must not leave the row claimed forever or
+            # stop the other messages: log it in full and treat it as a retryable failure.
+            log.error(
+                "outbox delivery crashed",
+                exc_info=outcome,
+                extra={"outbox_id": message.id, "to": mask_phone(message.to_phone)},
+            )
+            failure = SendError(f"internal error: {type(outcome).__name__}", retryable=True)
+            outcome = await _record_failure(settings, message, worker_id, failure, now)
+        setattr(result, outcome, getattr(result, outcome) + 1)
+    return result
+
+
+async def _deliver_one(
+    settings: Settings,
+    backend: SmsBackend,
+    message: OutboundMessage,
+    worker_id: str,
+    now: datetime | None,
+) -> str:
+    """Send one claimed message; returns which `PassResult` counter it adds to."""
+    if message.attempts > settings.outbox_max_attempts:
+        # Only a reclaimed row gets here: its earlier claimants died mid-send every time.
+        failure = SendError(
+            f"gave up after {message.attempts - 1} attempts (interrupted sends)", retryable=False
+        )
+        return await _record_failure(settings, message, worker_id, failure, now)
+    callback = status_callback_url(settings, message.id)
+    try:
+        if message.channel == MessageChannel.VOICE:
+            sid = await backend.place_call(
+                message.to_phone, message.from_phone, message.body, callback
+            )
+        else:
+            sid = await backend.send_sms(
+                message.to_phone, message.from_phone, message.body, callback
+            )
+    except SendError as exc:
+        return await _record_failure(settings, message, worker_id, exc, now)
+    sent_at = now or utcnow()
+    # Any pending state gives way to "the provider has it"; a status callback may already
+    # have moved the row further (sent/delivered), and then there is nothing to do.
+    updated = await OutboundMessage.filter(
+        id=message.id, status__in=[OutboundStatus.QUEUED, OutboundStatus.SENDING]
+    ).update(
+        status=OutboundStatus.SENT,
+        provider_sid=sid,
+        sent_at=sent_at,
+        last_error=None,
+        claimed_by=None,
+        claimed_until=None,
+        updated_at=sent_at,
+    )
+    log.info(
+        "outbox sent",
+        extra={
+            "outbox_id": message.id,
+            "channel": message.channel.value,
+            "to": mask_phone(message.to_phone),
+            "template": message.template,
+            "attempt": message.attempts,
+            "provider_sid": sid,
+            "backend": backend.name,
+            "recorded": bool(updated),
+        },
+    )
+    return "sent"
+
+
+async def _record_failure(
+    settings: Settings,
+    message: OutboundMessage,
+    worker_id: str,
+    error: SendError,
+    now: datetime | None,
+) -> str:
+    moment = now or utcnow()
+    give_up = not error.retryable or message.attempts >= settings.outbox_max_attempts
+    changes: dict[str, object] = {
+        "last_error": error.message[:500],
+        "claimed_by": None,
+        "claimed_until": None,
+        "updated_at": moment,
+    }
+    if give_up:
+        changes["status"] = OutboundStatus.FAILED
+    else:
+        changes["status"] = OutboundStatus.QUEUED
+        changes["next_attempt_at"] = moment + timedelta(
+            seconds=backoff_seconds(settings, message.attempts)
+        )
+    # Only while we still hold the claim: if it ran out and another worker took the row
+    # (and perhaps sent it), our failure must not overwrite its outcome.
+    await OutboundMessage.filter(
+        id=message.id, status=OutboundStatus.SENDING, claimed_by=worker_id
+    ).update(**changes)
+    log.warning(
+        "outbox failed" if give_up else "outbox will retry",
+        extra={
+            "outbox_id": message.id,
+            "channel": message.channel.value,
+            "to": mask_phone(message.to_phone),
+            "template": message.template,
+            "attempt": message.attempts,
+            "error": error.message,
+            "retry_at": None if give_up else str(changes["next_attempt_at"]),
+        },
+    )
+    return "failed" if give_up else "retrying"
+
+
+class OutboxWorker:
+    """The background component that runs `deliver_due` passes while the app serves.
+
+    One per app process. Between passes it waits `outbox_poll_seconds`, or not at all
+    while a full batch was just claimed (a backlog drains at full speed), or until
+    `wake()` is called.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        backend: SmsBackend | None = None,
+        *,
+        claim_seconds: float = CLAIM_SECONDS,
+    ) -> None:
+        self.settings = settings
+        self.worker_id = new_worker_id()
+        self.claim_seconds = claim_seconds
+        self._backend = backend
+        self._owns_backend = backend is None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+        self.passes = 0
+
+    @property
+    def backend(self) -> SmsBackend:
+        if self._backend is None:
+            raise RuntimeError("the outbox worker has not started")
+        return self._backend
+
+    async def start(self) -> None:
+        if self._backend is None:
+            # Built here, not in __init__: the HTTP session must belong to the serving loop.
+            self._backend = build_backend(self.settings)
+        self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._task = asyncio.create_task(self._run(), name="outbox-worker")
+        log.info(
+            "outbox worker started",
+            extra={"worker": self.worker_id, "backend": self._backend.name},
+        )
+
+    def wake(self) -> None:
+        """Start the next pass now (e.g. right after something was enqueued)."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        task, self._task = self._task, None
+        if task is not None:
+            done, _ = await asyncio.wait({task}, timeout=STOP_GRACE_SECONDS)
+            if not done:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        if self._owns_backend and self._backend is not None:
+            await self._backend.close()
+            self._backend = None
+        log.info("outbox worker stopped", extra={"worker": self.worker_id})
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            pause = self.settings.outbox_poll_seconds
+            # Cleared before the pass, not after: a wake() during the pass is not lost.
+            self._wake.clear()
+            try:
+                result = await deliver_due(
+                    self.settings,
+                    self.backend,
+                    worker_id=self.worker_id,
+                    claim_seconds=self.claim_seconds,
+                )
+                self.passes += 1
+                if result.claimed >= self.settings.outbox_batch_size:
+                    pause = 0
+            except (DBConnectionError, OperationalError, ConnectionError) as exc:
+                # The database is down or locked. Rows this pass had claimed stay claimed and
+                # are taken again when their claim runs out; nothing is lost.
+                log.warning("outbox pass skipped: database unavailable", extra={"error": str(exc)})
+                pause = max(pause, 2.0)
+            except Exception:
+                # The worker must outlive a bug in one pass (the app keeps serving and the
+                # rows stay in the table); the traceback goes to the log in full.
+                log.exception("outbox pass crashed")
+                pause = max(pause, 2.0)
+            await self._sleep(pause)
+
+    async def _sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        try:
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
+        except TimeoutError:
+            pass
+
+
+# -- the provider's reports ------------------------------------------------
+
+# Twilio's message and call statuses, as our outbox states.
+PROVIDER_STATUSES: dict[str, OutboundStatus] = {
+    # messages
+    "accepted": OutboundStatus.SENT,
+    "scheduled": OutboundStatus.SENT,
+    "queued": OutboundStatus.SENT,
+    "sending": OutboundStatus.SENT,
+    "sent": OutboundStatus.SENT,
+    "delivered": OutboundStatus.DELIVERED,
+    "read": OutboundStatus.DELIVERED,
+    "undelivered": OutboundStatus.UNDELIVERED,
+    "failed": OutboundStatus.FAILED,
+    "canceled": OutboundStatus.FAILED,
+    # calls
+    "initiated": OutboundStatus.SENT,
+    "ringing": OutboundStatus.SENT,
+    "in-progress": OutboundStatus.SENT,
+    "answered": OutboundStatus.SENT,
+    "completed": OutboundStatus.DELIVERED,
+    "busy": OutboundStatus.UNDELIVERED,
+    "no-answer": OutboundStatus.UNDELIVERED,
+}
+
+# How far along a message is. A report only ever moves a message forward: callbacks
+# arrive out of order, and a late "sent" must not undo "delivered". Suppressed messages
+# were never sent, so nothing moves them.
+_RANK: dict[OutboundStatus, int] = {
+    OutboundStatus.QUEUED: 0,
+    OutboundStatus.SENDING: 0,
+    OutboundStatus.SENT: 1,
+    OutboundStatus.UNDELIVERED: 2,
+    OutboundStatus.FAILED: 2,
+    OutboundStatus.DELIVERED: 3,
+}
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """A provider's report about one message: what it says and what we did with it."""
+
+    outcome: str  # "updated", "unchanged" (not a step forward), "unknown" (no such message)
+    status: OutboundStatus | None = None
+
+
+async def record_provider_status(
+    provider_sid: str,
+    provider_status: str,
+    *,
+    outbox_id: int | None = None,
+    error_code: str = "",
+) -> StatusReport:
+    """Apply a status callback: move the message with this sid forward, never back.
+
+    `outbox_id` (from the callback URL) finds a message whose sid is not recorded yet:
+    the callback beat the worker, or the worker died after the provider took it. That
+    row is settled here, so it is not sent a second time when its claim runs out.
+    """
+    new = PROVIDER_STATUSES.get(provider_status.strip().lower())
+    if new is None:
+        raise ValueError(f"unknown status {provider_status!r}")
+    behind = [status for status, rank in _RANK.items() if rank < _RANK[new]]
+    now = utcnow()
+    changes: dict[str, object] = {"status": new, "updated_at": now}
+    if new in (OutboundStatus.FAILED, OutboundStatus.UNDELIVERED):
+        changes["last_error"] = f"Twilio reported {provider_status}" + (
+            f", error {error_code}" if error_code else ""
+        )
+    updated = await OutboundMessage.filter(provider_sid=provider_sid, status__in=behind).update(
+        **changes
+    )
+    if not updated and outbox_id is not None:
+        changes |= {
+            "provider_sid": provider_sid,
+            "sent_at": now,
+            "claimed_by": None,
+            "claimed_until": None,
+        }
+        updated = await OutboundMessage.filter(
+            id=outbox_id, provider_sid__isnull=True, status__in=behind
+        ).update(**changes)
+    if updated:
+        return StatusReport("updated", new)
+    current = await OutboundMessage.filter(provider_sid=provider_sid).first()
+    if current is None and outbox_id is not None:
+        current = await OutboundMessage.filter(id=outbox_id).first()
+    if current is None:
+        return StatusReport("unknown")
+    return StatusReport("unchanged", current.status)

@@ -1,0 +1,203 @@
+"""How an outbound SMS or call leaves the bank: one small interface, two backends.
+
+- `twilio`: Twilio's REST API through the official library's async client
+  (`AsyncTwilioHttpClient`, `messages.create_async`, `calls.create_async`). A call
+  reads its words from inline TwiML (`<Say>`), so no extra webhook is needed.
+  `SMSBANK_TWILIO_API_BASE_URL` points the client at another host (a local fake
+  Twilio in tests and benchmarks).
+- `console`: sends nothing; the message is marked sent and the dev phone shows it.
+
+A backend answers with the provider's sid or raises `SendError`. `retryable` tells the
+outbox worker whether trying again can help: network errors, timeouts, Twilio 5xx and
+429 can; any other 4xx (an invalid number, a body Twilio refuses) cannot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import secrets
+from typing import Protocol
+
+import aiohttp
+from twilio.auth_strategy.auth_strategy import AuthStrategy
+from twilio.auth_strategy.auth_type import AuthType
+from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+from twilio.credential.credential_provider import CredentialProvider
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.rest import Client
+from twilio.twiml.voice_response import VoiceResponse
+
+from smsbank.logs import mask_text
+from smsbank.settings import Settings
+
+# A request to Twilio that has not answered in this long is abandoned and retried later.
+# Twilio normally answers in well under a second; the outbox claim (see outbox_worker)
+# lasts much longer than this, so a slow request never outlives its claim.
+SEND_TIMEOUT_SECONDS = 15.0
+
+
+class SendError(Exception):
+    """The provider did not take the message; `retryable` says whether to try again."""
+
+    def __init__(self, message: str, *, retryable: bool, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+        self.status = status
+
+
+class SmsBackend(Protocol):
+    """Delivers one SMS or call and returns the provider's id for it."""
+
+    name: str
+
+    async def send_sms(self, to: str, from_: str, body: str, status_callback: str) -> str: ...
+
+    async def place_call(self, to: str, from_: str, say: str, status_callback: str) -> str: ...
+
+    async def close(self) -> None: ...
+
+
+class ConsoleBackend:
+    """Development backend: nothing leaves the machine; the dev phone shows the message."""
+
+    name = "console"
+
+    async def send_sms(self, to: str, from_: str, body: str, status_callback: str) -> str:
+        return _console_sid("SM")
+
+    async def place_call(self, to: str, from_: str, say: str, status_callback: str) -> str:
+        return _console_sid("CA")
+
+    async def close(self) -> None:
+        return None
+
+
+def _console_sid(prefix: str) -> str:
+    # Shaped like Twilio's sids (two letters + 32 hex) so nothing downstream special-cases it.
+    return prefix + secrets.token_hex(16)
+
+
+class _BasicAuthStrategy(AuthStrategy):
+    def __init__(self, header: str) -> None:
+        super().__init__(AuthType.BASIC)
+        self._header = header
+
+    def get_auth_string(self) -> str:
+        return self._header
+
+    def requires_authentication(self) -> bool:
+        return True
+
+
+class _BasicCredentials(CredentialProvider):
+    """Account sid + auth token sent as a ready-made `Authorization` header.
+
+    Why: the library otherwise hands aiohttp its `auth=` parameter, which aiohttp 3.14
+    deprecates (a DeprecationWarning on every send, an error in our test suite). A
+    credential provider is the library's own hook for supplying the header instead.
+    """
+
+    def __init__(self, account_sid: str, auth_token: str) -> None:
+        super().__init__(AuthType.BASIC)
+        token = base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode("ascii")
+        self._strategy = _BasicAuthStrategy(f"Basic {token}")
+
+    def to_auth_strategy(self) -> AuthStrategy:
+        return self._strategy
+
+
+class TwilioBackend:
+    """Twilio's REST API through the library's async client.
+
+    Build it inside the running event loop (the HTTP session belongs to that loop) and
+    `close()` it when done.
+    """
+
+    name = "twilio"
+
+    def __init__(self, settings: Settings, *, timeout: float = SEND_TIMEOUT_SECONDS) -> None:
+        self.timeout = timeout
+        self._http = AsyncTwilioHttpClient()
+        self._client = Client(
+            account_sid=settings.twilio_account_sid,
+            http_client=self._http,
+            credential_provider=_BasicCredentials(
+                settings.twilio_account_sid, settings.twilio_auth_token
+            ),
+        )
+        if settings.twilio_api_base_url:
+            self._client.api.base_url = settings.twilio_api_base_url.rstrip("/")
+
+    async def send_sms(self, to: str, from_: str, body: str, status_callback: str) -> str:
+        async def create() -> str:
+            message = await self._client.messages.create_async(
+                to=to, from_=from_, body=body, status_callback=status_callback
+            )
+            return str(message.sid)
+
+        return await self._call(create)
+
+    async def place_call(self, to: str, from_: str, say: str, status_callback: str) -> str:
+        twiml = VoiceResponse()
+        # Said twice: a code read once is easily missed when the phone is still at the ear.
+        twiml.say(say)
+        twiml.pause(length=1)
+        twiml.say(say)
+
+        async def create() -> str:
+            call = await self._client.calls.create_async(
+                to=to, from_=from_, twiml=str(twiml), status_callback=status_callback
+            )
+            return str(call.sid)
+
+        return await self._call(create)
+
+    async def _call(self, create: _Create) -> str:
+        try:
+            async with asyncio.timeout(self.timeout):
+                sid = await create()
+        except (TwilioRestException, TwilioServiceException) as exc:
+            raise _classify_twilio_error(exc) from exc
+        except TimeoutError as exc:
+            raise SendError(
+                f"Twilio did not answer within {self.timeout:g}s", retryable=True
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise SendError(f"network error: {type(exc).__name__}", retryable=True) from exc
+        except OSError as exc:
+            raise SendError(f"network error: {type(exc).__name__}", retryable=True) from exc
+        except (json.JSONDecodeError, KeyError) as exc:
+            # A 2xx we cannot read: Twilio may have taken the message, but without a sid
+            # we cannot track it; trying again risks a duplicate, giving up risks a loss.
+            # At-least-once: try again.
+            raise SendError("unreadable answer from Twilio", retryable=True) from exc
+        if not sid or sid == "None":
+            raise SendError("Twilio answered without a sid", retryable=True)
+        return sid
+
+    async def close(self) -> None:
+        await self._http.close()
+
+
+class _Create(Protocol):
+    async def __call__(self) -> str: ...
+
+
+def _classify_twilio_error(exc: TwilioRestException | TwilioServiceException) -> SendError:
+    status = int(exc.status)
+    code = exc.code
+    text = exc.msg if isinstance(exc, TwilioRestException) else exc.detail or exc.title
+    retryable = status == 429 or status >= 500
+    # Twilio's messages quote the phone number; stored errors are masked like logs are.
+    message = f"Twilio HTTP {status}, error {code}: {mask_text(str(text))}"[:480]
+    return SendError(message, retryable=retryable, status=status)
+
+
+def build_backend(settings: Settings) -> SmsBackend:
+    """The backend `settings` select (`SMSBANK_SMS_BACKEND`, or twilio when configured)."""
+    if settings.effective_sms_backend == "twilio":
+        return TwilioBackend(settings)
+    return ConsoleBackend()

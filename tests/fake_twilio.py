@@ -1,0 +1,286 @@
+"""A local fake of Twilio's REST API, for tests and benchmarks.
+
+A real HTTP server (aiohttp) on 127.0.0.1 and a free port, speaking just enough of
+`POST /2010-04-01/Accounts/{sid}/Messages.json` and `Calls.json` for the real twilio
+library: it checks HTTP Basic auth, answers with Twilio-shaped JSON, and records every
+request it receives. Tests steer it:
+
+- `fail_next(status, code, times)`: the next requests get Twilio-shaped errors
+  (500, 429, 400 with error 21211...);
+- `delay`: seconds to wait before answering (a slow Twilio);
+- `await stop()` / `await start()`: the port refuses connections while stopped, then
+  listens again on the same port (Twilio down, then back);
+- `await send_status_callback(sid, status, client)`: POSTs a status callback signed with
+  the auth token, exactly as Twilio would, to the StatusCallback URL the app gave.
+
+Run it alone with `python -m tests.fake_twilio --port 8765` (benchmarks do).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import re
+import secrets
+import socket
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import ClientSession, web
+from twilio.request_validator import RequestValidator
+
+_ERROR_TEXT = {
+    400: "The 'To' number is not a valid phone number.",
+    401: "Authenticate",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+@dataclass
+class ReceivedRequest:
+    """One request as the fake saw it (recorded before it answers)."""
+
+    kind: str  # "sms" or "call"
+    account_sid: str
+    form: dict[str, str]
+    answered: int | None = None  # HTTP status it was answered with
+    sid: str | None = None  # the sid given, for accepted requests
+
+    @property
+    def body(self) -> str:
+        return self.form.get("Body", "")
+
+
+@dataclass
+class _Failure:
+    status: int
+    code: int
+    message: str
+
+
+@dataclass
+class FakeTwilio:
+    account_sid: str = "ACtest"
+    auth_token: str = "test-twilio-auth-token"
+    host: str = "127.0.0.1"
+    port: int = 0
+    delay: float = 0.0
+    requests: list[ReceivedRequest] = field(default_factory=list)
+    _failures: deque[_Failure] = field(default_factory=deque)
+    _runner: web.AppRunner | None = None
+    _site: web.TCPSite | None = None
+    _sids: dict[str, ReceivedRequest] = field(default_factory=dict)
+    _closing: asyncio.Event = field(default_factory=asyncio.Event)
+
+    # -- lifecycle -------------------------------------------------------
+
+    async def start(self) -> FakeTwilio:
+        """Listen (again) on the same port; the first start picks a free one."""
+        if self._runner is None:
+            app = web.Application()
+            app.router.add_post("/2010-04-01/Accounts/{account}/Messages.json", self._messages)
+            app.router.add_post("/2010-04-01/Accounts/{account}/Calls.json", self._calls)
+            self._runner = web.AppRunner(
+                app, handle_signals=False, access_log=None, shutdown_timeout=2.0
+            )
+            await self._runner.setup()
+        if not self.port:
+            self.port = free_port(self.host)
+        self._site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        await self._site.start()
+        return self
+
+    async def stop(self) -> None:
+        """Stop listening: new connections are refused until `start()`."""
+        if self._site is not None:
+            await self._site.stop()
+            self._site = None
+
+    async def close(self) -> None:
+        self._closing.set()
+        await self.stop()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeTwilio:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def base_url(self) -> str:
+        """What `SMSBANK_TWILIO_API_BASE_URL` should be to reach this fake."""
+        return f"http://{self.host}:{self.port}"
+
+    # -- steering --------------------------------------------------------
+
+    def fail_next(self, status: int, code: int | None = None, times: int = 1) -> None:
+        """Answer the next `times` requests with a Twilio error of this HTTP status."""
+        for _ in range(times):
+            self._failures.append(
+                _Failure(status, code or 20000 + status, _ERROR_TEXT.get(status, "Error"))
+            )
+
+    @property
+    def accepted(self) -> list[ReceivedRequest]:
+        """Requests answered 201: the messages and calls Twilio would have sent."""
+        return [r for r in self.requests if r.answered == 201]
+
+    # -- handlers --------------------------------------------------------
+
+    async def _messages(self, request: web.Request) -> web.Response:
+        return await self._create(request, "sms")
+
+    async def _calls(self, request: web.Request) -> web.Response:
+        return await self._create(request, "call")
+
+    async def _create(self, request: web.Request, kind: str) -> web.Response:
+        account = request.match_info["account"]
+        form = {k: str(v) for k, v in (await request.post()).items()}
+        received = ReceivedRequest(kind=kind, account_sid=account, form=form)
+        self.requests.append(received)
+        if self.delay:
+            # Interruptible, so closing the fake never waits out a long delay.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.delay):
+                    await self._closing.wait()
+        response = self._answer(request, received)
+        received.answered = response.status
+        return response
+
+    def _answer(self, request: web.Request, received: ReceivedRequest) -> web.Response:
+        if not self._authorised(request, received.account_sid):
+            return _error(401, 20003, _ERROR_TEXT[401])
+        if self._failures:
+            failure = self._failures.popleft()
+            return _error(failure.status, failure.code, failure.message)
+        form = received.form
+        if not _E164.match(form.get("To", "")):
+            return _error(400, 21211, f"The 'To' number {form.get('To', '')} is not valid.")
+        if received.kind == "sms" and not form.get("Body"):
+            return _error(400, 21602, "Message body is required.")
+        if received.kind == "call" and not (form.get("Twiml") or form.get("Url")):
+            return _error(400, 21205, "Url or Twiml is required.")
+        prefix = "SM" if received.kind == "sms" else "CA"
+        received.sid = prefix + secrets.token_hex(16)
+        self._sids[received.sid] = received
+        return web.json_response(_resource(received), status=201)
+
+    def _authorised(self, request: web.Request, account: str) -> bool:
+        expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        return account == self.account_sid and request.headers.get("Authorization") == (
+            f"Basic {expected}"
+        )
+
+    # -- status callbacks ------------------------------------------------
+
+    def status_callback(self, sid: str, status: str) -> tuple[str, dict[str, str], str]:
+        """(url, form, signature) of the status callback Twilio would send for `sid`."""
+        received = self._sids[sid]
+        url = received.form["StatusCallback"]
+        form = {
+            "AccountSid": self.account_sid,
+            "From": received.form.get("From", ""),
+            "To": received.form.get("To", ""),
+            "ApiVersion": "2010-04-01",
+        }
+        if received.kind == "sms":
+            form |= {"MessageSid": sid, "SmsSid": sid, "MessageStatus": status}
+            form |= {"SmsStatus": status}
+        else:
+            form |= {"CallSid": sid, "CallStatus": status, "Direction": "outbound-api"}
+        signature = RequestValidator(self.auth_token).compute_signature(url, form)
+        return url, form, signature
+
+    async def send_status_callback(
+        self, sid: str, status: str, client: Any = None, *, origin: str | None = None
+    ) -> int:
+        """POST a signed status callback; returns the HTTP status the app answered.
+
+        `client` is a Quart test client (the path and query of the callback URL are
+        posted to it); without one, the callback goes over HTTP to `origin` (default:
+        the callback URL itself).
+        """
+        url, form, signature = self.status_callback(sid, status)
+        headers = {"X-Twilio-Signature": signature}
+        parts = urlsplit(url)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        if client is not None:
+            response = await client.post(path, form=form, headers=headers)
+            return int(response.status_code)
+        target = (origin.rstrip("/") + path) if origin else url
+        async with (
+            ClientSession() as session,
+            session.post(target, data=form, headers=headers) as response,
+        ):
+            return response.status
+
+
+def _resource(received: ReceivedRequest) -> dict[str, Any]:
+    now = datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")
+    form = received.form
+    kind = "Messages" if received.kind == "sms" else "Calls"
+    resource: dict[str, Any] = {
+        "sid": received.sid,
+        "account_sid": received.account_sid,
+        "to": form.get("To"),
+        "from": form.get("From"),
+        "status": "queued",
+        "date_created": now,
+        "date_updated": now,
+        "api_version": "2010-04-01",
+        "uri": f"/2010-04-01/Accounts/{received.account_sid}/{kind}/{received.sid}.json",
+    }
+    if received.kind == "sms":
+        resource |= {"body": form.get("Body"), "num_segments": "1", "direction": "outbound-api"}
+    else:
+        resource |= {"direction": "outbound-api"}
+    return resource
+
+
+def _error(status: int, code: int, message: str) -> web.Response:
+    return web.json_response(
+        {
+            "code": code,
+            "message": message,
+            "more_info": f"https://www.twilio.com/docs/errors/{code}",
+            "status": status,
+        },
+        status=status,
+    )
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nobody listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+async def _serve_forever(port: int, delay: float) -> None:
+    fake = FakeTwilio(port=port, delay=delay)
+    async with fake:
+        print(f"fake Twilio listening on {fake.base_url}", flush=True)
+        await asyncio.Event().wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="A local fake Twilio REST API")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds before answering")
+    args = parser.parse_args()
+    asyncio.run(_serve_forever(args.port, args.delay))
+
+
+if __name__ == "__main__":
+    main()
