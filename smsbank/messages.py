@@ -88,3 +88,69 @@ def voice_code(code: str) -> str:
     """What a call reads: the digits one by one, twice."""
     spaced = ", ".join(code)
     return f"Your {BANK} code is {spaced}. Again, your code is {spaced}. Never share it."
+
+
+# --- SMS conversation replies and voice menu (smsbank.sms_service, webhooks.voice) ---
+
+HELP = (
+    f"{BANK}: BAL balance, ME your details, HISTORY last 5, W 20 withdraw $20, "
+    "PHONE +15551234567 change number, ABORT cancel, CALL code by phone. STOP to opt out."
+)
+
+
+def unregistered_number() -> str:
+    return (
+        f"{BANK}: this phone number is not registered with us. "
+        "To open an account or add this number, please visit a branch."
+    )
+
+
+def balance(amount: Decimal, currency: str, masked_account: str) -> str:
+    return f"{BANK}: the balance of {masked_account} is {_m(amount, currency)}."
+
+
+def profile(name: str, masked_account: str, masked_phone: str, face_enrolled: bool) -> str:
+    face = "yes" if face_enrolled else "no (ask your branch for an enrolment link)"
+    return f"{BANK}: {name}, account {masked_account}, phone {masked_phone}, face enrolled: {face}."
+
+
+def history(lines: list[str]) -> str:
+    if not lines:
+        return f"{BANK}: no transactions yet."
+    return f"{BANK}, last {len(lines)}:\n" + "\n".join(lines)
+
+
+def history_line(
+    day: str, kind: str, amount: Decimal, currency: str, reference: str, after: Decimal
+) -> str:
+    sign = "-" if kind == "withdrawal" else "+"
+    return f"{day} {sign}{_m(amount, currency)} {reference} bal {_m(after, currency)}"
+
+
+def phone_change_cancelled(new_phone_masked: str) -> str:
+    return f"{BANK}: the change of your number to {new_phone_masked} is cancelled."
+
+
+def calling_with_code() -> str:
+    return f"{BANK}: we are calling you now with a new code. Reply here with it."
+
+
+def calling_new_phone_with_code(new_phone_masked: str) -> str:
+    return (
+        f"{BANK}: we are calling {new_phone_masked} now with a new code. "
+        "Reply here with it from this phone."
+    )
+
+
+def voice_menu() -> str:
+    return (
+        f"Welcome to {BANK}. For your balance, press 1. For your last transactions, "
+        "press 2. For a new code for your pending request, press 3."
+    )
+
+
+def voice_not_registered() -> str:
+    return (
+        f"This phone number is not registered with {BANK}. "
+        "Please visit a branch to open an account. Goodbye."
+    )

@@ -1,0 +1,381 @@
+"""The SMS conversation: a pure state machine, its transition table and its parser.
+
+Theory of operation
+-------------------
+A customer's conversation is always in one of five states (`ConversationState`)::
+
+    idle
+      --WITHDRAW 20 / W 20--> awaiting_withdrawal_code --code ok--> awaiting_withdrawal_selfie
+      --PHONE +1...---------> awaiting_phone_code      --code ok--> awaiting_phone_selfie
+    any state but idle --ABORT / 5 wrong codes / expiry / selfie done or failed--> idle
+
+Text comes in; `parse` turns it into an `Event` (a command such as `BALANCE`, `CODE`
+or `WITHDRAW` with its amount). `step(state, event)` looks the pair up in `TRANSITIONS`
+and returns a `Step`: the next state, the actions the service layer must carry out
+(start a withdrawal, check a code, place a call...) and the replies to text back.
+
+The machine never does I/O and never guesses how an action went. The service layer
+(`smsbank.sms_service`) carries out each action against the database and reports what
+happened as a second event, an *outcome* (`WITHDRAWAL_STARTED`, `CODE_ACCEPTED`,
+`CODE_REJECTED`, `REQUEST_ENDED`, `DONE`, `REFUSED`), which goes through the same
+table. So every change of state, whether caused by the customer's text or by the
+bank's answer to it, is a row of one literal table, and tests walk every row.
+
+A pair that is not in the table is an *illegal event*: the state is left unchanged,
+no action runs, and the customer gets a reply saying what they can do instead (a code
+when nothing waits for one, `ABORT` with nothing to abort, `WITHDRAW` in the middle
+of a number change...). Illegal outcomes cannot be caused by a customer; they get no
+reply and the service logs them.
+
+Replies are templates: `{detail}` is filled from the event (an outcome's message, such
+as "That code is not right. 4 tries left.", or the parser's hint for a malformed
+command) and `{hint}` with what the current state is waiting for. An empty reply is
+not sent.
+
+Twilio's own keywords (STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT; START, YES,
+UNSTOP) are handled by Twilio, which replies to them itself: here they only record the
+customer's choice and never mean anything else, which is why cancelling is `ABORT`.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+from smsbank import messages
+from smsbank.models import ConversationState
+from smsbank.money import InvalidAmount, parse_amount
+from smsbank.phones import InvalidPhone, normalize_phone
+
+S = ConversationState
+
+# Twilio never delivers more than 1,600 characters; anything longer is not a command.
+MAX_COMMAND_CHARS = 1600
+
+
+class Kind(StrEnum):
+    """What an event is: a command from the customer, or an outcome of an action."""
+
+    # Commands, parsed from the customer's text.
+    BALANCE = "balance"
+    PROFILE = "profile"  # ME
+    HISTORY = "history"
+    WITHDRAW = "withdraw"
+    CODE = "code"
+    PHONE = "phone"
+    ABORT = "abort"
+    CALL = "call"
+    HELP = "help"
+    OPT_OUT = "opt_out"
+    OPT_IN = "opt_in"
+    MALFORMED = "malformed"  # a known command with an unusable argument ("W abc")
+    UNKNOWN = "unknown"
+    # Outcomes, reported by the service layer after carrying out an action.
+    WITHDRAWAL_STARTED = "withdrawal_started"
+    PHONE_CHANGE_STARTED = "phone_change_started"
+    CODE_ACCEPTED = "code_accepted"
+    CODE_REJECTED = "code_rejected"
+    REQUEST_ENDED = "request_ended"
+    DONE = "done"
+    REFUSED = "refused"
+
+
+COMMANDS = frozenset(
+    {
+        Kind.BALANCE,
+        Kind.PROFILE,
+        Kind.HISTORY,
+        Kind.WITHDRAW,
+        Kind.CODE,
+        Kind.PHONE,
+        Kind.ABORT,
+        Kind.CALL,
+        Kind.HELP,
+        Kind.OPT_OUT,
+        Kind.OPT_IN,
+        Kind.MALFORMED,
+        Kind.UNKNOWN,
+    }
+)
+OUTCOMES = frozenset(Kind) - COMMANDS
+
+
+class Action(StrEnum):
+    """Work for the service layer; each reports back with one outcome event."""
+
+    SEND_BALANCE = "send_balance"
+    SEND_PROFILE = "send_profile"
+    SEND_HISTORY = "send_history"
+    START_WITHDRAWAL = "start_withdrawal"
+    CHECK_WITHDRAWAL_CODE = "check_withdrawal_code"
+    CANCEL_WITHDRAWAL = "cancel_withdrawal"
+    CALL_WITHDRAWAL_CODE = "call_withdrawal_code"
+    START_PHONE_CHANGE = "start_phone_change"
+    CHECK_PHONE_CODE = "check_phone_code"
+    CANCEL_PHONE_CHANGE = "cancel_phone_change"
+    CALL_PHONE_CODE = "call_phone_code"
+    RECORD_OPT_OUT = "record_opt_out"
+    RECORD_OPT_IN = "record_opt_in"
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: Kind
+    amount: Decimal | None = None  # WITHDRAW
+    phone: str | None = None  # PHONE, in E.164
+    code: str | None = None  # CODE
+    detail: str = ""  # MALFORMED's hint, or an outcome's message
+    request_id: int | None = None  # *_STARTED: the new withdrawal or phone change
+
+    def __repr__(self) -> str:
+        # Events end up in test output and debug logs; a code must not.
+        code = "<code>" if self.code else None
+        return f"Event({self.kind.value}, amount={self.amount}, phone={self.phone!r}, code={code})"
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One row of the table: where to go, what to do, what to say."""
+
+    target: ConversationState
+    action: Action | None = None
+    reply: str = ""
+
+
+@dataclass(frozen=True)
+class Step:
+    """The machine's answer to one event."""
+
+    state: ConversationState
+    actions: tuple[Action, ...] = ()
+    replies: tuple[str, ...] = ()
+    legal: bool = True
+
+
+# --- replies -------------------------------------------------------------------------
+# Texts about the conversation itself live here, beside the states they describe;
+# every other text the bank sends is in `smsbank.messages`.
+
+HELP_TEXT = messages.HELP
+# What each state waits for: the hint for text we do not understand.
+HINTS: dict[ConversationState, str] = {
+    S.IDLE: "Text HELP for the commands.",
+    S.AWAITING_WITHDRAWAL_CODE: (
+        "Reply with the 6-digit code we texted you, CALL to hear a new one, or ABORT."
+    ),
+    S.AWAITING_WITHDRAWAL_SELFIE: (
+        "Open the link we texted to take your selfie, or text ABORT to cancel."
+    ),
+    S.AWAITING_PHONE_CODE: (
+        "Reply here with the 6-digit code we sent to your new number, CALL for a call, or ABORT."
+    ),
+    S.AWAITING_PHONE_SELFIE: (
+        "Open the link we texted to take your selfie, or text ABORT to cancel the change."
+    ),
+}
+# What an illegal command is told, per command (then the state's hint where useful).
+ILLEGAL_REPLIES: dict[Kind, str] = {
+    Kind.CODE: "No code is waiting for an answer (it may have expired). {hint}",
+    Kind.ABORT: "There is nothing to cancel.",
+    Kind.CALL: "No code is waiting, so there is nothing to call you about. {hint}",
+    Kind.WITHDRAW: "Finish or ABORT your number change before starting a withdrawal.",
+    Kind.PHONE: "Finish or ABORT your withdrawal before changing your number.",
+}
+ILLEGAL_AFTER_CODE: dict[Kind, str] = {
+    Kind.CODE: "Your code was already accepted. {hint}",
+    Kind.CALL: "Your code was already accepted. {hint}",
+}
+
+# --- the transition table ------------------------------------------------------------
+
+
+def _always(state: ConversationState) -> dict[Kind, Transition]:
+    """Rows every state has: look-ups, help, opt-out/in, text we cannot use, and the
+    outcomes of those actions (which leave the state alone)."""
+    return {
+        Kind.BALANCE: Transition(state, Action.SEND_BALANCE),
+        Kind.PROFILE: Transition(state, Action.SEND_PROFILE),
+        Kind.HISTORY: Transition(state, Action.SEND_HISTORY),
+        Kind.HELP: Transition(state, reply=HELP_TEXT),
+        # Twilio answers STOP and START itself; a second reply would be noise (and
+        # after STOP, Twilio would refuse to deliver it anyway).
+        Kind.OPT_OUT: Transition(state, Action.RECORD_OPT_OUT),
+        Kind.OPT_IN: Transition(state, Action.RECORD_OPT_IN),
+        Kind.MALFORMED: Transition(state, reply="{detail}"),
+        Kind.UNKNOWN: Transition(state, reply="Sorry, we did not understand that. {hint}"),
+        Kind.DONE: Transition(state, reply="{detail}"),
+        Kind.REFUSED: Transition(state, reply="{detail}"),
+    }
+
+
+TRANSITIONS: dict[ConversationState, dict[Kind, Transition]] = {
+    S.IDLE: {
+        **_always(S.IDLE),
+        Kind.WITHDRAW: Transition(S.IDLE, Action.START_WITHDRAWAL),
+        Kind.PHONE: Transition(S.IDLE, Action.START_PHONE_CHANGE),
+        # The code itself is the reply: the bank texted it while starting the request.
+        Kind.WITHDRAWAL_STARTED: Transition(S.AWAITING_WITHDRAWAL_CODE),
+        Kind.PHONE_CHANGE_STARTED: Transition(S.AWAITING_PHONE_CODE),
+    },
+    S.AWAITING_WITHDRAWAL_CODE: {
+        **_always(S.AWAITING_WITHDRAWAL_CODE),
+        # A new WITHDRAW replaces the pending request (the old code dies with it).
+        Kind.WITHDRAW: Transition(S.AWAITING_WITHDRAWAL_CODE, Action.START_WITHDRAWAL),
+        Kind.CODE: Transition(S.AWAITING_WITHDRAWAL_CODE, Action.CHECK_WITHDRAWAL_CODE),
+        Kind.ABORT: Transition(S.AWAITING_WITHDRAWAL_CODE, Action.CANCEL_WITHDRAWAL),
+        Kind.CALL: Transition(S.AWAITING_WITHDRAWAL_CODE, Action.CALL_WITHDRAWAL_CODE),
+        Kind.WITHDRAWAL_STARTED: Transition(S.AWAITING_WITHDRAWAL_CODE),
+        # The capture link is the reply; the withdrawal module texts it.
+        Kind.CODE_ACCEPTED: Transition(S.AWAITING_WITHDRAWAL_SELFIE),
+        Kind.CODE_REJECTED: Transition(S.AWAITING_WITHDRAWAL_CODE, reply="{detail}"),
+        Kind.REQUEST_ENDED: Transition(S.IDLE, reply="{detail}"),
+    },
+    S.AWAITING_WITHDRAWAL_SELFIE: {
+        **_always(S.AWAITING_WITHDRAWAL_SELFIE),
+        Kind.WITHDRAW: Transition(S.AWAITING_WITHDRAWAL_SELFIE, Action.START_WITHDRAWAL),
+        Kind.ABORT: Transition(S.AWAITING_WITHDRAWAL_SELFIE, Action.CANCEL_WITHDRAWAL),
+        Kind.WITHDRAWAL_STARTED: Transition(S.AWAITING_WITHDRAWAL_CODE),
+        Kind.REQUEST_ENDED: Transition(S.IDLE, reply="{detail}"),
+    },
+    S.AWAITING_PHONE_CODE: {
+        **_always(S.AWAITING_PHONE_CODE),
+        Kind.PHONE: Transition(S.AWAITING_PHONE_CODE, Action.START_PHONE_CHANGE),
+        Kind.CODE: Transition(S.AWAITING_PHONE_CODE, Action.CHECK_PHONE_CODE),
+        Kind.ABORT: Transition(S.AWAITING_PHONE_CODE, Action.CANCEL_PHONE_CHANGE),
+        Kind.CALL: Transition(S.AWAITING_PHONE_CODE, Action.CALL_PHONE_CODE),
+        Kind.PHONE_CHANGE_STARTED: Transition(S.AWAITING_PHONE_CODE),
+        Kind.CODE_ACCEPTED: Transition(S.AWAITING_PHONE_SELFIE),
+        Kind.CODE_REJECTED: Transition(S.AWAITING_PHONE_CODE, reply="{detail}"),
+        Kind.REQUEST_ENDED: Transition(S.IDLE, reply="{detail}"),
+    },
+    S.AWAITING_PHONE_SELFIE: {
+        **_always(S.AWAITING_PHONE_SELFIE),
+        Kind.PHONE: Transition(S.AWAITING_PHONE_SELFIE, Action.START_PHONE_CHANGE),
+        Kind.ABORT: Transition(S.AWAITING_PHONE_SELFIE, Action.CANCEL_PHONE_CHANGE),
+        Kind.PHONE_CHANGE_STARTED: Transition(S.AWAITING_PHONE_CODE),
+        Kind.REQUEST_ENDED: Transition(S.IDLE, reply="{detail}"),
+    },
+}
+
+
+def step(state: ConversationState, event: Event) -> Step:
+    """The next state, actions and replies for `event` in `state`.
+
+    An event with no row in the table is illegal: the state stays as it is and the
+    reply (for a command) says what the customer can do instead.
+    """
+    row = TRANSITIONS[state].get(event.kind)
+    if row is None:
+        return Step(state, (), _nonempty(_illegal_reply(state, event)), legal=False)
+    reply = row.reply.format(detail=event.detail, hint=HINTS[state])
+    actions = (row.action,) if row.action is not None else ()
+    return Step(row.target, actions, _nonempty(reply))
+
+
+def _illegal_reply(state: ConversationState, event: Event) -> str:
+    if event.kind in OUTCOMES:
+        return ""
+    code_accepted = state in (S.AWAITING_WITHDRAWAL_SELFIE, S.AWAITING_PHONE_SELFIE)
+    template = (code_accepted and ILLEGAL_AFTER_CODE.get(event.kind)) or ILLEGAL_REPLIES.get(
+        event.kind, "{hint}"
+    )
+    return template.format(hint=HINTS[state])
+
+
+def _nonempty(*replies: str) -> tuple[str, ...]:
+    return tuple(r for r in replies if r.strip())
+
+
+def pending_request(state: ConversationState) -> str | None:
+    """Which kind of request a state is tied to: "withdrawal", "phone_change" or None."""
+    if state in (S.AWAITING_WITHDRAWAL_CODE, S.AWAITING_WITHDRAWAL_SELFIE):
+        return "withdrawal"
+    if state in (S.AWAITING_PHONE_CODE, S.AWAITING_PHONE_SELFIE):
+        return "phone_change"
+    return None
+
+
+# --- the parser ----------------------------------------------------------------------
+
+# Twilio's opt-out and opt-in keywords (it acts on them before we see them). OPTOUT and
+# REVOKE are on Twilio's newer list; reading them as opt-out only ever sends less.
+OPT_OUT_WORDS = frozenset(
+    {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"}
+)
+OPT_IN_WORDS = frozenset({"START", "YES", "UNSTOP"})
+SINGLE_WORDS: dict[str, Kind] = {
+    "BAL": Kind.BALANCE,
+    "BALANCE": Kind.BALANCE,
+    "ME": Kind.PROFILE,
+    "HISTORY": Kind.HISTORY,
+    "ABORT": Kind.ABORT,
+    "CALL": Kind.CALL,
+    "HELP": Kind.HELP,
+    "INFO": Kind.HELP,  # Twilio's other help keyword
+    **dict.fromkeys(OPT_OUT_WORDS, Kind.OPT_OUT),
+    **dict.fromkeys(OPT_IN_WORDS, Kind.OPT_IN),
+}
+_WITHDRAW_RE = re.compile(r"^(?:WITHDRAW|W)(?:\s+(?P<amount>.+))?$")
+_PHONE_RE = re.compile(r"^PHONE(?:\s+(?P<number>.+))?$")
+_CODE_RE = re.compile(r"^[0-9]{6}$", re.ASCII)
+_CODE_CHARS_RE = re.compile(r"^[0-9 ]+$", re.ASCII)
+
+WITHDRAW_EXAMPLE = "For example: W 20 to withdraw $20.00."
+PHONE_EXAMPLE = "Write the new number with its country code, for example PHONE +15557654321."
+
+
+def normalize_text(body: object) -> str:
+    """Upper case, compatibility forms folded (full-width digits), control and format
+    characters dropped, runs of spaces collapsed."""
+    if not isinstance(body, str):
+        return ""
+    text = unicodedata.normalize("NFKC", body[:MAX_COMMAND_CHARS])
+    # Control characters (Cc) and invisible format characters (Cf, e.g. zero-width
+    # joiners some keyboards insert) become spaces, so "W\u200b20" still reads "W 20".
+    cleaned = "".join(" " if unicodedata.category(ch) in ("Cc", "Cf") else ch for ch in text)
+    return " ".join(cleaned.split()).upper()
+
+
+def parse(body: object, *, default_region: str = "US") -> Event:
+    """Turn an SMS body into an event. Never raises, whatever the text."""
+    text = normalize_text(body)
+    if not text:
+        return Event(Kind.UNKNOWN)
+    if text in SINGLE_WORDS:
+        return Event(SINGLE_WORDS[text])
+    if _CODE_CHARS_RE.match(text):
+        digits = text.replace(" ", "")
+        # Keyboards and people split codes as "123 456"; any other digits are not one.
+        if _CODE_RE.match(digits):
+            return Event(Kind.CODE, code=digits)
+        return Event(Kind.UNKNOWN)
+    withdraw = _WITHDRAW_RE.match(text)
+    if withdraw:
+        return _parse_withdraw(withdraw.group("amount"))
+    phone = _PHONE_RE.match(text)
+    if phone:
+        return _parse_phone(phone.group("number"), default_region)
+    return Event(Kind.UNKNOWN)
+
+
+def _parse_withdraw(amount_text: str | None) -> Event:
+    if not amount_text:
+        return Event(Kind.MALFORMED, detail=f"Say how much to withdraw. {WITHDRAW_EXAMPLE}")
+    try:
+        amount = parse_amount(amount_text)
+    except InvalidAmount as exc:
+        return Event(Kind.MALFORMED, detail=f"That amount is not valid: {exc}. {WITHDRAW_EXAMPLE}")
+    return Event(Kind.WITHDRAW, amount=amount)
+
+
+def _parse_phone(number_text: str | None, default_region: str) -> Event:
+    if not number_text:
+        return Event(Kind.MALFORMED, detail=PHONE_EXAMPLE)
+    try:
+        phone = normalize_phone(number_text, default_region)
+    except InvalidPhone:
+        return Event(Kind.MALFORMED, detail=f"That phone number is not valid. {PHONE_EXAMPLE}")
+    return Event(Kind.PHONE, phone=phone)

@@ -1,0 +1,559 @@
+"""Banking by phone, the I/O side: inbound SMS through the conversation machine, and
+the voice menu.
+
+Theory of operation
+-------------------
+One inbound SMS is one database transaction:
+
+1. Insert the `InboundMessage` row. Its `message_sid` is unique, so a webhook Twilio
+   delivers twice (even twice at the same moment, to two workers) is processed once:
+   the second insert waits for the first transaction and then fails, and the whole
+   second attempt rolls back. Before the insert, PostgreSQL takes a transaction-level
+   advisory lock on the sender's number, so one number's messages are handled one at
+   a time (its conversation, rate limit and "not registered" reply cannot race); on
+   SQLite the insert itself takes the database write lock, which does the same.
+2. Gates, in order: a flood from one number (more than
+   `inbound_rate_limit_per_minute` rows in the last minute) is stored and ignored,
+   except opt-out/opt-in keywords, which are always honoured; an unregistered number
+   gets one "not registered" reply per 24 hours (counted from the outbox) and learns
+   nothing else; an opted-out customer gets nothing until they opt in.
+3. Load the customer's `Conversation` row and bring it in line with the request it
+   points at: the withdrawal and phone-change modules end requests on their own (a
+   selfie verified on the capture page, five wrong codes, expiry) and reset the row,
+   and a request past its time is expired here. The request row is the authority.
+4. Run the pure machine (`smsbank.conversation`): each action it asks for is carried
+   out through `smsbank.withdrawals`, `smsbank.phone_changes` or the ledger, and what
+   happened goes back into the machine as an outcome event.
+5. Save the conversation (state, linked request, expiry) and put every reply in the
+   outbox, all in the same transaction: a reply exists if and only if its cause was
+   committed.
+
+Codes never appear in logs or replies here (the modules that issue them text them);
+phone numbers in logs are masked.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from smsbank import audit, ledger, messages, phone_changes, withdrawals
+from smsbank.clock import utcnow
+from smsbank.conversation import Action, Event, Kind, parse, pending_request, step
+from smsbank.customers import mask_account
+from smsbank.errors import BankError, Conflict, Gone
+from smsbank.models import (
+    Channel,
+    Conversation,
+    ConversationState,
+    Customer,
+    InboundMessage,
+    MessageChannel,
+    OutboundMessage,
+    PhoneChange,
+    PhoneChangeStatus,
+    Withdrawal,
+    WithdrawalStatus,
+)
+from smsbank.money import format_money, from_minor
+from smsbank.outbox import enqueue_call, enqueue_sms
+from smsbank.phones import mask_phone
+from smsbank.settings import Settings
+
+log = logging.getLogger("smsbank.sms")
+
+S = ConversationState
+ACTOR_SMS = "customer:sms"
+ACTOR_VOICE = "customer:voice"
+UNREGISTERED_TEMPLATE = "unregistered_number"
+UNREGISTERED_REPLY_EVERY = timedelta(hours=24)
+RATE_WINDOW = timedelta(minutes=1)
+HISTORY_SIZE = 5
+MAX_BODY_CHARS = 1600
+
+
+class Handled(StrEnum):
+    """What became of one inbound SMS (for logs and tests)."""
+
+    PROCESSED = "processed"
+    DUPLICATE = "duplicate"
+    THROTTLED = "throttled"
+    UNREGISTERED = "unregistered"
+    OPTED_OUT = "opted_out"
+
+
+@dataclass(frozen=True)
+class InboundSms:
+    message_sid: str
+    from_phone: str
+    to_phone: str
+    body: str
+
+
+@dataclass
+class Result:
+    handled: Handled
+    replies: list[str] = field(default_factory=list)
+    state: ConversationState | None = None
+
+
+# --- inbound SMS ---------------------------------------------------------------------
+
+
+async def handle_inbound_sms(settings: Settings, sms: InboundSms) -> Result:
+    """Record, de-duplicate and act on one inbound SMS (see the module docstring)."""
+    event = parse(sms.body, default_region=settings.default_region)
+    try:
+        async with in_transaction() as connection:
+            await _serialize_sender(connection, sms.from_phone)
+            customer = await Customer.get_or_none(phone=sms.from_phone)
+            inbound = await InboundMessage.create(
+                message_sid=sms.message_sid,
+                channel=MessageChannel.SMS,
+                from_phone=sms.from_phone,
+                to_phone=sms.to_phone,
+                body=_storable(sms.body),
+                customer_id=customer.id if customer else None,
+            )
+            result = await _handle(settings, sms, event, customer, inbound)
+    except IntegrityError:
+        if await InboundMessage.exists(message_sid=sms.message_sid):
+            result = Result(Handled.DUPLICATE)
+        else:
+            raise
+    log.info(
+        "sms handled",
+        extra={
+            "from": mask_phone(sms.from_phone),
+            "command": event.kind.value,
+            "handled": result.handled.value,
+            "state": result.state.value if result.state else None,
+            "replies": len(result.replies),
+        },
+    )
+    return result
+
+
+async def _serialize_sender(connection: BaseDBAsyncClient, phone: str) -> None:
+    """One number's messages one at a time, across workers and hosts (PostgreSQL).
+
+    SQLite needs nothing: the transaction's first write takes the database lock.
+    """
+    if connection.capabilities.dialect == "postgres":
+        await connection.execute_query("SELECT pg_advisory_xact_lock(hashtext($1))", [phone])
+
+
+def _storable(body: str) -> str:
+    # PostgreSQL text cannot hold NUL; everything else is kept as sent.
+    return body[:MAX_BODY_CHARS].replace("\x00", "\ufffd")
+
+
+async def _handle(
+    settings: Settings,
+    sms: InboundSms,
+    event: Event,
+    customer: Customer | None,
+    inbound: InboundMessage,
+) -> Result:
+    keyword = event.kind in (Kind.OPT_OUT, Kind.OPT_IN)
+    if not keyword and await _flooding(settings, sms.from_phone, inbound):
+        return Result(Handled.THROTTLED)
+    if customer is None:
+        if not keyword and await _first_unregistered_reply_today(sms.from_phone):
+            text = messages.unregistered_number()
+            await enqueue_sms(
+                settings, to=sms.from_phone, body=text, template=UNREGISTERED_TEMPLATE
+            )
+            return Result(Handled.UNREGISTERED, [text])
+        return Result(Handled.UNREGISTERED)
+    if customer.sms_opted_out and event.kind != Kind.OPT_IN:
+        # Twilio would refuse to deliver anything anyway; the customer asked for silence.
+        return Result(Handled.OPTED_OUT)
+    return await _converse(settings, customer, event)
+
+
+async def _flooding(settings: Settings, phone: str, inbound: InboundMessage) -> bool:
+    since = utcnow() - RATE_WINDOW
+    recent = await InboundMessage.filter(from_phone=phone, created_at__gte=since).count()
+    if recent > settings.inbound_rate_limit_per_minute:
+        if recent == settings.inbound_rate_limit_per_minute + 1:  # log the onset, not each one
+            log.warning("inbound sms throttled", extra={"from": mask_phone(phone)})
+        return True
+    return False
+
+
+async def _first_unregistered_reply_today(phone: str) -> bool:
+    since = utcnow() - UNREGISTERED_REPLY_EVERY
+    return not await OutboundMessage.filter(
+        to_phone=phone, template=UNREGISTERED_TEMPLATE, created_at__gte=since
+    ).exists()
+
+
+@dataclass
+class _Turn:
+    """What one inbound message did to the conversation, gathered while it runs."""
+
+    customer: Customer
+    state: ConversationState
+    withdrawal_id: int | None
+    phone_change_id: int | None
+    expires_at: datetime | None
+    replies: list[tuple[str, str]] = field(default_factory=list)  # (template, text)
+
+
+async def _converse(settings: Settings, customer: Customer, event: Event) -> Result:
+    conversation, _ = await Conversation.get_or_create(customer_id=customer.id)
+    turn = _Turn(
+        customer,
+        await _reconciled_state(conversation),
+        conversation.withdrawal_id,  # type: ignore[attr-defined]
+        conversation.phone_change_id,  # type: ignore[attr-defined]
+        conversation.expires_at,
+    )
+    await _run(settings, turn, event)
+
+    pending = pending_request(turn.state)
+    if pending is None:
+        turn.withdrawal_id = turn.phone_change_id = None
+        turn.expires_at = None
+    elif pending == "withdrawal":
+        turn.phone_change_id = None
+    else:
+        turn.withdrawal_id = None
+    await Conversation.filter(id=conversation.id).update(
+        state=turn.state,
+        withdrawal_id=turn.withdrawal_id,
+        phone_change_id=turn.phone_change_id,
+        expires_at=turn.expires_at,
+    )
+    for template, text in turn.replies:
+        await enqueue_sms(
+            settings, to=customer.phone, body=text, template=template, customer_id=customer.id
+        )
+    return Result(Handled.PROCESSED, [text for _, text in turn.replies], turn.state)
+
+
+async def _run(settings: Settings, turn: _Turn, event: Event) -> None:
+    """Feed `event`, then the outcome of each action it causes, through the machine."""
+    queue = [event]
+    while queue:
+        current = queue.pop(0)
+        result = step(turn.state, current)
+        if not result.legal:
+            log.info(
+                "illegal event",
+                extra={"state": turn.state.value, "event": current.kind.value},
+            )
+        turn.state = result.state
+        turn.replies.extend((f"reply.{current.kind.value}", text) for text in result.replies)
+        for action in result.actions:
+            queue.append(await _perform(settings, turn, action, current))
+
+
+async def _reconciled_state(conversation: Conversation) -> ConversationState:
+    """The state the linked request says we are in; expires requests past their time."""
+    now = utcnow()
+    timed_out = conversation.expires_at is not None and conversation.expires_at <= now
+    pending = pending_request(conversation.state)
+    if pending == "withdrawal" and conversation.withdrawal_id is not None:  # type: ignore[attr-defined]
+        withdrawal = await Withdrawal.get_or_none(id=conversation.withdrawal_id)  # type: ignore[attr-defined]
+        if withdrawal is None or withdrawal.status not in withdrawals.OPEN_STATUSES:
+            return S.IDLE
+        if withdrawal.expires_at <= now:
+            # Marks it expired (and frees the conversation row) the way every reader does.
+            await withdrawals.open_withdrawal_for(withdrawal.customer_id)  # type: ignore[attr-defined]
+            return S.IDLE
+        if timed_out:
+            await withdrawals.cancel_withdrawal(
+                withdrawal.id, actor=ACTOR_SMS, reason="the conversation timed out"
+            )
+            return S.IDLE
+        if withdrawal.status == WithdrawalStatus.AWAITING_CODE:
+            return S.AWAITING_WITHDRAWAL_CODE
+        return S.AWAITING_WITHDRAWAL_SELFIE
+    if pending == "phone_change" and conversation.phone_change_id is not None:  # type: ignore[attr-defined]
+        change = await PhoneChange.get_or_none(id=conversation.phone_change_id)  # type: ignore[attr-defined]
+        if change is None or change.status not in phone_changes.OPEN_STATUSES:
+            return S.IDLE
+        if change.expires_at <= now:
+            await phone_changes.open_phone_change_for(change.customer_id)  # type: ignore[attr-defined]
+            return S.IDLE
+        if timed_out:
+            await phone_changes.cancel_phone_change(
+                change.id, actor=ACTOR_SMS, reason="the conversation timed out"
+            )
+            return S.IDLE
+        if change.status == PhoneChangeStatus.AWAITING_CODE:
+            return S.AWAITING_PHONE_CODE
+        return S.AWAITING_PHONE_SELFIE
+    return S.IDLE
+
+
+async def _perform(settings: Settings, turn: _Turn, action: Action, event: Event) -> Event:
+    """Carry out one action; report what happened as an outcome event."""
+    customer = turn.customer
+    try:
+        if action == Action.SEND_BALANCE:
+            return Event(Kind.DONE, detail=balance_text(customer))
+        if action == Action.SEND_PROFILE:
+            return Event(Kind.DONE, detail=profile_text(customer))
+        if action == Action.SEND_HISTORY:
+            return Event(Kind.DONE, detail=await history_text(customer))
+        if action in (Action.RECORD_OPT_OUT, Action.RECORD_OPT_IN):
+            await _record_opt(customer, opted_out=action == Action.RECORD_OPT_OUT)
+            return Event(Kind.DONE)
+        if action == Action.START_WITHDRAWAL:
+            assert event.amount is not None
+            withdrawal = await withdrawals.start_withdrawal(
+                settings, customer.id, event.amount, channel=Channel.SMS, actor=ACTOR_SMS
+            )
+            turn.withdrawal_id, turn.expires_at = withdrawal.id, withdrawal.expires_at
+            return Event(Kind.WITHDRAWAL_STARTED, request_id=withdrawal.id)
+        if action == Action.START_PHONE_CHANGE:
+            assert event.phone is not None
+            change = await phone_changes.start_phone_change(
+                settings, customer.id, event.phone, channel=Channel.SMS, actor=ACTOR_SMS
+            )
+            turn.phone_change_id, turn.expires_at = change.id, change.expires_at
+            return Event(Kind.PHONE_CHANGE_STARTED, request_id=change.id)
+        if action == Action.CHECK_WITHDRAWAL_CODE:
+            return await _check_withdrawal_code(settings, turn, event.code or "")
+        if action == Action.CHECK_PHONE_CODE:
+            return await _check_phone_code(settings, turn, event.code or "")
+        if action == Action.CANCEL_WITHDRAWAL:
+            return await _cancel_withdrawal(turn)
+        if action == Action.CANCEL_PHONE_CHANGE:
+            return await _cancel_phone_change(turn)
+        if action == Action.CALL_WITHDRAWAL_CODE:
+            assert turn.withdrawal_id is not None
+            code = await withdrawals.resend_code(settings, turn.withdrawal_id, actor=ACTOR_SMS)
+            await enqueue_call(
+                settings,
+                to=customer.phone,
+                say=messages.voice_code(code),
+                template="withdrawal_code_call",
+                customer_id=customer.id,
+            )
+            return Event(Kind.DONE, detail=messages.calling_with_code())
+        if action == Action.CALL_PHONE_CODE:
+            assert turn.phone_change_id is not None
+            code, new_phone = await phone_changes.resend_code(
+                settings, turn.phone_change_id, actor=ACTOR_SMS
+            )
+            # To the NEW number: the code proves the customer holds it.
+            await enqueue_call(
+                settings,
+                to=new_phone,
+                say=messages.voice_code(code),
+                template="phone_change_code_call",
+                customer_id=customer.id,
+            )
+            return Event(
+                Kind.DONE, detail=messages.calling_new_phone_with_code(mask_phone(new_phone))
+            )
+    except Gone as exc:  # the request ran out of time while we looked at it
+        return Event(Kind.REQUEST_ENDED, detail=exc.message)
+    except BankError as exc:
+        if exc.code == "finished":
+            return Event(Kind.REQUEST_ENDED, detail=exc.message)
+        return Event(Kind.REFUSED, detail=_sentence(exc.message))
+    raise AssertionError(f"no handler for {action}")  # pragma: no cover - table and code agree
+
+
+def _sentence(text: str) -> str:
+    """Domain messages are written for staff and customers alike; start them upper case."""
+    return text[:1].upper() + text[1:] if text else text
+
+
+async def _check_withdrawal_code(settings: Settings, turn: _Turn, code: str) -> Event:
+    assert turn.withdrawal_id is not None
+    outcome = await withdrawals.verify_code(settings, turn.withdrawal_id, code, actor=ACTOR_SMS)
+    if outcome.ok:
+        return Event(Kind.CODE_ACCEPTED)
+    if outcome.withdrawal.status in withdrawals.OPEN_STATUSES:
+        return Event(Kind.CODE_REJECTED, detail=outcome.message)
+    # Five wrong codes: the withdrawal module has already texted that it failed.
+    return Event(Kind.REQUEST_ENDED)
+
+
+async def _check_phone_code(settings: Settings, turn: _Turn, code: str) -> Event:
+    assert turn.phone_change_id is not None
+    outcome = await phone_changes.verify_code(settings, turn.phone_change_id, code, actor=ACTOR_SMS)
+    if outcome.ok:
+        return Event(Kind.CODE_ACCEPTED)
+    if outcome.change.status in phone_changes.OPEN_STATUSES:
+        return Event(Kind.CODE_REJECTED, detail=outcome.message)
+    return Event(Kind.REQUEST_ENDED, detail=f"{messages.BANK}: {outcome.message}")
+
+
+async def _cancel_withdrawal(turn: _Turn) -> Event:
+    assert turn.withdrawal_id is not None
+    withdrawal = await withdrawals.get_withdrawal(turn.withdrawal_id)
+    cancelled = await withdrawals.cancel_withdrawal(
+        withdrawal.id, actor=ACTOR_SMS, reason="cancelled by the customer (ABORT)"
+    )
+    if not cancelled:
+        raise Conflict("There was nothing left to cancel.", code="finished")
+    return Event(
+        Kind.REQUEST_ENDED,
+        detail=messages.withdrawal_cancelled(withdrawal.amount, turn.customer.currency),
+    )
+
+
+async def _cancel_phone_change(turn: _Turn) -> Event:
+    assert turn.phone_change_id is not None
+    change = await phone_changes.get_phone_change(turn.phone_change_id)
+    cancelled = await phone_changes.cancel_phone_change(
+        change.id, actor=ACTOR_SMS, reason="cancelled by the customer (ABORT)"
+    )
+    if not cancelled:
+        raise Conflict("There was nothing left to cancel.", code="finished")
+    return Event(
+        Kind.REQUEST_ENDED, detail=messages.phone_change_cancelled(mask_phone(change.new_phone))
+    )
+
+
+async def _record_opt(customer: Customer, *, opted_out: bool) -> None:
+    await Customer.filter(id=customer.id).update(sms_opted_out=opted_out)
+    customer.sms_opted_out = opted_out
+    await audit.record(
+        "sms.opted_out" if opted_out else "sms.opted_in",
+        actor=ACTOR_SMS,
+        customer_id=customer.id,
+    )
+
+
+# --- what the customer reads (and hears) -------------------------------------------
+
+
+def balance_text(customer: Customer) -> str:
+    return messages.balance(
+        customer.balance, customer.currency, mask_account(customer.account_number)
+    )
+
+
+def profile_text(customer: Customer) -> str:
+    return messages.profile(
+        customer.name,
+        mask_account(customer.account_number),
+        mask_phone(customer.phone),
+        customer.face_enrolled,
+    )
+
+
+async def history_text(customer: Customer) -> str:
+    entries = await ledger.recent_entries(customer.id, HISTORY_SIZE)
+    return messages.history(
+        [
+            messages.history_line(
+                entry.created_at.strftime("%d %b"),
+                entry.kind.value,
+                entry.amount,
+                customer.currency,
+                entry.reference,
+                from_minor(entry.balance_after_minor),
+            )
+            for entry in entries
+        ]
+    )
+
+
+# --- voice ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VoiceAnswer:
+    """What a call hears: sentences to say, and whether to offer the menu again."""
+
+    say: list[str]
+    menu_again: bool = True
+
+
+async def record_call(call_sid: str, from_phone: str, to_phone: str) -> Customer | None:
+    """Store an inbound call (once per CallSid) and return the caller, if a customer."""
+    customer = await Customer.get_or_none(phone=from_phone)
+    try:
+        async with in_transaction():
+            await InboundMessage.create(
+                message_sid=call_sid,
+                channel=MessageChannel.VOICE,
+                from_phone=from_phone,
+                to_phone=to_phone,
+                body="(incoming call)",
+                customer_id=customer.id if customer else None,
+            )
+    except IntegrityError:
+        pass  # Twilio asked for the same call's TwiML again (a redirect or a retry)
+    return customer
+
+
+async def voice_menu_choice(settings: Settings, from_phone: str, digit: str) -> VoiceAnswer:
+    """What a registered caller hears after pressing `digit` in the menu."""
+    customer = await Customer.get_or_none(phone=from_phone)
+    if customer is None:
+        return VoiceAnswer([messages.voice_not_registered()], menu_again=False)
+    if digit == "1":
+        return VoiceAnswer([f"Your balance is {_spoken_money(customer.balance, customer)}."])
+    if digit == "2":
+        return VoiceAnswer(await _spoken_history(customer))
+    if digit == "3":
+        async with in_transaction():
+            return await _voice_code(settings, customer)
+    return VoiceAnswer(["Sorry, that is not one of the choices."])
+
+
+def _spoken_money(amount: Decimal, customer: Customer) -> str:
+    return format_money(amount, customer.currency)
+
+
+async def _spoken_history(customer: Customer) -> list[str]:
+    entries = await ledger.recent_entries(customer.id, HISTORY_SIZE)
+    if not entries:
+        return ["You have no transactions yet."]
+    lines = [f"Your last {len(entries)} transactions."]
+    for entry in entries:
+        what = "Withdrawal" if entry.kind.value == "withdrawal" else "Deposit"
+        lines.append(
+            f"{what} of {_spoken_money(entry.amount, customer)} on "
+            f"{entry.created_at.strftime('%B %d')}."
+        )
+    return lines
+
+
+async def _voice_code(settings: Settings, customer: Customer) -> VoiceAnswer:
+    """Option 3: a fresh code for the pending step.
+
+    A withdrawal code is read on this call: the caller is on the registered phone, the
+    same phone the SMS code went to. A phone-change code is never read here: it must
+    prove the customer holds the NEW number, so the bank calls that number instead.
+    """
+    withdrawal = await withdrawals.open_withdrawal_for(customer.id)
+    try:
+        if withdrawal is not None and withdrawal.status == WithdrawalStatus.AWAITING_CODE:
+            code = await withdrawals.resend_code(settings, withdrawal.id, actor=ACTOR_VOICE)
+            return VoiceAnswer([messages.voice_code(code)])
+        change = await phone_changes.open_phone_change_for(customer.id)
+        if change is not None and change.status == PhoneChangeStatus.AWAITING_CODE:
+            code, new_phone = await phone_changes.resend_code(
+                settings, change.id, actor=ACTOR_VOICE
+            )
+            await enqueue_call(
+                settings,
+                to=new_phone,
+                say=messages.voice_code(code),
+                template="phone_change_code_call",
+                customer_id=customer.id,
+            )
+            return VoiceAnswer(
+                ["We are calling your new number now with the code. Text it to us from this phone."]
+            )
+    except BankError as exc:
+        return VoiceAnswer([_sentence(exc.message)])
+    return VoiceAnswer(["You have no request waiting for a code."])
