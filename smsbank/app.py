@@ -12,14 +12,16 @@ import logging
 from quart import Quart
 from quart_schema import QuartSchema
 
-from smsbank.api import admin, customers, docs, health, legacy
+from smsbank.api import admin, branch, customers, docs, health, legacy
 from smsbank.api.auth import BEARER_SCHEME
 from smsbank.db import close_db, init_db
 from smsbank.http import register_http_handlers
 from smsbank.outbox_worker import OutboxWorker
 from smsbank.services import Services
 from smsbank.settings import Settings
+from webhooks import sms as twilio_sms
 from webhooks import status as twilio_status
+from webhooks import voice as twilio_voice
 
 log = logging.getLogger("smsbank.app")
 
@@ -51,6 +53,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         customers.blueprint,
         admin.blueprint,
         legacy.blueprint,
+        branch.blueprint,
+        twilio_sms.blueprint,
+        twilio_voice.blueprint,
         twilio_status.blueprint,
     ):
         app.register_blueprint(blueprint)
