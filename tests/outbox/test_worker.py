@@ -1,0 +1,209 @@
+"""The background worker as the app runs it, and several workers sharing one database.
+
+The multi-worker tests use separate OS processes (`tests/outbox/worker_process.py`)
+exactly as `smsbank serve --workers N` or a second host would: they share only the
+database, and the fake Twilio counts what really reached it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tortoise import Tortoise
+from tortoise.backends.base.executor import EXECUTOR_CACHE
+
+from smsbank.app import create_app
+from smsbank.db import tortoise_config
+from smsbank.models import OutboundMessage, OutboundStatus
+from smsbank.outbox import enqueue_sms
+from smsbank.outbox_worker import OutboxWorker, deliver_due
+from smsbank.settings import Settings
+from smsbank.sms_backends import TwilioBackend
+from tests.conftest import POSTGRES_URL, reset_database
+from tests.fake_twilio import FakeTwilio
+from tests.outbox.conftest import reload, wait_for
+
+PROJECT = Path(__file__).resolve().parent.parent.parent
+
+
+async def test_the_app_runs_the_worker_and_console_messages_are_sent_promptly(
+    settings: Settings,
+) -> None:
+    settings = settings.with_overrides(outbox_enabled=True, outbox_poll_seconds=0.05)
+    await reset_database(settings.database_url)
+    app = create_app(settings)
+    worker = app.extensions["smsbank"].outbox
+    assert isinstance(worker, OutboxWorker)
+    async with app.test_app():
+        message = await enqueue_sms(settings, to="+15550109999", body="hi", template="t")
+        await wait_for(lambda: _has_status(message, OutboundStatus.SENT))
+    assert worker.passes > 0
+
+
+async def test_the_app_worker_delivers_through_twilio(
+    twilio_settings: Settings, fake: FakeTwilio
+) -> None:
+    settings = twilio_settings.with_overrides(outbox_enabled=True, outbox_poll_seconds=0.05)
+    await reset_database(settings.database_url)
+    app = create_app(settings)
+    async with app.test_app():
+        message = await enqueue_sms(settings, to="+15550109998", body="hello", template="t")
+        app.extensions["smsbank"].outbox.wake()
+        await wait_for(lambda: _has_status(message, OutboundStatus.SENT))
+    assert [r.body for r in fake.accepted] == ["hello"]
+
+
+async def test_no_worker_when_the_outbox_is_disabled(settings: Settings) -> None:
+    assert not settings.outbox_enabled
+    assert create_app(settings).extensions["smsbank"].outbox is None
+
+
+async def _has_status(message: OutboundMessage, status: OutboundStatus) -> bool:
+    return (await reload(message)).status == status
+
+
+# -- several processes -------------------------------------------------------------
+
+
+def _databases() -> list[Any]:
+    return [
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param(
+            "postgres",
+            id="postgres",
+            marks=[
+                pytest.mark.postgres,
+                pytest.mark.skipif(not POSTGRES_URL, reason="set SMSBANK_TEST_POSTGRES_URL"),
+            ],
+        ),
+    ]
+
+
+@pytest.fixture(params=_databases())
+async def shared_settings(
+    request: pytest.FixtureRequest, settings: Settings, fake: FakeTwilio, tmp_path: Path
+) -> AsyncIterator[Settings]:
+    """Twilio-backed settings on a database several processes can share, connected here.
+
+    Runs on SQLite even in a PostgreSQL run. Tortoise caches each model's INSERT per
+    connection *name*, not per dialect, so the cache is emptied on the way in and out:
+    otherwise SQLite's `?` placeholders would reach PostgreSQL in the next test.
+    """
+    url = POSTGRES_URL if request.param == "postgres" else f"sqlite://{tmp_path / 'shared.db'}"
+    shared = settings.with_overrides(
+        database_url=url, sms_backend="twilio", twilio_api_base_url=fake.base_url
+    )
+    EXECUTOR_CACHE.clear()
+    await reset_database(url)
+    await Tortoise.init(config=tortoise_config(url), _enable_global_fallback=True)
+    try:
+        yield shared
+    finally:
+        await Tortoise.close_connections()
+        EXECUTOR_CACHE.clear()
+
+
+def _settings_json(settings: Settings) -> str:
+    keys = (
+        "database_url",
+        "public_base_url",
+        "sms_backend",
+        "twilio_account_sid",
+        "twilio_auth_token",
+        "twilio_phone_number",
+        "twilio_api_base_url",
+        "outbox_max_attempts",
+        "outbox_backoff_seconds",
+    )
+    return json.dumps({key: getattr(settings, key) for key in keys})
+
+
+async def _spawn(settings: Settings, *args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.outbox.worker_process",
+        _settings_json(settings),
+        *args,
+        cwd=PROJECT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def test_two_worker_processes_send_each_message_exactly_once(
+    shared_settings: Settings, fake: FakeTwilio, tmp_path: Path
+) -> None:
+    count = 60
+    for number in range(count):
+        await enqueue_sms(
+            shared_settings, to="+15550110000", body=f"message {number}", template="t"
+        )
+    # A little latency per request keeps both workers busy at the same time.
+    fake.delay = 0.01
+    go = tmp_path / "go"
+
+    workers = [await _spawn(shared_settings, "--go-file", str(go)) for _ in range(2)]
+    go.touch()
+    outputs = await asyncio.wait_for(asyncio.gather(*(w.communicate() for w in workers)), 120)
+
+    for worker, (_, stderr) in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0, stderr.decode()
+    summaries = [json.loads(stdout.decode().strip().splitlines()[-1]) for stdout, _ in outputs]
+    received = Counter(r.body for r in fake.requests)
+    assert received == Counter(f"message {n}" for n in range(count))  # each once, none lost
+    assert all(r.answered == 201 for r in fake.requests)
+    assert sum(s["sent"] for s in summaries) == count
+    # Both processes really competed for the rows (otherwise this proves nothing).
+    assert all(s["sent"] > 0 for s in summaries), summaries
+    stored = await OutboundMessage.all()
+    assert {m.status for m in stored} == {OutboundStatus.SENT}
+    assert {m.attempts for m in stored} == {1}
+    assert {m.provider_sid for m in stored} == {r.sid for r in fake.requests}
+
+
+async def test_a_worker_killed_mid_send_is_reclaimed_at_least_once(
+    shared_settings: Settings, fake: FakeTwilio
+) -> None:
+    message = await enqueue_sms(shared_settings, to="+15550110001", body="code", template="t")
+    fake.delay = 60  # Twilio hangs, so the worker is caught mid-send
+
+    worker = await _spawn(shared_settings, "--mode", "once")
+    await wait_for(lambda: _received(fake, 1), within=30)
+    os.kill(worker.pid, signal.SIGKILL)
+    await worker.wait()
+    assert worker.returncode == -signal.SIGKILL
+
+    claimed = await reload(message)
+    assert claimed.status == OutboundStatus.SENDING and claimed.claimed_until is not None
+    fake.delay = 0
+    backend = TwilioBackend(shared_settings, timeout=5)
+    try:
+        # While the dead worker's claim lasts, nobody else takes the message...
+        assert (await deliver_due(shared_settings, backend)).claimed == 0
+        # ...and once it has run out, the next pass does.
+        after = claimed.claimed_until + timedelta(seconds=1)
+        result = await deliver_due(shared_settings, backend, now=after)
+    finally:
+        await backend.close()
+
+    assert result.sent == 1
+    stored = await reload(message)
+    assert stored.status == OutboundStatus.SENT and stored.attempts == 2
+    assert stored.claimed_by is None
+    # Twilio saw it twice: the dead worker's request may have gone through. At-least-once.
+    assert [r.body for r in fake.requests] == ["code", "code"]
+
+
+async def _received(fake: FakeTwilio, count: int) -> bool:
+    return len(fake.requests) >= count
