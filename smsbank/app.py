@@ -12,6 +12,7 @@ import logging
 from quart import Quart
 from quart_schema import QuartSchema
 
+from smsbank import devphone
 from smsbank.api import admin, branch, customers, docs, health, legacy
 from smsbank.api.auth import BEARER_SCHEME
 from smsbank.db import close_db, init_db
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         twilio_sms.blueprint,
         twilio_voice.blueprint,
         twilio_status.blueprint,
+        devphone.blueprint,
     ):
         app.register_blueprint(blueprint)
     bank_services = app.extensions["smsbank"]

@@ -1,0 +1,171 @@
+"""The dev phone (console mode only): bank by text from a browser, no Twilio account.
+
+- `GET /dev/phone`: a page that texts the bank as any number and shows the thread live.
+- `POST /dev/phone/send`: what the page's Send button calls. It builds the form Twilio
+  would post for an inbound SMS, signs it exactly as Twilio does (`X-Twilio-Signature`
+  over the public URL, with `webhooks.signature`'s key), and sends it through the app's
+  own `POST /webhooks/twilio/sms` route, so the dev phone exercises the real webhook:
+  signature check, de-duplication and all.
+- `GET /dev/messages?phone=+1…`: every message to or from that number, oldest first,
+  inbound and outbound (the console backend stores outbound messages; it sends nothing).
+
+Outside console mode every `/dev/` route answers 404: with a real Twilio number these
+would let anyone read customers' messages and speak for any phone.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+from urllib.parse import urlencode
+
+from quart import Blueprint, current_app, render_template, request
+from quart_schema import hide
+from tortoise.expressions import Q
+
+from smsbank.errors import NotFound, ValidationFailed
+from smsbank.http import settings
+from smsbank.models import InboundMessage, OutboundMessage
+from smsbank.phones import InvalidPhone, normalize_phone
+from webhooks.signature import public_url, sign
+
+blueprint = Blueprint(
+    "devphone",
+    __name__,
+    url_prefix="/dev",
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
+
+SMS_WEBHOOK_PATH = "/webhooks/twilio/sms"
+MAX_BODY_CHARS = 1600  # Twilio's limit for one (concatenated) SMS
+BANK_NUMBER_FALLBACK = "SMSBANK"  # what the outbox uses as sender without a Twilio number
+
+
+@blueprint.before_request
+async def console_mode_only() -> None:
+    if settings().effective_sms_backend != "console":
+        raise NotFound("no such endpoint")
+
+
+def bank_number() -> str:
+    return settings().twilio_phone_number or BANK_NUMBER_FALLBACK
+
+
+@blueprint.get("/phone")
+@hide
+async def get_dev_phone() -> str:
+    """The dev phone page."""
+    phone = request.args.get("phone", "")
+    try:
+        phone = normalize_phone(phone, settings().default_region) if phone else ""
+    except InvalidPhone:
+        phone = ""
+    return await render_template("devphone.html", phone=phone, bank_number=bank_number())
+
+
+@blueprint.get("/messages")
+@hide
+async def get_dev_messages() -> dict[str, Any]:
+    """Every SMS and call to or from `phone`, oldest first."""
+    phone = _phone(request.args.get("phone"))
+    inbound = await InboundMessage.filter(Q(from_phone=phone) | Q(to_phone=phone))
+    outbound = await OutboundMessage.filter(Q(to_phone=phone) | Q(from_phone=phone))
+    rows: list[tuple[Any, int, int, dict[str, Any]]] = []
+    for message in inbound:
+        rows.append(
+            (
+                message.created_at,
+                0,  # at the same instant, what the customer sent came first
+                message.id,
+                {
+                    "direction": "inbound",
+                    "from": message.from_phone,
+                    "to": message.to_phone,
+                    "body": message.body,
+                    "channel": message.channel.value,
+                    "status": "received",
+                    "created_at": message.created_at.isoformat(),
+                },
+            )
+        )
+    for sent in outbound:
+        rows.append(
+            (
+                sent.created_at,
+                1,
+                sent.id,
+                {
+                    "direction": "outbound",
+                    "from": sent.from_phone,
+                    "to": sent.to_phone,
+                    "body": sent.body,
+                    "channel": sent.channel.value,
+                    "status": sent.status.value,
+                    "created_at": sent.created_at.isoformat(),
+                },
+            )
+        )
+    rows.sort(key=lambda row: row[:3])
+    return {"messages": [row[3] for row in rows]}
+
+
+@blueprint.post("/phone/send")
+@hide
+async def post_dev_phone_send() -> tuple[dict[str, Any], int]:
+    """Text the bank from `from` with `body`: a signed webhook, as Twilio would send it."""
+    payload = await request.get_json(force=True, silent=True)
+    if not isinstance(payload, dict):
+        raise ValidationFailed('send a JSON object: {"from": "+15551234567", "body": "BAL"}')
+    from_phone = _phone(payload.get("from"))
+    body = payload.get("body")
+    if not isinstance(body, str) or not body.strip():
+        raise ValidationFailed("body is required: the text to send", code="missing_field")
+    if len(body) > MAX_BODY_CHARS:
+        raise ValidationFailed(f"body is longer than {MAX_BODY_CHARS} characters")
+
+    configured = settings()
+    sid = "SM" + secrets.token_hex(16)
+    form = {
+        "ToCountry": "US",
+        "SmsMessageSid": sid,
+        "NumMedia": "0",
+        "SmsSid": sid,
+        "SmsStatus": "received",
+        "Body": body,
+        "To": bank_number(),
+        "NumSegments": "1",
+        "MessageSid": sid,
+        "AccountSid": configured.twilio_account_sid or "AC" + "0" * 32,
+        "From": from_phone,
+        "ApiVersion": "2010-04-01",
+    }
+    signature = sign(configured, public_url(configured, SMS_WEBHOOK_PATH), form)
+    # Through the app's own route (an in-process request), so the page exercises the
+    # webhook exactly as Twilio does, whatever host or tunnel the public URL names.
+    client = current_app.test_client()
+    response = await client.post(
+        SMS_WEBHOOK_PATH,
+        data=urlencode(form),
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Twilio-Signature": signature,
+        },
+    )
+    if response.status_code != 200:
+        answer = await response.get_json(silent=True) or {}
+        # A refusal (4xx) is passed on as is; the webhook breaking is not this request's
+        # fault, so it is a bad gateway rather than our own 500.
+        status = response.status_code if response.status_code < 500 else 502
+        return {"webhook_status": response.status_code, **answer}, status
+    return {"webhook_status": 200, "message_sid": sid}, 200
+
+
+def _phone(raw: object) -> str:
+    if raw is None or raw == "":
+        raise ValidationFailed("phone is required, for example +15551234567", code="missing_field")
+    try:
+        return normalize_phone(raw, settings().default_region)
+    except InvalidPhone as exc:
+        raise ValidationFailed(str(exc), code="invalid_phone") from exc
