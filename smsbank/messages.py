@@ -117,7 +117,7 @@ def profile(name: str, masked_account: str, masked_phone: str, face_enrolled: bo
 def history(lines: list[str]) -> str:
     if not lines:
         return f"{BANK}: no transactions yet."
-    return f"{BANK}, last {len(lines)}:\n" + "\n".join(lines)
+    return f"{BANK}, last {len(lines)} transactions:\n" + "\n".join(lines)
 
 
 def history_line(

@@ -472,7 +472,7 @@ async def test_me_history_and_help(make_customer: Any, phone_of: Any, settings: 
         await ledger.deposit(customer.id, Decimal(amount))
     [history] = await phone.ask("history")
     lines = history.splitlines()
-    assert lines[0] == "SMS Bank, last 5:"
+    assert lines[0] == "SMS Bank, last 5 transactions:"
     assert len(lines) == 6
     assert "+$6.00" in lines[1] and "bal $121.00" in lines[1]
     assert "+$2.00" in lines[5]
@@ -726,3 +726,41 @@ async def test_nothing_secret_reaches_the_logs(
     assert code not in logged
     assert customer.phone not in logged
     assert "/capture/" not in logged
+
+
+async def test_a_whole_conversation_reads_well(
+    make_customer: Any, phone_of: Any, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The conversation shown in docs/sms.md (`pytest -s -k reads_well` prints it)."""
+    customer = await enrolled(make_customer, name="Ada Lovelace")
+    phone = phone_of(customer)
+    transcript: list[str] = []
+
+    async def say(text: str) -> list[str]:
+        replies = await phone.ask(text)
+        transcript.append(f"> {text}")
+        transcript.extend(f"< {reply}" for reply in replies)
+        return replies
+
+    await say("BAL")
+    await say("ME")
+    [code_sms] = await say("W 20")
+    await say(code_in(code_sms))
+    withdrawal = await open_withdrawal(customer)
+    await withdrawals.selfie_verified(settings, withdrawal.id, distance=0.04, actor="capture")
+    transcript.append("(selfie taken on the capture page and verified)")
+    transcript.extend(f"< {text}" for text in await phone.new())
+    await say("HISTORY")
+    await say(f"PHONE {NEW_NUMBER}")
+    for text in await phone_of(NEW_NUMBER).new():
+        transcript.append(f"(SMS to {NEW_MASKED}: {text})")
+    await say("CALL")
+    for call in await OutboundMessage.filter(channel=MessageChannel.VOICE):
+        transcript.append(f"(call to {mask_phone(call.to_phone)}: {call.body})")
+    await say("ABORT")
+    await say("what can I do")
+    print("\n".join(transcript))
+
+    assert transcript[1].startswith("< SMS Bank: the balance of ••")
+    assert "withdrawal of $20.00 approved" in "\n".join(transcript)
+    assert transcript[-1].startswith("< Sorry, we did not understand that.")
