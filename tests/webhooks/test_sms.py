@@ -10,6 +10,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as settings_
+from hypothesis import strategies as st
 from werkzeug.datastructures import FileStorage
 
 from smsbank import phone_changes, withdrawals
@@ -764,3 +767,51 @@ async def test_a_whole_conversation_reads_well(
     assert transcript[1].startswith("< SMS Bank: the balance of ••")
     assert "withdrawal of $20.00 approved" in "\n".join(transcript)
     assert transcript[-1].startswith("< Sorry, we did not understand that.")
+
+
+async def test_a_failed_selfie_ends_the_conversation_and_a_new_request_can_start(
+    make_customer: Any, phone_of: Any, settings: Settings
+) -> None:
+    customer = await enrolled(make_customer)
+    phone = phone_of(customer)
+    await phone.ask(code_in((await phone.ask("W 20"))[0]))
+    withdrawal = await open_withdrawal(customer)
+    await withdrawals.selfie_failed(
+        settings, withdrawal.id, reason="the selfies ran out", actor="c"
+    )
+    [failed] = await phone.new()
+    assert "not approved" in failed
+    assert await conversation_state(customer) == ConversationState.IDLE
+    [code_sms] = await phone.ask("W 10")
+    assert "$10.00" in code_sms
+
+
+async def test_a_new_withdrawal_while_waiting_for_the_selfie_replaces_it(
+    make_customer: Any, phone_of: Any
+) -> None:
+    customer = await enrolled(make_customer)
+    phone = phone_of(customer)
+    await phone.ask(code_in((await phone.ask("W 20"))[0]))
+    [code_sms] = await phone.ask("W 30")
+    assert "$30.00" in code_sms
+    first, second = await Withdrawal.filter(customer_id=customer.id).order_by("id")
+    assert first.status == WithdrawalStatus.CANCELLED
+    assert second.status == WithdrawalStatus.AWAITING_CODE
+    assert await conversation_state(customer) == ConversationState.AWAITING_WITHDRAWAL_CODE
+    conversation = await Conversation.get(customer_id=customer.id)
+    assert conversation.withdrawal_id == second.id  # type: ignore[attr-defined]
+
+
+@settings_(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(body=st.text(max_size=1600) | st.sampled_from(["W 20", "PHONE +15557654321", "123456"]))
+async def test_whatever_a_customer_texts_the_webhook_answers_twiml(
+    make_customer: Any, phone_of: Any, body: str
+) -> None:
+    customer = await enrolled(make_customer)  # a fresh customer (and number) per example
+    replies = await phone_of(customer).ask(body)
+    assert len(replies) <= 1
+    assert all(reply.strip() for reply in replies)
