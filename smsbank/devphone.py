@@ -16,10 +16,11 @@ would let anyone read customers' messages and speak for any phone.
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from quart import Blueprint, current_app, render_template, request
+from quart import Blueprint, Response, current_app, render_template, request, send_from_directory
 from quart_schema import hide
 from tortoise.expressions import Q
 
@@ -29,14 +30,11 @@ from smsbank.models import InboundMessage, OutboundMessage
 from smsbank.phones import InvalidPhone, normalize_phone
 from webhooks.signature import public_url, sign
 
-blueprint = Blueprint(
-    "devphone",
-    __name__,
-    url_prefix="/dev",
-    template_folder="templates",
-    static_folder="static",
-    static_url_path="/static",
-)
+# The page's JS and CSS are served by `get_dev_static` rather than a blueprint static
+# folder: that route can be hidden from the staff API's OpenAPI document.
+blueprint = Blueprint("devphone", __name__, url_prefix="/dev", template_folder="templates")
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+STATIC_FILES = frozenset({"devphone.js", "devphone.css"})
 
 SMS_WEBHOOK_PATH = "/webhooks/twilio/sms"
 MAX_BODY_CHARS = 1600  # Twilio's limit for one (concatenated) SMS
@@ -63,6 +61,15 @@ async def get_dev_phone() -> str:
     except InvalidPhone:
         phone = ""
     return await render_template("devphone.html", phone=phone, bank_number=bank_number())
+
+
+@blueprint.get("/static/<name>")
+@hide
+async def get_dev_static(name: str) -> Response:
+    """The page's script and style sheet."""
+    if name not in STATIC_FILES:
+        raise NotFound("no such file")
+    return await send_from_directory(STATIC_DIR, name)
 
 
 @blueprint.get("/messages")

@@ -125,9 +125,13 @@ async def test_the_page_and_its_files_are_served(client: Any) -> None:
     assert 'id="compose"' in html and 'value="+15550120007"' in html
     assert "/dev/static/devphone.js" in html
     assert "https://" not in html.split("<body>", 1)[1]  # no CDN, nothing external
-    for name in ("devphone.js", "devphone.css"):
+    for name, kind in (("devphone.js", "javascript"), ("devphone.css", "text/css")):
         response = await client.get(f"/dev/static/{name}")
         assert response.status_code == 200
+        assert kind in response.headers["Content-Type"]
+    for name in ("nothing.js", "..%2Fdevphone.py", "%2E%2E"):
+        response = await client.get(f"/dev/static/{name}")
+        assert response.status_code == 404, name
 
 
 @pytest.fixture
