@@ -144,16 +144,22 @@ async def _spawn(settings: Settings, *args: str) -> asyncio.subprocess.Process:
 async def test_two_worker_processes_send_each_message_exactly_once(
     shared_settings: Settings, fake: FakeTwilio, tmp_path: Path
 ) -> None:
-    count = 60
+    count = 100
     for number in range(count):
         await enqueue_sms(
             shared_settings, to="+15550110000", body=f"message {number}", template="t"
         )
     # A little latency per request keeps both workers busy at the same time.
-    fake.delay = 0.01
+    fake.delay = 0.02
     go = tmp_path / "go"
+    ready = [tmp_path / f"ready-{n}" for n in range(2)]
 
-    workers = [await _spawn(shared_settings, "--go-file", str(go)) for _ in range(2)]
+    workers = [
+        await _spawn(shared_settings, "--ready-file", str(flag), "--go-file", str(go))
+        for flag in ready
+    ]
+    # Both connected and waiting before either starts: they really compete.
+    await wait_for(lambda: _all_exist(ready), within=60)
     go.touch()
     outputs = await asyncio.wait_for(asyncio.gather(*(w.communicate() for w in workers)), 120)
 
@@ -203,6 +209,10 @@ async def test_a_worker_killed_mid_send_is_reclaimed_at_least_once(
     assert stored.claimed_by is None
     # Twilio saw it twice: the dead worker's request may have gone through. At-least-once.
     assert [r.body for r in fake.requests] == ["code", "code"]
+
+
+async def _all_exist(paths: list[Path]) -> bool:
+    return all(path.exists() for path in paths)
 
 
 async def _received(fake: FakeTwilio, count: int) -> bool:

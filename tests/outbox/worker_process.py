@@ -4,8 +4,9 @@
 
 `SETTINGS_JSON` holds Settings overrides. Modes:
 - `once`: one `deliver_due` pass, then exit (a test kills it mid-send);
-- `drain`: wait for `--go-file` to exist (so competing workers start together), then
-  run passes until no message is queued or being sent, and print a JSON summary.
+- `drain`: connect, write `--ready-file`, wait for `--go-file` to exist (so competing
+  workers start together, all connected), then run passes until no message is queued
+  or being sent, and print a JSON summary.
 """
 
 from __future__ import annotations
@@ -33,8 +34,14 @@ def wait_for_go(go_file: str) -> None:
         time.sleep(0.005)
 
 
-async def run(settings: Settings, mode: str, limit: int) -> dict[str, object]:
+async def run(
+    settings: Settings, mode: str, limit: int, ready_file: str | None, go_file: str | None
+) -> dict[str, object]:
     await init_db(settings)
+    if ready_file:
+        await asyncio.to_thread(Path(ready_file).touch)
+    if go_file:
+        await asyncio.to_thread(wait_for_go, go_file)
     backend = TwilioBackend(settings)
     worker_id = new_worker_id()
     total = PassResult()
@@ -64,13 +71,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("settings_json")
     parser.add_argument("--mode", choices=("once", "drain"), default="drain")
+    parser.add_argument("--ready-file")
     parser.add_argument("--go-file")
     parser.add_argument("--limit", type=int, default=5)
     args = parser.parse_args()
     settings = Settings(**json.loads(args.settings_json))
-    if args.go_file:
-        wait_for_go(args.go_file)
-    summary = asyncio.run(run(settings, args.mode, args.limit))
+    summary = asyncio.run(run(settings, args.mode, args.limit, args.ready_file, args.go_file))
     print(json.dumps(summary), flush=True)
 
 
