@@ -15,8 +15,9 @@ One inbound SMS is one database transaction:
 2. Gates, in order: a flood from one number (more than
    `inbound_rate_limit_per_minute` rows in the last minute) is stored and ignored,
    except opt-out/opt-in keywords, which are always honoured; an unregistered number
-   gets one "not registered" reply per 24 hours (counted from the outbox) and learns
-   nothing else; an opted-out customer gets nothing until they opt in.
+   gets one "not registered" reply per 24 hours (counted from the outbox), none after
+   it texted STOP, and learns nothing else; an opted-out customer gets nothing until
+   they opt in.
 3. Load the customer's `Conversation` row and bring it in line with the request it
    points at: the withdrawal and phone-change modules end requests on their own (a
    selfie verified on the capture page, five wrong codes, expiry) and reset the row,
@@ -77,6 +78,7 @@ UNREGISTERED_REPLY_EVERY = timedelta(hours=24)
 RATE_WINDOW = timedelta(minutes=1)
 HISTORY_SIZE = 5
 MAX_BODY_CHARS = 1600
+STRANGER_KEYWORD_LOOKBACK = 50  # recent messages searched for a stranger's STOP
 
 
 class Handled(StrEnum):
@@ -166,7 +168,11 @@ async def _handle(
     if not keyword and await _flooding(settings, sms.from_phone, inbound):
         return Result(Handled.THROTTLED)
     if customer is None:
-        if not keyword and await _first_unregistered_reply_today(sms.from_phone):
+        if (
+            not keyword
+            and await _first_unregistered_reply_today(sms.from_phone)
+            and not await _stranger_opted_out(settings, sms.from_phone, inbound)
+        ):
             text = messages.unregistered_number()
             await enqueue_sms(
                 settings, to=sms.from_phone, body=text, template=UNREGISTERED_TEMPLATE
@@ -186,6 +192,26 @@ async def _flooding(settings: Settings, phone: str, inbound: InboundMessage) -> 
         if recent == settings.inbound_rate_limit_per_minute + 1:  # log the onset, not each one
             log.warning("inbound sms throttled", extra={"from": mask_phone(phone)})
         return True
+    return False
+
+
+async def _stranger_opted_out(settings: Settings, phone: str, inbound: InboundMessage) -> bool:
+    """Whether a number with no customer said STOP (and not START since).
+
+    There is no customer row to keep the flag on, so it is read from what the number
+    sent: the latest opt-out or opt-in keyword among its recent messages decides.
+    """
+    bodies = (
+        await InboundMessage.filter(from_phone=phone, channel=MessageChannel.SMS)
+        .exclude(id=inbound.id)
+        .order_by("-id")
+        .limit(STRANGER_KEYWORD_LOOKBACK)
+        .values_list("body", flat=True)
+    )
+    for body in bodies:
+        kind = parse(body, default_region=settings.default_region).kind
+        if kind in (Kind.OPT_OUT, Kind.OPT_IN):
+            return kind == Kind.OPT_OUT
     return False
 
 

@@ -431,6 +431,15 @@ async def test_an_unregistered_sender_hears_once_a_day_and_learns_nothing(
     assert await InboundMessage.filter(from_phone=stranger.number).count() == 6
 
 
+async def test_a_stranger_who_said_stop_hears_nothing_until_start(phone_of: Any) -> None:
+    stranger = phone_of("+15559990000")
+    assert await stranger.ask("STOP") == []
+    assert await stranger.ask("hello") == []
+    assert await stranger.ask("START") == []
+    [reply] = await stranger.ask("hello")
+    assert "not registered" in reply
+
+
 async def test_a_flood_from_one_number_is_throttled_without_hurting_others(
     make_customer: Any, phone_of: Any, settings: Settings
 ) -> None:
