@@ -165,7 +165,7 @@ async def _handle(
     inbound: InboundMessage,
 ) -> Result:
     keyword = event.kind in (Kind.OPT_OUT, Kind.OPT_IN)
-    if not keyword and await _flooding(settings, sms.from_phone, inbound):
+    if not keyword and await _flooding(settings, sms.from_phone):
         return Result(Handled.THROTTLED)
     if customer is None:
         if (
@@ -185,7 +185,8 @@ async def _handle(
     return await _converse(settings, customer, event)
 
 
-async def _flooding(settings: Settings, phone: str, inbound: InboundMessage) -> bool:
+async def _flooding(settings: Settings, phone: str) -> bool:
+    """More messages from this number in the last minute than the limit allows."""
     since = utcnow() - RATE_WINDOW
     recent = await InboundMessage.filter(from_phone=phone, created_at__gte=since).count()
     if recent > settings.inbound_rate_limit_per_minute:
@@ -268,9 +269,11 @@ async def _converse(settings: Settings, customer: Customer, event: Event) -> Res
 
 async def _run(settings: Settings, turn: _Turn, event: Event) -> None:
     """Feed `event`, then the outcome of each action it causes, through the machine."""
-    queue = [event]
+    # Each entry: an event and the name its replies are filed under in the outbox (the
+    # command, or the action whose outcome it is), e.g. "reply.send_balance".
+    queue: list[tuple[Event, str]] = [(event, event.kind.value)]
     while queue:
-        current = queue.pop(0)
+        current, source = queue.pop(0)
         result = step(turn.state, current)
         if not result.legal:
             log.info(
@@ -278,9 +281,9 @@ async def _run(settings: Settings, turn: _Turn, event: Event) -> None:
                 extra={"state": turn.state.value, "event": current.kind.value},
             )
         turn.state = result.state
-        turn.replies.extend((f"reply.{current.kind.value}", text) for text in result.replies)
+        turn.replies.extend((f"reply.{source}", text) for text in result.replies)
         for action in result.actions:
-            queue.append(await _perform(settings, turn, action, current))
+            queue.append((await _perform(settings, turn, action, current), action.value))
 
 
 async def _reconciled_state(conversation: Conversation) -> ConversationState:

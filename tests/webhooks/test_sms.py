@@ -493,6 +493,9 @@ async def test_me_history_and_help(make_customer: Any, phone_of: Any, settings: 
         assert command in help_text
     [hint] = await phone.ask("what is this")
     assert "HELP" in hint
+    # Each reply is filed under what caused it, for the outbox's records and audits.
+    templates = [m.template for m in await phone.messages()]
+    assert templates == ["reply.send_profile", "reply.send_history", "reply.help", "reply.unknown"]
 
 
 async def test_history_without_transactions(make_customer: Any, phone_of: Any) -> None:
