@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import secrets
 from typing import Protocol
 
@@ -120,7 +121,9 @@ class TwilioBackend:
 
     def __init__(self, settings: Settings, *, timeout: float = SEND_TIMEOUT_SECONDS) -> None:
         self.timeout = timeout
-        self._http = AsyncTwilioHttpClient()
+        # The client logs every request's URL and headers at INFO; it goes to the
+        # library's HTTP logger, which `smsbank.logs` keeps at WARNING.
+        self._http = AsyncTwilioHttpClient(logger=logging.getLogger("twilio.http_client"))
         self._client = Client(
             account_sid=settings.twilio_account_sid,
             http_client=self._http,
