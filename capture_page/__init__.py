@@ -1,1 +1,77 @@
-"""The selfie capture page: blueprint, template, static JS/CSS."""
+"""The selfie capture page (SPEC §9): `GET /capture/<token>` and `POST /capture/<token>`.
+
+The page is plain HTML, CSS and JavaScript served from this package (no CDN: it must
+work on a bank's offline network). It opens the front camera with getUserMedia, takes
+a selfie only when the customer presses "Take selfie", shows it for a retake, and
+posts it as multipart field `selfie`. Where the camera cannot be opened it falls back
+to a file input that asks the phone for a front-camera photo.
+
+The token in the URL is the only credential, so these routes are public; the handlers
+stay thin and the rules live in `smsbank.capture` and `smsbank.faces.selfies`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from quart import Blueprint, Response, render_template, request, send_from_directory
+from quart_schema import hide
+
+from smsbank.capture import describe
+from smsbank.errors import ValidationFailed
+from smsbank.faces.selfies import submit_selfie
+from smsbank.http import services, settings
+
+blueprint = Blueprint("capture", __name__, template_folder="templates")
+STATIC = Path(__file__).resolve().parent / "static"
+
+# The page runs only its own files; the camera is allowed for this origin only.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
+        "media-src 'self' blob: mediastream:; connect-src 'self'; form-action 'self'; "
+        "base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "Permissions-Policy": "camera=(self), microphone=()",
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+}
+
+
+@blueprint.get("/capture_static/<path:filename>")
+@hide
+async def get_static(filename: str) -> Response:
+    """The page's own script and style sheet."""
+    response = await send_from_directory(STATIC, filename)
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+@blueprint.get("/capture/<token>")
+@hide
+async def get_capture(token: str) -> Response:
+    """The capture page, in the state the link is in."""
+    view = await describe(settings(), token)
+    html = await render_template("capture_page.html", view=view, token=token)
+    response = Response(html, status=view.http_status, content_type="text/html; charset=utf-8")
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+@blueprint.post("/capture/<token>")
+@hide
+async def post_capture(token: str) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """A selfie (multipart field `selfie`) for this link."""
+    files = await request.files
+    upload = files.get("selfie")
+    if upload is None:
+        error = ValidationFailed(
+            "No selfie was received. Take the selfie again and press Send.", code="selfie_missing"
+        )
+        error.extra.update(status="retry", message=error.message)
+        raise error
+    # One byte over the limit is enough to refuse it as too large.
+    photo = upload.read(settings().face_max_upload_bytes + 1)
+    outcome = await submit_selfie(settings(), services().face, token, photo)
+    return outcome.json(), outcome.http_status, {"Cache-Control": "no-store"}

@@ -12,10 +12,13 @@ import logging
 from quart import Quart
 from quart_schema import QuartSchema
 
+import capture_page
 from smsbank import devphone
 from smsbank.api import admin, branch, customers, docs, health, legacy
+from smsbank.api import faces as face_api
 from smsbank.api.auth import BEARER_SCHEME
 from smsbank.db import close_db, init_db
+from smsbank.faces.service import FaceService
 from smsbank.http import register_http_handlers
 from smsbank.outbox_worker import OutboxWorker
 from smsbank.services import Services
@@ -59,12 +62,19 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         twilio_voice.blueprint,
         twilio_status.blueprint,
         devphone.blueprint,
+        face_api.blueprint,
+        capture_page.blueprint,
     ):
         app.register_blueprint(blueprint)
     bank_services = app.extensions["smsbank"]
     if settings.outbox_enabled and bank_services.outbox is None:
         bank_services.outbox = OutboxWorker(settings)
         bank_services.components.append(bank_services.outbox)
+    # A face service handed in (tests share one warmed engine) is started and
+    # stopped by its owner; one built here is a component of this app.
+    if bank_services.face is None:
+        bank_services.face = FaceService(settings)
+        bank_services.components.append(bank_services.face)
 
     @app.before_serving
     async def start() -> None:

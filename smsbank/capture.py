@@ -3,18 +3,48 @@
 A token is 32 random bytes (URL-safe text); only its SHA-256 is stored, so a database
 leak does not hand out live links. A link lives 10 minutes, allows a few selfies, and
 is bound to exactly one request (a withdrawal, a phone change or an enrolment).
+
+Rules a link follows:
+
+- unknown token: 404; expired, or finished (after a success or a failure): 410;
+- each selfie that reaches the face model uses one attempt, taken with one
+  conditional UPDATE (`attempts_used < max_attempts`), so two selfies posted at the
+  same moment cannot both use the last attempt;
+- a photo the model cannot use (no face, several, damaged) uses no attempt: it
+  proves nothing about who is holding the phone;
+- a link finishes exactly once (`status = active` is the UPDATE's condition).
+
+What a selfie then does to its request is in `smsbank.faces.selfies`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
+
+from tortoise.expressions import F
 
 from smsbank import audit
 from smsbank.clock import utcnow
-from smsbank.models import CapturePurpose, CaptureToken, CaptureTokenStatus, Customer
+from smsbank.errors import Gone, NotFound
+from smsbank.models import (
+    CapturePurpose,
+    CaptureToken,
+    CaptureTokenStatus,
+    Customer,
+    PhoneChange,
+    PhoneChangeStatus,
+    Withdrawal,
+    WithdrawalStatus,
+)
+from smsbank.money import format_money
 from smsbank.settings import Settings
+
+# secrets.token_urlsafe(32): 43 characters of the URL-safe base64 alphabet.
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 def hash_token(token: str) -> str:
@@ -49,9 +79,164 @@ async def issue_capture_link(
 
 
 async def issue_enrolment_link(settings: Settings, customer: Customer, *, actor: str) -> str:
-    """A link on which the customer enrols their face (staff text it, `make run` prints it)."""
+    """A link on which the customer enrols their face (staff text it, `make run` prints it).
+
+    Earlier enrolment links of the customer stop working: only the newest one is live.
+    """
+    await CaptureToken.filter(
+        customer_id=customer.id,
+        purpose=CapturePurpose.ENROLMENT,
+        status=CaptureTokenStatus.ACTIVE,
+    ).update(status=CaptureTokenStatus.FAILED, finished_at=utcnow())
     url = await issue_capture_link(
         settings, customer_id=customer.id, purpose=CapturePurpose.ENROLMENT
     )
     await audit.record("enrolment_link.issued", actor=actor, customer_id=customer.id)
     return url
+
+
+# -- resolving a link -------------------------------------------------------
+
+
+def _link_error(error: NotFound | Gone) -> NotFound | Gone:
+    # The page reads `status` whatever the HTTP code: a dead link shows "expired".
+    error.extra.update(status="expired", message=error.message, attempts_left=0)
+    return error
+
+
+async def find_token(token: str) -> CaptureToken:
+    """The token's row; 404 when there is none (or the text cannot be a token)."""
+    record = None
+    if _TOKEN_SHAPE.fullmatch(token):
+        record = await CaptureToken.get_or_none(token_hash=hash_token(token))
+    if record is None:
+        raise _link_error(
+            NotFound(
+                "This link is not valid. Check that you opened the whole link from our text.",
+                code="unknown_link",
+            )
+        )
+    return record
+
+
+def ensure_usable(record: CaptureToken) -> None:
+    """410 for a finished or expired link."""
+    if record.status != CaptureTokenStatus.ACTIVE:
+        raise _link_error(
+            Gone("This link has already been used. It works only once.", code="link_used")
+        )
+    if record.expires_at <= utcnow():
+        raise _link_error(
+            Gone(
+                "This link has expired. Links work for 10 minutes; please start again.",
+                code="link_expired",
+            )
+        )
+
+
+async def usable_token(token: str) -> CaptureToken:
+    record = await find_token(token)
+    ensure_usable(record)
+    return record
+
+
+def attempts_left(record: CaptureToken) -> int:
+    return max(record.max_attempts - record.attempts_used, 0)
+
+
+async def take_attempt(record: CaptureToken) -> CaptureToken:
+    """Use one attempt of a live link, atomically; 410 when none is left."""
+    taken = await CaptureToken.filter(
+        id=record.id,
+        status=CaptureTokenStatus.ACTIVE,
+        attempts_used__lt=record.max_attempts,
+        expires_at__gt=utcnow(),
+    ).update(attempts_used=F("attempts_used") + 1)
+    if not taken:
+        raise _link_error(Gone("This link has no selfie attempts left.", code="link_used"))
+    return await CaptureToken.get(id=record.id)
+
+
+async def finish_token(record: CaptureToken, status: CaptureTokenStatus) -> bool:
+    """Close a live link (once); False when it was already closed."""
+    closed = await CaptureToken.filter(id=record.id, status=CaptureTokenStatus.ACTIVE).update(
+        status=status, finished_at=utcnow()
+    )
+    return bool(closed)
+
+
+# -- what the page shows ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaptureView:
+    """The page's initial state: `ready`, or why it cannot take a selfie."""
+
+    state: str  # ready | expired | used | invalid | closed | locked
+    purpose: str | None = None
+    title: str = ""
+    detail: str = ""
+    attempts_left: int = 0
+    http_status: int = 200
+
+
+async def describe(settings: Settings, token: str) -> CaptureView:
+    """What `GET /capture/<token>` shows, without using an attempt."""
+    try:
+        record = await find_token(token)
+    except NotFound as exc:
+        return CaptureView("invalid", title="Link not valid", detail=exc.message, http_status=404)
+    try:
+        ensure_usable(record)
+    except Gone as exc:
+        state = "expired" if exc.code == "link_expired" else "used"
+        title = "Link expired" if state == "expired" else "Link already used"
+        return CaptureView(state, title=title, detail=exc.message, http_status=410)
+    purpose = record.purpose.value
+    customer = await Customer.get(id=record.customer_id)  # type: ignore[attr-defined]
+    if record.purpose == CapturePurpose.ENROLMENT:
+        return CaptureView(
+            "ready",
+            purpose,
+            title="Enrol your face",
+            detail=(
+                "Take a clear selfie: face the camera in good light, nobody else in the "
+                "picture. We keep a mathematical description of your face, not the photo."
+            ),
+            attempts_left=attempts_left(record),
+        )
+    if customer.face_locked:
+        return CaptureView(
+            "locked",
+            purpose,
+            title="Selfie checks locked",
+            detail="Too many selfies did not match. Please visit your branch.",
+            http_status=403,
+        )
+    if record.purpose == CapturePurpose.WITHDRAWAL:
+        withdrawal = await Withdrawal.get(id=record.withdrawal_id)  # type: ignore[attr-defined]
+        if withdrawal.status != WithdrawalStatus.AWAITING_SELFIE:
+            return _closed("withdrawal")
+        amount = format_money(withdrawal.amount, customer.currency)
+        title = f"Confirm your withdrawal of {amount}"
+    else:
+        change = await PhoneChange.get(id=record.phone_change_id)  # type: ignore[attr-defined]
+        if change.status != PhoneChangeStatus.AWAITING_SELFIE:
+            return _closed("phone number change")
+        title = "Confirm your new phone number"
+    return CaptureView(
+        "ready",
+        purpose,
+        title=title,
+        detail="Take a selfie to confirm it is you. Only you should be in the picture.",
+        attempts_left=attempts_left(record),
+    )
+
+
+def _closed(what: str) -> CaptureView:
+    return CaptureView(
+        "closed",
+        title="Nothing to confirm",
+        detail=f"This {what} is no longer waiting for a selfie.",
+        http_status=410,
+    )

@@ -1,0 +1,119 @@
+"""Enrolment: a photo becomes an encrypted embedding on the customer's row.
+
+Only the embedding is kept (128 numbers, encrypted with a key derived from the secret
+key and bound to the customer id); the photo itself is never stored. It is computed
+once here and never recomputed when the customer is verified.
+
+These functions work with or without a running app: pass the app's FaceService, or
+none and a short-lived one is started in this process (the CLI does that).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from decimal import Decimal
+
+from tortoise.transactions import in_transaction
+
+from smsbank import audit
+from smsbank.clock import utcnow
+from smsbank.customers import clean_name, create_customer, get_customer
+from smsbank.errors import Conflict
+from smsbank.faces.crypto import decrypt_embedding, encrypt_embedding
+from smsbank.faces.service import FaceResult, FaceService, running_face_service
+from smsbank.models import Customer
+from smsbank.settings import Settings
+
+
+class NotEnrolled(Conflict):
+    code = "face_not_enrolled"
+
+
+@asynccontextmanager
+async def face_engine(settings: Settings, faces: FaceService | None) -> AsyncIterator[FaceService]:
+    """The given service, or one started for this block."""
+    if faces is not None:
+        yield faces
+        return
+    async with running_face_service(settings) as own:
+        yield own
+
+
+async def store_embedding(
+    settings: Settings, customer_id: int, result: FaceResult, *, model: str, actor: str, source: str
+) -> Customer:
+    """Save an embedding (encrypted) on the customer, replacing any earlier one."""
+    blob = encrypt_embedding(settings.secret_key, customer_id, result.embedding)
+    async with in_transaction():
+        await Customer.filter(id=customer_id).update(
+            face_embedding=blob, face_model=model, face_enrolled_at=utcnow()
+        )
+        await audit.record(
+            "face.enrolled", actor=actor, customer_id=customer_id, source=source, model=model
+        )
+    return await get_customer(customer_id)
+
+
+async def enrol_customer_photo(
+    settings: Settings,
+    customer_id: int,
+    photo: bytes,
+    actor: str,
+    *,
+    faces: FaceService | None = None,
+    source: str = "staff",
+) -> Customer:
+    """Enrol (or re-enrol) a customer's face from a photo with exactly one face."""
+    await get_customer(customer_id)  # 404 before the expensive part
+    async with face_engine(settings, faces) as engine:
+        result = await engine.analyse(photo)
+        model = engine.model_label
+    return await store_embedding(
+        settings, customer_id, result, model=model, actor=actor, source=source
+    )
+
+
+async def create_customer_with_photo(
+    settings: Settings,
+    *,
+    name: str,
+    phone: str,
+    photo: bytes,
+    initial_deposit: Decimal | None,
+    actor: str,
+    faces: FaceService | None = None,
+) -> Customer:
+    """Open an account with a face, all or nothing: no usable face, no customer.
+
+    The photo is analysed first (the slow part, outside any transaction); then the
+    customer, the opening deposit and the embedding are written in one transaction.
+    """
+    name = clean_name(name)
+    if await Customer.exists(phone=phone):
+        raise Conflict("a customer already has that phone number", code="phone_taken")
+    async with face_engine(settings, faces) as engine:
+        result = await engine.analyse(photo)
+        model = engine.model_label
+    async with in_transaction():
+        customer = await create_customer(
+            name, phone, currency=settings.currency, initial_deposit=initial_deposit, actor=actor
+        )
+        return await store_embedding(
+            settings, customer.id, result, model=model, actor=actor, source="new_customer"
+        )
+
+
+def enrolled_embedding(settings: Settings, customer: Customer, faces: FaceService) -> list[float]:
+    """The customer's stored embedding, for a model the running engine can compare."""
+    if customer.face_embedding is None:
+        raise NotEnrolled(
+            "this customer has no face enrolled; enrol a photo or send an enrolment link"
+        )
+    if customer.face_model and customer.face_model != faces.model_label:
+        raise Conflict(
+            f"the face was enrolled with {customer.face_model}, but the bank now uses "
+            f"{faces.model_label}; the customer must re-enrol",
+            code="face_model_changed",
+        )
+    return decrypt_embedding(settings.secret_key, customer.id, customer.face_embedding)

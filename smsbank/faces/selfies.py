@@ -1,0 +1,275 @@
+"""A selfie posted on a capture link, from upload to the request it approves.
+
+Theory of operation
+-------------------
+    link live? --no--> 404 / 410 "expired"
+       |
+    request still waiting, face not locked? --no--> "failed" (link closed)
+       |
+    photo usable (one face)? --no--> 4xx "retry" (no attempt used)
+       |
+    take one attempt (conditional UPDATE) --none left--> 410 "expired"
+       |
+    enrolment link: store the embedding -----------------------------------> "enrolled"
+    match:    close the link, then the request's `selfie_verified` --------> "verified"
+    mismatch: count it (lockout); locked or last attempt: close the link
+              and the request's `selfie_failed` -> "failed"; else ---------> "retry"
+
+Closing the link and approving its request happen in one transaction whose first
+statement is the link's conditional UPDATE: of two selfies posted at the same moment,
+one approves the request and the other finds the link closed. The withdrawal module
+guards the ledger a second time (its own conditional UPDATE and a unique key).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from smsbank import capture, phone_changes, withdrawals
+from smsbank.customers import get_customer
+from smsbank.errors import BankError, Conflict, Gone
+from smsbank.faces.checks import compare_with_enrolled, record_check
+from smsbank.faces.enrolment import store_embedding
+from smsbank.faces.service import FaceResult, FaceService, FaceUnavailable
+from smsbank.models import (
+    CapturePurpose,
+    CaptureToken,
+    CaptureTokenStatus,
+    Customer,
+    PhoneChange,
+    PhoneChangeStatus,
+    Withdrawal,
+    WithdrawalStatus,
+)
+from smsbank.money import format_money
+from smsbank.settings import Settings
+
+log = logging.getLogger("smsbank.selfies")
+
+ACTOR = "customer"
+LOCKED_REASON = "too many selfies did not match; please visit your branch"
+
+
+@dataclass(frozen=True)
+class SelfieOutcome:
+    """What `POST /capture/<token>` answers."""
+
+    status: str  # verified | retry | failed | expired | enrolled
+    message: str
+    attempts_left: int
+    http_status: int = 200
+    distance: float | None = None
+
+    def json(self) -> dict[str, Any]:
+        return {"status": self.status, "message": self.message, "attempts_left": self.attempts_left}
+
+
+async def submit_selfie(
+    settings: Settings, faces: FaceService | None, token: str, photo: bytes
+) -> SelfieOutcome:
+    """Check a selfie posted on a capture link and carry out what it approves.
+
+    Raises BankError (4xx) for a dead link or an unusable photo; its `extra` holds the
+    page's `status`, `message` and `attempts_left`.
+    """
+    record = await capture.usable_token(token)
+    left = capture.attempts_left(record)
+    customer = await get_customer(record.customer_id)  # type: ignore[attr-defined]
+    if record.purpose != CapturePurpose.ENROLMENT:
+        closed = await _request_closed(record)
+        if closed:
+            await capture.finish_token(record, CaptureTokenStatus.FAILED)
+            return SelfieOutcome("failed", closed, 0, http_status=409)
+        if customer.face_locked:
+            await _fail(settings, record, LOCKED_REASON)
+            return SelfieOutcome(
+                "failed",
+                "Selfie checks are locked after too many failed selfies. Please visit your branch.",
+                0,
+                http_status=403,
+            )
+    if faces is None:
+        raise FaceUnavailable("the face check is not available right now; try again shortly")
+    try:
+        if record.purpose == CapturePurpose.ENROLMENT:
+            result = await faces.analyse(photo)
+        else:
+            result = await compare_with_enrolled(settings, faces, customer, photo)
+    except BankError as exc:
+        if exc.status < 500:
+            exc.extra.update(status="retry", message=exc.message, attempts_left=left)
+        raise
+    record = await capture.take_attempt(record)
+    left = capture.attempts_left(record)
+    if record.purpose == CapturePurpose.ENROLMENT:
+        return await _enrolled(settings, record, result, faces.model_label)
+    if result.verified:
+        return await _verified(settings, record, customer, result)
+    return await _mismatch(settings, record, customer, result, left)
+
+
+async def _enrolled(
+    settings: Settings, record: CaptureToken, result: FaceResult, model: str
+) -> SelfieOutcome:
+    async with in_transaction():
+        if not await capture.finish_token(record, CaptureTokenStatus.SUCCEEDED):
+            raise _already_used()
+        await store_embedding(
+            settings,
+            record.customer_id,  # type: ignore[attr-defined]
+            result,
+            model=model,
+            actor=ACTOR,
+            source="enrolment_link",
+        )
+    return SelfieOutcome(
+        "enrolled",
+        "Your face is enrolled. From now on a selfie approves your withdrawals.",
+        0,
+    )
+
+
+async def _verified(
+    settings: Settings, record: CaptureToken, customer: Customer, result: FaceResult
+) -> SelfieOutcome:
+    distance = float(result.distance or 0.0)
+    await record_check(
+        settings,
+        customer.id,
+        result,
+        purpose=record.purpose.value,
+        actor=ACTOR,
+        capture_token_id=record.id,
+    )
+    try:
+        async with in_transaction():
+            if not await capture.finish_token(record, CaptureTokenStatus.SUCCEEDED):
+                raise _already_used()
+            approved, message = await _approve(settings, record, customer, distance)
+    except Conflict as exc:
+        # The request finished meanwhile (ABORT, expiry, the other tab): so does the link.
+        await capture.finish_token(record, CaptureTokenStatus.FAILED)
+        log.info("selfie matched a finished request", extra={"code": exc.code})
+        return SelfieOutcome(
+            "failed", "This request is no longer waiting for a selfie.", 0, http_status=409
+        )
+    status = "verified" if approved else "failed"
+    return SelfieOutcome(status, message, 0, distance=distance)
+
+
+async def _approve(
+    settings: Settings, record: CaptureToken, customer: Customer, distance: float
+) -> tuple[bool, str]:
+    """Hand the match to the request's own module: (carried out?, message for the page)."""
+    if record.purpose == CapturePurpose.WITHDRAWAL:
+        outcome = await withdrawals.selfie_verified(
+            settings,
+            record.withdrawal_id,  # type: ignore[attr-defined]
+            distance=distance,
+            actor=ACTOR,
+        )
+        amount = format_money(outcome.withdrawal.amount, customer.currency)
+        if outcome.entry is None:
+            return False, f"It's you, but the withdrawal could not be made: {outcome.failure}"
+        return True, (
+            f"Verified. Your withdrawal of {amount} is approved "
+            f"(reference {outcome.entry.reference}). We have sent you a text."
+        )
+    change = await phone_changes.selfie_verified(
+        settings,
+        record.phone_change_id,  # type: ignore[attr-defined]
+        distance=distance,
+        actor=ACTOR,
+    )
+    if change.status != PhoneChangeStatus.COMPLETED:
+        return False, f"It's you, but the number could not be changed: {change.failure_reason}"
+    return True, "Verified. Your phone number is changed; both numbers get a text."
+
+
+async def _mismatch(
+    settings: Settings,
+    record: CaptureToken,
+    customer: Customer,
+    result: FaceResult,
+    left: int,
+) -> SelfieOutcome:
+    distance = result.distance
+    check = await record_check(
+        settings,
+        customer.id,
+        result,
+        purpose=record.purpose.value,
+        actor=ACTOR,
+        capture_token_id=record.id,
+        attempts_left=left,
+    )
+    what = "withdrawal" if record.purpose == CapturePurpose.WITHDRAWAL else "number change"
+    if check.locked:
+        await _fail(settings, record, LOCKED_REASON)
+        return SelfieOutcome(
+            "failed",
+            f"The selfie did not match, too many times: selfie checks are now locked and "
+            f"the {what} is cancelled. Please visit your branch.",
+            0,
+            distance=distance,
+        )
+    if left == 0:
+        await _fail(settings, record, "the selfie did not match")
+        return SelfieOutcome(
+            "failed",
+            f"The selfie did not match and there are no attempts left: the {what} is "
+            "cancelled. We have sent you a text.",
+            0,
+            distance=distance,
+        )
+    plural = "attempt" if left == 1 else "attempts"
+    return SelfieOutcome(
+        "retry",
+        f"That selfie did not match your enrolled face. Face the camera in good light "
+        f"and try again: {left} {plural} left.",
+        left,
+        distance=distance,
+    )
+
+
+async def _fail(settings: Settings, record: CaptureToken, reason: str) -> None:
+    """Close the link and fail its request (texting the customer), once."""
+    if not await capture.finish_token(record, CaptureTokenStatus.FAILED):
+        return
+    if record.purpose == CapturePurpose.WITHDRAWAL:
+        await withdrawals.selfie_failed(
+            settings,
+            record.withdrawal_id,  # type: ignore[attr-defined]
+            reason=reason,
+            actor=ACTOR,
+        )
+    elif record.purpose == CapturePurpose.PHONE_CHANGE:
+        await phone_changes.selfie_failed(
+            settings,
+            record.phone_change_id,  # type: ignore[attr-defined]
+            reason=reason,
+            actor=ACTOR,
+        )
+
+
+async def _request_closed(record: CaptureToken) -> str | None:
+    """Why the link's request can no longer take a selfie, or None when it can."""
+    if record.purpose == CapturePurpose.WITHDRAWAL:
+        withdrawal = await Withdrawal.get(id=record.withdrawal_id)  # type: ignore[attr-defined]
+        if withdrawal.status != WithdrawalStatus.AWAITING_SELFIE:
+            return "This withdrawal is no longer waiting for a selfie."
+    elif record.purpose == CapturePurpose.PHONE_CHANGE:
+        change = await PhoneChange.get(id=record.phone_change_id)  # type: ignore[attr-defined]
+        if change.status != PhoneChangeStatus.AWAITING_SELFIE:
+            return "This phone number change is no longer waiting for a selfie."
+    return None
+
+
+def _already_used() -> Gone:
+    error = Gone("This link has already been used. It works only once.", code="link_used")
+    error.extra.update(status="expired", message=error.message, attempts_left=0)
+    return error

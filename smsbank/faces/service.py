@@ -1,0 +1,279 @@
+"""FaceService: the face engine as a component of the running bank.
+
+Theory of operation
+-------------------
+The web process never runs the face model. It checks an upload's size, type and
+pixel count from the header (`smsbank.faces.images`), then hands the bytes to a pool
+of `face_workers` worker processes, each of which loaded DeepFace's model and detector
+once at start (`smsbank.faces.pipeline`). Only a short list of numbers (the embedding,
+the distance) comes back.
+
+Why processes rather than threads: dlib's detector and network hold the GIL while
+they run (about 60 + 60 ms per photo), so in a thread they would stall every webhook
+for that long; measured with a 12 MP selfie, a thread pool raised the event loop's
+worst pause to the whole verification time, the process pool kept it near zero (see
+docs/faces.md). The workers also run at a lower CPU priority (nice 10), so on a
+two-core server a burst of selfies slows other selfies, not the SMS webhooks.
+
+The pool is bounded twice: `face_workers` processes, and at most `max_pending`
+photos waiting or running; beyond that the bank answers 503 "try again" instead of
+queueing photos in memory. A worker that dies (out of memory, a crash in a native
+decoder) breaks the pool: it is rebuilt and the request gets a 503.
+
+`workers=0` runs the same pipeline in a thread of this process: the CLI uses it
+(one photo at a time, no pool to spawn); the server never does.
+
+The service holds no asyncio objects, so one started service can be shared across
+event loops: the test suite warms one for the whole session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import threading
+from collections.abc import AsyncIterator, Iterator, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from smsbank.errors import BankError
+from smsbank.faces import pipeline
+from smsbank.faces.images import PhotoRejected, check_photo
+from smsbank.faces.weights import MissingWeights, provision_weights
+from smsbank.settings import Settings
+
+log = logging.getLogger("smsbank.faces")
+
+WORKER_NICE = 10
+
+
+class FaceUnavailable(BankError):
+    """The face engine cannot take this photo now (starting, busy, or restarting)."""
+
+    status = 503
+    code = "face_check_unavailable"
+
+
+class FaceEngineError(RuntimeError):
+    """The face engine cannot start (missing weights, broken install): stops start-up."""
+
+
+@dataclass(frozen=True)
+class FaceResult:
+    """One photo through the pipeline."""
+
+    embedding: list[float]
+    threshold: float
+    distance: float | None = None  # set when compared with an enrolled embedding
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def verified(self) -> bool:
+        # DeepFace's rule: a distance at or under the threshold is the same person.
+        return self.distance is not None and self.distance <= self.threshold
+
+
+class FaceService:
+    """Start it, then `await analyse(photo, enrolled)`; stop it at shutdown."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        workers: int | None = None,
+        warmup: bool | None = None,
+        max_pending: int | None = None,
+    ) -> None:
+        self.settings = settings
+        self.workers = settings.face_workers if workers is None else workers
+        self.warmup = settings.face_warmup if warmup is None else warmup
+        self.max_pending = max_pending or max(4, 4 * max(self.workers, 1))
+        self.model_label = f"{settings.face_model}/{settings.face_detector}"[:40]
+        self.ready = False
+        self.threshold: float | None = settings.face_threshold
+        self.worker_pids: set[int] = set()
+        self._config: pipeline.EngineConfig | None = None
+        self._executor: Executor | None = None
+        self._lock = threading.Lock()
+        self._pending = 0
+
+    # -- lifecycle ------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Provision the weights (offline), start the pool and warm every worker."""
+        if self._executor is not None:
+            return
+        settings = self.settings
+        try:
+            home = await asyncio.to_thread(
+                provision_weights,
+                settings.deepface_home,
+                model_name=settings.face_model,
+                detector=settings.face_detector,
+            )
+        except MissingWeights as exc:
+            raise FaceEngineError(str(exc)) from exc
+        self._config = pipeline.EngineConfig(
+            model_name=settings.face_model,
+            detector=settings.face_detector,
+            deepface_home=home,
+            max_side=settings.face_max_side,
+            max_pixels=settings.face_max_pixels,
+            threshold=settings.face_threshold,
+            nice=WORKER_NICE if self.workers > 0 else 0,
+        )
+        self._executor = self._new_executor()
+        if self.warmup:
+            try:
+                await self._warm_up()
+            except BaseException:
+                await self.stop()
+                raise
+        self.ready = True
+        log.info(
+            "face engine ready",
+            extra={
+                "model": self.model_label,
+                "workers": self.workers,
+                "warmed": self.warmup,
+                "threshold": self.threshold,
+            },
+        )
+
+    async def stop(self) -> None:
+        self.ready = False
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            await asyncio.to_thread(executor.shutdown, True, cancel_futures=True)
+
+    def _new_executor(self) -> Executor:
+        assert self._config is not None
+        if self.workers <= 0:
+            executor: Executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="face")
+            executor.submit(pipeline.load_engine, self._config)
+            return executor
+        # spawn, not fork: the web process has threads (database drivers, the loop's
+        # executor) and forking a threaded process can deadlock the child.
+        return ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=pipeline.init_worker,
+            initargs=(self._config, os.getpid()),
+        )
+
+    async def _warm_up(self) -> None:
+        assert self._executor is not None and self._config is not None
+        with _children_allowed():
+            jobs = [
+                asyncio.wrap_future(self._executor.submit(pipeline.warm_up, self._config))
+                for _ in range(max(self.workers, 1))
+            ]
+        results = await asyncio.gather(*jobs)
+        for result in results:
+            if result["status"] != "ok":
+                raise FaceEngineError(f"the face engine could not start: {result['message']}")
+            self.threshold = float(result["threshold"])
+            self.worker_pids.add(int(result["pid"]))
+
+    # -- work -----------------------------------------------------------------
+
+    async def analyse(self, photo: bytes, enrolled: Sequence[float] | None = None) -> FaceResult:
+        """Embed the one face in `photo` (and compare it with `enrolled`, if given).
+
+        Raises PhotoTooLarge / UnsupportedPhoto / PhotoRejected (4xx) for the photo,
+        FaceUnavailable (503) when the engine cannot take it now.
+        """
+        info = check_photo(
+            photo,
+            max_bytes=self.settings.face_max_upload_bytes,
+            max_pixels=self.settings.face_max_pixels,
+        )
+        reference = tuple(float(v) for v in enrolled) if enrolled is not None else None
+        result = await self._run(pipeline.process_photo, photo, info.format, reference)
+        if result["status"] == "rejected":
+            raise PhotoRejected(result["message"], code=result["code"])
+        if result["status"] != "ok":
+            log.error("face engine failed", extra={"error": result.get("message")})
+            raise FaceUnavailable("the face check is not available right now; try again shortly")
+        self.threshold = float(result["threshold"])
+        log.info("face analysed", extra={"size": result["size"], **result["timings"]})
+        return FaceResult(
+            embedding=list(result["embedding"]),
+            threshold=float(result["threshold"]),
+            distance=result["distance"],
+            timings=dict(result["timings"]),
+        )
+
+    async def _run(self, function: Any, *args: Any) -> dict[str, Any]:
+        with self._lock:
+            executor = self._executor
+            if executor is None or self._config is None:
+                raise FaceUnavailable("the face check is starting; try again shortly")
+            if self._pending >= self.max_pending:
+                raise FaceUnavailable(
+                    "the bank is checking many photos right now; try again in a moment"
+                )
+            self._pending += 1
+            try:
+                with _children_allowed():
+                    future: Future[dict[str, Any]] = executor.submit(function, self._config, *args)
+            except (BrokenProcessPool, RuntimeError) as exc:
+                self._pending -= 1
+                self._rebuild(executor)
+                raise FaceUnavailable("the face check is restarting; try again shortly") from exc
+        try:
+            return await asyncio.wrap_future(future)
+        except BrokenProcessPool as exc:
+            log.error("a face worker died; restarting the pool")
+            with self._lock:
+                self._rebuild(executor)
+            raise FaceUnavailable("the face check is restarting; try again shortly") from exc
+        finally:
+            with self._lock:
+                self._pending -= 1
+
+    def _rebuild(self, broken: Executor) -> None:
+        """Replace a broken pool (caller holds the lock)."""
+        if self._executor is not broken:
+            return  # someone else already replaced it
+        broken.shutdown(wait=False, cancel_futures=True)
+        self._executor = self._new_executor()
+
+
+@contextmanager
+def _children_allowed() -> Iterator[None]:
+    """Let a daemonic process (a hypercorn worker) start the pool's processes.
+
+    multiprocessing refuses children to daemonic processes because a daemon is killed
+    without running its cleanup, which would orphan them. Our workers watch their
+    parent and exit when it is gone (`pipeline._exit_with_parent`), and `stop()`
+    shuts them down on a normal exit, so the flag is lifted while the pool spawns.
+    """
+    process = multiprocessing.current_process()
+    daemon = process.daemon
+    if daemon:
+        process._config["daemon"] = False  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        if daemon:
+            process._config["daemon"] = True  # type: ignore[attr-defined]
+
+
+@asynccontextmanager
+async def running_face_service(
+    settings: Settings, *, workers: int = 0, warmup: bool = False
+) -> AsyncIterator[FaceService]:
+    """A started FaceService for one-shot work outside the server (CLI, scripts)."""
+    service = FaceService(settings, workers=workers, warmup=warmup)
+    await service.start()
+    try:
+        yield service
+    finally:
+        await service.stop()
