@@ -194,6 +194,9 @@ async def test_withdraw_by_text_in_the_dev_phone(
             capture = await popup_info.value
             await capture.wait_for_load_state()
             assert capture.url == href
+            # ...on the selfie page for this withdrawal.
+            await expect(capture.locator("#capture")).to_be_visible(timeout=WAIT_MS)
+            await expect(capture.locator("#title")).to_contain_text("$20.00")
             assert await page.locator("#error").is_hidden()
         finally:
             await browser.close()
