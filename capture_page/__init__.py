@@ -15,11 +15,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from quart import Blueprint, Response, render_template, request, send_from_directory
+from quart import (
+    Blueprint,
+    Response,
+    jsonify,
+    render_template,
+    request,
+    send_from_directory,
+)
 from quart_schema import hide
 
 from smsbank.capture import describe
-from smsbank.errors import ValidationFailed
+from smsbank.errors import BankError, ValidationFailed
 from smsbank.faces.selfies import submit_selfie
 from smsbank.http import services, settings
 
@@ -37,6 +44,19 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
 }
+
+
+@blueprint.errorhandler(BankError)
+async def handle_bank_error(error: BankError) -> Response:
+    """Errors on this page carry the page's fields too: `{"status": "retry" | "expired"
+    | "failed", "message", "attempts_left", "error": {"code", "message"}}`."""
+    body = {"error": {"code": error.code, "message": error.message}, **error.extra}
+    body.setdefault("status", "retry" if error.status < 500 else "failed")
+    body.setdefault("message", error.message)
+    response = jsonify(body)
+    response.status_code = error.status
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @blueprint.get("/capture_static/<path:filename>")

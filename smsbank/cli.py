@@ -130,11 +130,13 @@ def add_customer(name: str, phone: str, photo: str | None, deposit: str | None) 
             photo_bytes = handle.read()
 
     async def work() -> dict[str, Any]:
-        customer = await create_customer(
-            name, e164, currency=settings.currency, initial_deposit=amount, actor="cli"
-        )
         if photo_bytes is not None:
-            customer = await _enrol_photo(settings, customer.id, photo_bytes)
+            # All or nothing: a photo without a usable face opens no account.
+            customer = await _create_with_photo(settings, name, e164, photo_bytes, amount)
+        else:
+            customer = await create_customer(
+                name, e164, currency=settings.currency, initial_deposit=amount, actor="cli"
+            )
         return customer_json(customer)
 
     try:
@@ -148,13 +150,62 @@ def add_customer(name: str, phone: str, photo: str | None, deposit: str | None) 
     )
 
 
-async def _enrol_photo(settings: Settings, customer_id: int, photo: bytes) -> Any:
-    """Enrol a face from a photo file; provided by the face module once it is installed."""
+async def _create_with_photo(
+    settings: Settings,
+    name: str,
+    phone: str,
+    photo: bytes,
+    deposit: Decimal | None,
+) -> Any:
+    """Open an account with an enrolled face (the face engine runs in this process)."""
+    from smsbank.faces.enrolment import create_customer_with_photo
+
+    return await create_customer_with_photo(
+        settings,
+        name=name,
+        phone=phone,
+        photo=photo,
+        initial_deposit=deposit,
+        actor="cli",
+    )
+
+
+@main.command("import-customers")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--photos",
+    "photos_dir",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="Folder the CSV's photo file names are relative to (default: the CSV's folder).",
+)
+def import_customers(csv_file: str, photos_dir: str | None) -> None:
+    """Open accounts from a CSV with columns name, phone[, deposit][, photo].
+
+    Each row stands alone: a bad row is reported and skipped, the others are imported.
+    Exits with status 1 when any row failed.
+    """
+    from tqdm import tqdm
+
+    from smsbank.faces.importer import ImportRow, import_rows, read_rows
+
+    settings = load_settings()
     try:
-        from smsbank.faces.enrolment import enrol_customer_photo
-    except ImportError as exc:
-        raise click.ClickException("face enrolment is not available in this build") from exc
-    return await enrol_customer_photo(settings, customer_id, photo, actor="cli")
+        rows = read_rows(csv_file, photos_dir)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+    with tqdm(total=len(rows), unit="customer", desc="importing") as progress:
+
+        def advance(row: ImportRow, error: str | None) -> None:
+            if error is not None:
+                tqdm.write(f"line {row.line}: {error}", file=sys.stderr)
+            progress.update(1)
+
+        summary = run_with_db(settings, lambda: import_rows(settings, rows, advance))
+    click.echo(f"imported {summary.imported} customer(s); {summary.failed} row(s) failed")
+    if summary.failed:
+        sys.exit(1)
 
 
 @main.command()

@@ -8,7 +8,7 @@ checks in `smsbank.faces` (too large 413, wrong type 415, no usable face 422).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import BaseModel
 from quart import Blueprint, request
@@ -41,7 +41,7 @@ blueprint = protect(Blueprint("faces", __name__))
 tag_blueprint(blueprint, ["faces"])
 
 MAX_ID = 2**31 - 1
-T = TypeVar("T")
+Handler = Callable[..., Any]
 
 
 class PhotoUpload(BaseModel):
@@ -77,10 +77,10 @@ class EnrolmentLinkOut(BaseModel):
     expires_in_seconds: int
 
 
-def errors(*statuses: int) -> Callable[[T], T]:
+def errors(*statuses: int) -> Callable[[Handler], Handler]:
     """Document the JSON error body for each status a route can answer."""
 
-    def decorate(handler: T) -> T:
+    def decorate(handler: Handler) -> Handler:
         for status in statuses:
             handler = document_response(ErrorResponse, status)(handler)
         return handler
@@ -88,7 +88,7 @@ def errors(*statuses: int) -> Callable[[T], T]:
     return decorate
 
 
-def photo_errors(*statuses: int) -> Callable[[T], T]:
+def photo_errors(*statuses: int) -> Callable[[Handler], Handler]:
     """The errors of every photo upload, plus the route's own."""
     # 400 bad form, 413 too large, 415 not an image, 422 no usable face, 503 busy.
     return errors(400, 413, 415, 422, 503, *statuses)

@@ -89,8 +89,10 @@ class _Rejected(Exception):
         self.message = message
 
 
-_engine: _Engine | None = None
-_engine_error: str | None = None
+# One engine per configuration and process. A worker only ever sees one; the CLI's
+# in-process engines may differ (another threshold), and DeepFace caches the models.
+_engines: dict[EngineConfig, _Engine] = {}
+_engine_errors: dict[EngineConfig, str] = {}
 _engine_lock = threading.Lock()
 
 
@@ -130,26 +132,25 @@ def _exit_with_parent(parent_pid: int) -> None:
 
 
 def load_engine(config: EngineConfig) -> None:
-    """Build the model and detector (once per process); remember a failure to report it."""
-    global _engine, _engine_error
+    """Build the model and detector (once); remember a failure to report it per job."""
     with _engine_lock:
-        if _engine is not None or _engine_error is not None:
+        if config in _engines or config in _engine_errors:
             return
         from smsbank.faces.weights import MissingWeights
 
         try:
-            _engine = _Engine(config)
+            _engines[config] = _Engine(config)
         except (MissingWeights, ImportError, ValueError) as exc:
             # Reported by every job (and by the warm-up, which stops start-up).
-            _engine_error = str(exc)
+            _engine_errors[config] = str(exc)
 
 
 def _get_engine(config: EngineConfig) -> _Engine:
-    if _engine is None and _engine_error is None:
-        load_engine(config)
-    if _engine is None:
-        raise RuntimeError(_engine_error or "the face engine did not load")
-    return _engine
+    load_engine(config)
+    engine = _engines.get(config)
+    if engine is None:
+        raise RuntimeError(_engine_errors.get(config, "the face engine did not load"))
+    return engine
 
 
 def warm_up(config: EngineConfig) -> dict[str, Any]:
