@@ -36,23 +36,31 @@ from smsbank.services import Services
 from smsbank.settings import Settings
 from tests.conftest import SHARED_FACES, reset_database
 
+_shared_engine: FaceService | None = None
+
 
 @pytest.fixture(scope="session")
 def face_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaceService]:
     """The engine every face test shares: started and warmed once, stopped at the end.
 
     It holds no event-loop objects, so the per-test loops (and the browser test's
-    server thread) can all use it.
+    server thread) can all use it. tests/browser re-uses this fixture; the module-level
+    instance keeps it one engine per session even though pytest sees two definitions.
     """
-    settings = Settings(
-        deepface_home=str(tmp_path_factory.mktemp("deepface")), face_workers=2, face_warmup=True
-    )
-    service = FaceService(settings)
-    asyncio.run(service.start())
+    global _shared_engine
+    if _shared_engine is None:
+        settings = Settings(
+            deepface_home=str(tmp_path_factory.mktemp("deepface")),
+            face_workers=2,
+            face_warmup=True,
+        )
+        service = FaceService(settings)
+        asyncio.run(service.start())
+        _shared_engine = service
     try:
-        yield service
+        yield _shared_engine
     finally:
-        asyncio.run(service.stop())
+        asyncio.run(_shared_engine.stop())  # idempotent: the second definition's is a no-op
 
 
 @pytest.fixture

@@ -1,0 +1,277 @@
+"""The capture page in a real headless Chromium, fed a fake front camera made from a
+photo, against a real hypercorn server and the real face engine.
+
+The server runs in a background thread (its own event loop) on 127.0.0.1 and a free
+port, sharing the test's database and the session's warmed face engine. The test
+prepares the database before the server starts and from then on talks to the bank only
+over HTTP, so the two event loops never share a database connection.
+
+Chromium's fake camera plays a Y4M file; it must be 4:2:0 (ffmpeg's yuv420p): 4:4:4 or
+grey makes getUserMedia fail with NotFoundError.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+from PIL import Image
+from playwright.async_api import async_playwright, expect
+from tortoise import Tortoise
+
+from smsbank import ledger
+from smsbank.app import create_app
+from smsbank.customers import create_customer
+from smsbank.db import tortoise_config
+from smsbank.faces.enrolment import enrol_customer_photo
+from smsbank.faces.service import FaceService
+from smsbank.services import Services
+from smsbank.settings import Settings
+from tests.conftest import ADMIN_KEY, reset_database
+from tests.faces.conftest import jpeg, path_of
+from tests.fake_twilio import free_port
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--no-sandbox",
+    "--headless=new",
+]
+WAIT_MS = 30_000  # bounded waits for what the page shows after the server's work
+PHONE = "+15550140001"
+
+
+class ServerThread(threading.Thread):
+    """The bank (with the shared face engine) served by hypercorn in its own loop."""
+
+    def __init__(self, settings: Settings, faces: FaceService) -> None:
+        super().__init__(name="capture-test-server", daemon=True)
+        self.settings = settings
+        self.faces = faces
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.stopping: asyncio.Event | None = None
+        self.failure: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except BaseException as exc:  # re-raised in the test by stop()
+            self.failure = exc
+
+    async def _serve(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.stopping = asyncio.Event()
+        config = Config()
+        config.bind = [f"127.0.0.1:{self.settings.port}"]
+        config.accesslog = None
+        config.graceful_timeout = 5
+        app = create_app(self.settings, services=Services(settings=self.settings, face=self.faces))
+        await serve(app, config, shutdown_trigger=self.stopping.wait)
+
+    def stop(self) -> None:
+        if self.loop is not None and self.stopping is not None:
+            self.loop.call_soon_threadsafe(self.stopping.set)
+        self.join(timeout=30)
+        assert not self.is_alive(), "the test server did not stop"
+        if self.failure is not None:
+            raise self.failure
+
+
+async def wait_until_up(base: str, server: ServerThread, within: float = 30.0) -> None:
+    deadline = time.monotonic() + within
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            if server.failure is not None:
+                raise server.failure
+            try:
+                async with session.get(base + "/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"{base} did not come up within {within}s")
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed (apt-get install ffmpeg): it makes the fake camera")
+    return CHROMIUM
+
+
+def fake_camera(image: Image.Image, folder: Path, name: str) -> Path:
+    """A 2-second 4:2:0 Y4M clip of a still photo, for Chromium's fake camera."""
+    photo = folder / f"{name}.jpg"
+    photo.write_bytes(jpeg(image))
+    clip = folder / f"{name}.y4m"
+    subprocess.run(
+        [
+            "ffmpeg", "-loglevel", "error", "-y", "-loop", "1", "-i", str(photo), "-t", "2",
+            "-vf", "scale=640:-2,format=yuv420p", "-f", "yuv4mpegpipe", str(clip),
+        ],
+        check=True,
+        timeout=120,
+    )  # fmt: skip
+    return clip
+
+
+@pytest.fixture(scope="module")
+def cameras(
+    chromium: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    astronaut: Image.Image,
+    grace: Image.Image,
+) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("cameras")
+    return {
+        "astronaut": fake_camera(astronaut, folder, "astronaut"),
+        "grace": fake_camera(grace, folder, "grace"),
+    }
+
+
+@pytest.fixture
+def server_settings(settings: Settings) -> Iterator[Settings]:
+    port = free_port()
+    yield settings.with_overrides(public_base_url=f"http://127.0.0.1:{port}", port=port)
+
+
+@pytest.fixture
+async def withdrawal_link(
+    server_settings: Settings,
+    face_service: FaceService,
+    astronaut_jpeg: bytes,
+    open_withdrawal: Any,
+) -> dict[str, Any]:
+    """The astronaut enrolled with $100, a $20 withdrawal waiting for its selfie, its link."""
+    await reset_database(server_settings.database_url)
+    await Tortoise.init(
+        config=tortoise_config(server_settings.database_url), _enable_global_fallback=True
+    )
+    try:
+        customer = await create_customer(
+            "Eileen Collins", PHONE, currency="USD", initial_deposit=None, actor="test"
+        )
+        await ledger.deposit(customer.id, Decimal("100"))
+        await enrol_customer_photo(
+            server_settings, customer.id, astronaut_jpeg, "test", faces=face_service
+        )
+        withdrawal, link = await open_withdrawal(customer, "20")
+    finally:
+        await Tortoise.close_connections()
+    # The link as the server on 127.0.0.1 serves it (the fixture's base URL is a placeholder).
+    url = server_settings.base_url + path_of(link)
+    return {"customer_id": customer.id, "withdrawal_id": withdrawal.id, "url": url}
+
+
+@pytest.fixture
+async def live_base(
+    server_settings: Settings, face_service: FaceService, withdrawal_link: dict[str, Any]
+) -> AsyncIterator[str]:
+    server = ServerThread(server_settings, face_service)
+    server.start()
+    try:
+        await wait_until_up(server_settings.base_url, server)
+        yield server_settings.base_url
+    finally:
+        server.stop()
+
+
+async def staff_get(base: str, path: str) -> Any:
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    async with aiohttp.ClientSession() as session, session.get(base + path, headers=headers) as r:
+        assert r.status == 200, await r.text()
+        return await r.json()
+
+
+async def take_and_send_selfie(camera: Path, url: str, profile: Path) -> Any:
+    """Open the link with this fake camera, take the selfie, send it; return the page."""
+    playwright = await async_playwright().start()
+    browser = await playwright.chromium.launch_persistent_context(
+        str(profile),
+        executable_path=CHROMIUM,
+        headless=True,
+        args=[*CHROMIUM_ARGS, f"--use-file-for-fake-video-capture={camera}"],
+    )
+    page = await browser.new_page()
+    await page.goto(url)
+    take = page.locator("#take")
+    await expect(take).to_be_visible(timeout=WAIT_MS)
+    await expect(take).to_be_enabled(timeout=WAIT_MS)  # the camera delivers frames
+    await take.click()
+    await expect(page.locator("#shot")).to_be_visible(timeout=WAIT_MS)
+    await page.click("#send")
+    return playwright, browser, page
+
+
+async def test_the_enrolled_face_verifies_and_the_withdrawal_is_recorded(
+    cameras: dict[str, Path], live_base: str, withdrawal_link: dict[str, Any], tmp_path: Path
+) -> None:
+    url = withdrawal_link["url"]
+    assert url.startswith(live_base + "/capture/")
+    playwright, browser, page = await take_and_send_selfie(
+        cameras["astronaut"], url, tmp_path / "profile"
+    )
+    try:
+        status = page.locator("#status")
+        await expect(status).to_have_attribute("data-status", "verified", timeout=WAIT_MS)
+        await expect(status).to_contain_text("$20.00")
+        assert await page.locator("#again").is_hidden()
+    finally:
+        await browser.close()
+        await playwright.stop()
+
+    customer_id = withdrawal_link["customer_id"]
+    history = await staff_get(live_base, f"/api/v1/customers/{customer_id}/transactions")
+    withdrawals = [t for t in history["transactions"] if t["kind"] == "withdrawal"]
+    assert [(t["amount"], t["balance_after"]) for t in withdrawals] == [("20.00", "80.00")]
+    listed = await staff_get(live_base, f"/api/v1/withdrawals?customer_id={customer_id}")
+    assert listed["withdrawals"][0]["status"] == "completed"
+    assert listed["withdrawals"][0]["reference"] == withdrawals[0]["reference"]
+
+
+async def test_another_person_is_asked_to_try_again(
+    cameras: dict[str, Path], live_base: str, withdrawal_link: dict[str, Any], tmp_path: Path
+) -> None:
+    playwright, browser, page = await take_and_send_selfie(
+        cameras["grace"], withdrawal_link["url"], tmp_path / "profile"
+    )
+    try:
+        status = page.locator("#status")
+        await expect(status).to_have_attribute("data-status", "retry", timeout=WAIT_MS)
+        await expect(status).to_contain_text("did not match")
+        await expect(page.locator("#attempts")).to_have_text("2 attempts left")
+        await expect(page.locator("#again")).to_be_visible()
+        # "Try again" goes back to the camera for another selfie.
+        await page.click("#again")
+        await expect(page.locator("#take")).to_be_visible(timeout=WAIT_MS)
+    finally:
+        await browser.close()
+        await playwright.stop()
+
+    customer_id = withdrawal_link["customer_id"]
+    history = await staff_get(live_base, f"/api/v1/customers/{customer_id}/transactions")
+    assert [t["kind"] for t in history["transactions"]] == ["deposit"]
+    listed = await staff_get(live_base, f"/api/v1/withdrawals?customer_id={customer_id}")
+    assert listed["withdrawals"][0]["status"] == "awaiting_selfie"
