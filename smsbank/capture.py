@@ -35,6 +35,7 @@ from smsbank.models import (
     CaptureToken,
     CaptureTokenStatus,
     Customer,
+    CustomerStatus,
     PhoneChange,
     PhoneChangeStatus,
     Withdrawal,
@@ -204,6 +205,14 @@ async def describe(settings: Settings, token: str) -> CaptureView:
                 "picture. We keep a mathematical description of your face, not the photo."
             ),
             attempts_left=attempts_left(record),
+        )
+    if customer.status != CustomerStatus.ACTIVE:
+        return CaptureView(
+            "locked",
+            purpose,
+            title="Account locked",
+            detail="This account is locked. Please visit your branch.",
+            http_status=403,
         )
     if customer.face_locked:
         return CaptureView(

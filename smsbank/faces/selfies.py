@@ -40,6 +40,7 @@ from smsbank.models import (
     CaptureToken,
     CaptureTokenStatus,
     Customer,
+    CustomerStatus,
     PhoneChange,
     PhoneChangeStatus,
     Withdrawal,
@@ -84,6 +85,11 @@ async def submit_selfie(
         if closed:
             await capture.finish_token(record, CaptureTokenStatus.FAILED)
             return SelfieOutcome("failed", closed, 0, http_status=409)
+        if customer.status != CustomerStatus.ACTIVE:
+            await _fail(settings, record, "the account is locked")
+            return SelfieOutcome(
+                "failed", "This account is locked. Please visit your branch.", 0, http_status=403
+            )
         if customer.face_locked:
             await _fail(settings, record, LOCKED_REASON)
             return SelfieOutcome(
@@ -101,7 +107,10 @@ async def submit_selfie(
             result = await compare_with_enrolled(settings, faces, customer, photo)
     except BankError as exc:
         if exc.status < 500:
-            exc.extra.update(status="retry", message=exc.message, attempts_left=left)
+            # Another photo can fix a bad photo; nothing the customer does fixes a
+            # conflict (no face enrolled, enrolled with another model).
+            status = "failed" if exc.status == 409 else "retry"
+            exc.extra.update(status=status, message=exc.message, attempts_left=left)
         raise
     record = await capture.take_attempt(record)
     left = capture.attempts_left(record)
@@ -153,7 +162,7 @@ async def _verified(
     except Conflict as exc:
         # The request finished meanwhile (ABORT, expiry, the other tab): so does the link.
         await capture.finish_token(record, CaptureTokenStatus.FAILED)
-        log.info("selfie matched a finished request", extra={"code": exc.code})
+        log.info("selfie matched a finished request", extra={"reason": exc.code})
         return SelfieOutcome(
             "failed", "This request is no longer waiting for a selfie.", 0, http_status=409
         )

@@ -368,3 +368,27 @@ async def test_a_verified_selfie_completes_a_phone_change(
     assert (await PhoneChange.get(id=change.id)).status == PhoneChangeStatus.COMPLETED
     notified = await OutboundMessage.filter(template__in=["phone_changed_old", "phone_changed_new"])
     assert {m.to_phone for m in notified} == {old_phone, "+15550199999"}
+
+
+async def test_a_locked_account_cannot_approve_by_selfie(
+    face_client: Any, astronaut_customer: Customer, open_withdrawal: Any, astronaut_jpeg: bytes
+) -> None:
+    from smsbank.models import CustomerStatus
+
+    withdrawal, url = await open_withdrawal(astronaut_customer)
+    await Customer.filter(id=astronaut_customer.id).update(status=CustomerStatus.LOCKED)
+    page = await face_client.get(path_of(url))
+    assert page.status_code == 403 and "Account locked" in await page.get_data(as_text=True)
+    status, body = await post_selfie(face_client, url, astronaut_jpeg)
+    assert (status, body["status"]) == (403, "failed")
+    assert (await Withdrawal.get(id=withdrawal.id)).status == WithdrawalStatus.FAILED
+    assert await LedgerEntry.filter(kind="withdrawal").count() == 0
+
+
+async def test_a_face_that_cannot_be_compared_fails_rather_than_retries(
+    face_client: Any, make_customer: Any, open_withdrawal: Any, astronaut_jpeg: bytes
+) -> None:
+    customer = await make_customer()  # no face enrolled
+    _, url = await open_withdrawal(customer)
+    status, body = await post_selfie(face_client, url, astronaut_jpeg)
+    assert (status, body["status"], body["error"]["code"]) == (409, "failed", "face_not_enrolled")
