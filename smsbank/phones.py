@@ -22,6 +22,11 @@ def normalize_phone(text: object, default_region: str = "US") -> str:
     cleaned = text.strip()
     if len(cleaned) > MAX_PHONE_INPUT or any(ord(ch) < 32 for ch in cleaned):
         raise InvalidPhone("phone number is not valid; write it as +15551234567")
+    if any(ch.isalpha() for ch in cleaned):
+        # phonenumbers reads letters as keypad digits (1-800-FLOWERS), so the letter O
+        # typed for a zero would silently become another person's number, and that
+        # person would get the customer's codes and messages.
+        raise InvalidPhone("phone number is not valid; write it with digits, as +15551234567")
     try:
         parsed = phonenumbers.parse(cleaned, None if cleaned.startswith("+") else default_region)
     except phonenumbers.NumberParseException as exc:
