@@ -281,6 +281,9 @@ class InboundMessage(Model):
 
     class Meta:
         table = "inbound_message"
+        # The flood check counts one number's messages of the last minute: with this
+        # index that reads only the recent rows, however long the number's history.
+        indexes = (("from_phone", "created_at"),)
 
 
 class OutboundStatus(StrEnum):

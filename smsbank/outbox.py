@@ -24,10 +24,15 @@ async def enqueue_sms(
     template: str,
     customer_id: int | None = None,
     respect_opt_out: bool = True,
+    opted_out: bool | None = None,
 ) -> OutboundMessage:
-    """Store an SMS for delivery (in the caller's transaction)."""
+    """Store an SMS for delivery (in the caller's transaction).
+
+    `opted_out`: the customer's opt-out flag when the caller read their row in this
+    same transaction (saves a query on the webhook's hot path); looked up otherwise.
+    """
     return await _enqueue(
-        settings, MessageChannel.SMS, to, body, template, customer_id, respect_opt_out
+        settings, MessageChannel.SMS, to, body, template, customer_id, respect_opt_out, opted_out
     )
 
 
@@ -51,10 +56,12 @@ async def _enqueue(
     template: str,
     customer_id: int | None,
     respect_opt_out: bool,
+    opted_out: bool | None = None,
 ) -> OutboundMessage:
     status = OutboundStatus.QUEUED
     if respect_opt_out and customer_id is not None:
-        opted_out = await Customer.filter(id=customer_id, phone=to, sms_opted_out=True).exists()
+        if opted_out is None:
+            opted_out = await Customer.filter(id=customer_id, phone=to, sms_opted_out=True).exists()
         if opted_out:
             status = OutboundStatus.SUPPRESSED
     return await OutboundMessage.create(

@@ -236,7 +236,18 @@ class _Turn:
 
 
 async def _converse(settings: Settings, customer: Customer, event: Event) -> Result:
-    conversation, _ = await Conversation.get_or_create(customer_id=customer.id)
+    # get_or_none + create rather than get_or_create: the latter wraps itself in a
+    # savepoint, two extra statements on every message; the sender lock (PostgreSQL)
+    # or the write lock (SQLite) already makes the create race-free.
+    conversation = await Conversation.get_or_none(customer_id=customer.id)
+    if conversation is None:
+        conversation = await Conversation.create(customer_id=customer.id)
+    before = (
+        conversation.state,
+        conversation.withdrawal_id,  # type: ignore[attr-defined]
+        conversation.phone_change_id,  # type: ignore[attr-defined]
+        conversation.expires_at,
+    )
     turn = _Turn(
         customer,
         await _reconciled_state(conversation),
@@ -254,15 +265,23 @@ async def _converse(settings: Settings, customer: Customer, event: Event) -> Res
         turn.phone_change_id = None
     else:
         turn.withdrawal_id = None
-    await Conversation.filter(id=conversation.id).update(
-        state=turn.state,
-        withdrawal_id=turn.withdrawal_id,
-        phone_change_id=turn.phone_change_id,
-        expires_at=turn.expires_at,
-    )
+    after = (turn.state, turn.withdrawal_id, turn.phone_change_id, turn.expires_at)
+    if after != before:  # most messages (BAL, ME, HELP...) leave the conversation as it was
+        await Conversation.filter(id=conversation.id).update(
+            state=turn.state,
+            withdrawal_id=turn.withdrawal_id,
+            phone_change_id=turn.phone_change_id,
+            expires_at=turn.expires_at,
+        )
     for template, text in turn.replies:
         await enqueue_sms(
-            settings, to=customer.phone, body=text, template=template, customer_id=customer.id
+            settings,
+            to=customer.phone,
+            body=text,
+            template=template,
+            customer_id=customer.id,
+            # The row was read in this transaction and `_record_opt` keeps it current.
+            opted_out=customer.sms_opted_out,
         )
     return Result(Handled.PROCESSED, [text for _, text in turn.replies], turn.state)
 
