@@ -1,11 +1,15 @@
-"""Decompression bombs on every route that takes a photo: refused from the header (413),
-never decoded, nothing changed (no enrolment, no attempt used, no check counted).
+"""Bad uploads on every route that takes a photo: empty, not an image, truncated, over
+the size limit, and decompression bombs. Each gets its clear 4xx and changes nothing
+(no enrolment, no account, no selfie attempt used, no face check counted).
 
-Each bomb is a small, well-formed file of 81 megapixels: over the bank's 40 MP limit
-but under Pillow's own bomb warning (89 MP), so only the bank's check stands between
+tests/faces tries most of these on the enrolment and capture routes, and
+`check_photo` on its own; here every kind meets every route.
+
+Each photo is a small, well-formed file of 81 megapixels: over the bank's 40 MP limit
+but under Pillow's own photo warning (89 MP), so only the bank's check stands between
 the upload and a decoder. The PNG is real (its zlib stream inflates to every pixel);
-the JPEG and WebP are small pictures whose frame headers claim the big canvas.
-tests/faces covers the header-only PNG on the enrolment route and `check_photo` itself.
+the JPEG and WebP are small pictures whose frame headers claim the big canvas. All
+three are refused from the header (413), never decoded.
 """
 
 from __future__ import annotations
@@ -75,17 +79,28 @@ def claiming(fmt: str, side: int) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def bombs() -> dict[str, bytes]:
-    made = {"png": png_bomb(SIDE), "jpeg": claiming("JPEG", SIDE), "webp": claiming("WEBP", SIDE)}
-    for data in made.values():
+def bad_uploads(astronaut_jpeg: bytes) -> dict[str, tuple[bytes, int, str]]:
+    """name -> (bytes, HTTP status, error code)."""
+    bombs = {"png": png_bomb(SIDE), "jpeg": claiming("JPEG", SIDE), "webp": claiming("WEBP", SIDE)}
+    for data in bombs.values():
         assert len(data) < 200_000
         with Image.open(io.BytesIO(data)) as image:  # what the header says
             assert image.size == (SIDE, SIDE)
-    return made
+    return {
+        "empty": (b"", 400, "photo_missing"),
+        "not an image": (b"%PDF-1.7\n" + b"x" * 2000, 415, "unsupported_photo_type"),
+        "truncated": (astronaut_jpeg[: len(astronaut_jpeg) // 3], 422, "photo_unreadable"),
+        "over 10 MB": (b"\xff\xd8\xff" + b"\x00" * (10 * 1024 * 1024), 413, "photo_too_large"),
+        **{f"{name} bomb": (data, 413, "photo_too_large") for name, data in bombs.items()},
+    }
 
 
 def upload(data: bytes, field: str) -> dict[str, FileStorage]:
     return {field: FileStorage(io.BytesIO(data), filename="me.jpg", content_type="image/jpeg")}
+
+
+Expected = tuple[int, str]  # (HTTP status, error code)
+Check = Callable[[], Awaitable[None]]  # asserts that nothing changed
 
 
 @dataclass
@@ -97,14 +112,14 @@ class Bank:
     bare: Customer  # no face enrolled
 
 
-# -- each route: post the bomb, then check that nothing changed ------------------------
+# -- each route: post the photo, then check that nothing changed ------------------------
 
 
-async def put_face(bank: Bank, bomb: bytes) -> Callable[[], Awaitable[None]]:
+async def put_face(bank: Bank, photo: bytes, expected: Expected) -> Check:
     response = await bank.client.put(
-        f"/api/v1/customers/{bank.bare.id}/face", headers=bank.staff, files=upload(bomb, "photo")
+        f"/api/v1/customers/{bank.bare.id}/face", headers=bank.staff, files=upload(photo, "photo")
     )
-    await refused(response)
+    await refused(response, expected)
 
     async def unchanged() -> None:
         assert not (await Customer.get(id=bank.bare.id)).face_enrolled
@@ -112,14 +127,14 @@ async def put_face(bank: Bank, bomb: bytes) -> Callable[[], Awaitable[None]]:
     return unchanged
 
 
-async def add_customer(bank: Bank, bomb: bytes) -> Callable[[], Awaitable[None]]:
+async def add_customer(bank: Bank, photo: bytes, expected: Expected) -> Check:
     response = await bank.client.post(
         "/add_customer",
         headers=bank.staff,
         form={"name": "Bomb Maker", "phone_number": "+15550180099"},
-        files=upload(bomb, "photo"),
+        files=upload(photo, "photo"),
     )
-    await refused(response)
+    await refused(response, expected)
 
     async def unchanged() -> None:
         assert not await Customer.exists(phone="+15550180099")
@@ -127,14 +142,14 @@ async def add_customer(bank: Bank, bomb: bytes) -> Callable[[], Awaitable[None]]
     return unchanged
 
 
-async def verify_face_of_customer(bank: Bank, bomb: bytes) -> Callable[[], Awaitable[None]]:
+async def verify_face_of_customer(bank: Bank, photo: bytes, expected: Expected) -> Check:
     response = await bank.client.post(
         "/verify_face",
         headers=bank.staff,
         form={"customer_id": str(bank.enrolled.id)},
-        files=upload(bomb, "photo"),
+        files=upload(photo, "photo"),
     )
-    await refused(response)
+    await refused(response, expected)
 
     async def unchanged() -> None:
         assert not await AuditEvent.exists(action="face.checked")
@@ -142,15 +157,15 @@ async def verify_face_of_customer(bank: Bank, bomb: bytes) -> Callable[[], Await
     return unchanged
 
 
-async def verify_face_of_withdrawal(bank: Bank, bomb: bytes) -> Callable[[], Awaitable[None]]:
+async def verify_face_of_withdrawal(bank: Bank, photo: bytes, expected: Expected) -> Check:
     withdrawal = await awaiting_selfie(bank.enrolled, Channel.BRANCH)
     response = await bank.client.post(
         "/verify_face",
         headers=bank.staff,
         form={"withdrawal_id": str(withdrawal.id)},
-        files=upload(bomb, "photo"),
+        files=upload(photo, "photo"),
     )
-    await refused(response)
+    await refused(response, expected)
 
     async def unchanged() -> None:
         stored = await Withdrawal.get(id=withdrawal.id)
@@ -160,7 +175,7 @@ async def verify_face_of_withdrawal(bank: Bank, bomb: bytes) -> Callable[[], Awa
     return unchanged
 
 
-async def capture_withdrawal(bank: Bank, bomb: bytes) -> Callable[[], Awaitable[None]]:
+async def capture_withdrawal(bank: Bank, photo: bytes, expected: Expected) -> Check:
     withdrawal = await awaiting_selfie(bank.enrolled, Channel.SMS)
     url = await issue_capture_link(
         bank.settings,
@@ -168,10 +183,10 @@ async def capture_withdrawal(bank: Bank, bomb: bytes) -> Callable[[], Awaitable[
         purpose=CapturePurpose.WITHDRAWAL,
         withdrawal_id=withdrawal.id,
     )
-    return await _capture(bank, url, bomb, bank.enrolled)
+    return await _capture(bank, url, photo, bank.enrolled, expected)
 
 
-async def capture_phone_change(bank: Bank, bomb: bytes) -> Callable[[], Awaitable[None]]:
+async def capture_phone_change(bank: Bank, photo: bytes, expected: Expected) -> Check:
     change = await PhoneChange.create(
         customer_id=bank.enrolled.id,
         old_phone=bank.enrolled.phone,
@@ -186,19 +201,19 @@ async def capture_phone_change(bank: Bank, bomb: bytes) -> Callable[[], Awaitabl
         purpose=CapturePurpose.PHONE_CHANGE,
         phone_change_id=change.id,
     )
-    return await _capture(bank, url, bomb, bank.enrolled)
+    return await _capture(bank, url, photo, bank.enrolled, expected)
 
 
-async def capture_enrolment(bank: Bank, bomb: bytes) -> Callable[[], Awaitable[None]]:
+async def capture_enrolment(bank: Bank, photo: bytes, expected: Expected) -> Check:
     url = await issue_enrolment_link(bank.settings, bank.bare, actor="test")
-    return await _capture(bank, url, bomb, bank.bare)
+    return await _capture(bank, url, photo, bank.bare, expected)
 
 
 async def _capture(
-    bank: Bank, url: str, bomb: bytes, customer: Customer
-) -> Callable[[], Awaitable[None]]:
-    response = await bank.client.post(path_of(url), files=upload(bomb, "selfie"))
-    body = await refused(response)
+    bank: Bank, url: str, photo: bytes, customer: Customer, expected: Expected
+) -> Check:
+    response = await bank.client.post(path_of(url), files=upload(photo, "selfie"))
+    body = await refused(response, expected)
     assert (body["status"], body["attempts_left"]) == ("retry", 3)
 
     async def unchanged() -> None:
@@ -210,9 +225,9 @@ async def _capture(
     return unchanged
 
 
-async def refused(response: Any) -> dict[str, Any]:
+async def refused(response: Any, expected: Expected) -> dict[str, Any]:
     body: dict[str, Any] = await response.get_json()
-    assert (response.status_code, body["error"]["code"]) == (413, "photo_too_large"), body
+    assert (response.status_code, body["error"]["code"]) == expected, body
     return body
 
 
@@ -228,7 +243,7 @@ async def awaiting_selfie(customer: Customer, channel: Channel) -> Withdrawal:
     )
 
 
-Route = Callable[[Bank, bytes], Awaitable[Callable[[], Awaitable[None]]]]
+Route = Callable[[Bank, bytes, Expected], Awaitable[Check]]
 ROUTES: dict[str, Route] = {
     "PUT /api/v1/customers/{customer_id}/face": put_face,
     "POST /add_customer": add_customer,
@@ -255,15 +270,15 @@ async def bank(
 
 
 @pytest.mark.parametrize("route", list(ROUTES))
-async def test_every_bomb_is_refused_from_its_header_and_changes_nothing(
-    bank: Bank, bombs: dict[str, bytes], route: str
+async def test_every_bad_upload_is_a_clear_4xx_and_changes_nothing(
+    bank: Bank, bad_uploads: dict[str, tuple[bytes, int, str]], route: str
 ) -> None:
-    for name, bomb in bombs.items():
+    for name, (data, status, code) in bad_uploads.items():
         try:
-            unchanged = await ROUTES[route](bank, bomb)
+            unchanged = await ROUTES[route](bank, data, (status, code))
             await unchanged()
         except AssertionError as exc:
-            raise AssertionError(f"the {name} bomb: {exc}") from exc
+            raise AssertionError(f"{name}: {exc}") from exc
 
 
 async def test_every_documented_upload_route_is_covered(client: Any) -> None:
