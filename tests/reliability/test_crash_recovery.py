@@ -1,17 +1,19 @@
 """The whole bank killed with SIGKILL mid-withdrawal, then started again on its database.
 
 Each test runs a real `smsbank serve` (hypercorn, the outbox worker, the face engine's
-process) and kills its process group at the worst moments: while the code is being
-texted, and between the capture link and the selfie. No shutdown hook runs, so what
-survives is exactly what was committed. After each restart the test checks that the
-balance and the ledger agree, that the request resumes (or expires cleanly), and that
-no message was lost: every outbox row reaches Twilio at least once, and the only
-duplicate is the send the kill interrupted (the at-least-once case of docs/outbox.md).
+process) and kills its process group at the worst moments: while the outbox worker is
+sending the code (a fake Twilio holds the request), and between the capture link and
+the selfie. No shutdown hook runs, so what survives is exactly what was committed.
+After each restart the test checks that the balance and the ledger agree, that the
+request resumes (or expires cleanly), and that no message was lost: every outbox row
+reaches Twilio at least once, and the only duplicate is the send the kill interrupted
+(the at-least-once case of docs/outbox.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -85,7 +87,14 @@ async def test_killed_while_texting_the_code_and_before_the_selfie_it_completes_
         fake.delay = 60
         await phone.text(PHONE, "WITHDRAW 20")
         await wait_for(lambda: _received(fake, "code to withdraw"), within=30)
+        # A hanging Twilio does not slow the bank: the webhook still answers at once, and
+        # the reply waits in the outbox behind the held send.
+        started = time.monotonic()
+        await phone.text(PHONE, "BAL")
+        assert time.monotonic() - started < 2.0
         await bank.kill()
+        reply = await OutboundMessage.get(to_phone=PHONE, template="reply.send_balance")
+        assert reply.status == OutboundStatus.QUEUED and reply.attempts == 0
         fake.delay = 0
         code_sms = await OutboundMessage.get(to_phone=PHONE, template="withdrawal_code")
         assert code_sms.status == OutboundStatus.SENDING and code_sms.attempts == 1
@@ -137,6 +146,7 @@ async def test_killed_while_texting_the_code_and_before_the_selfie_it_completes_
         rows = await OutboundMessage.filter(to_phone=PHONE).order_by("id")
         assert [r.template for r in rows] == [
             "withdrawal_code",
+            "reply.send_balance",
             "withdrawal_capture_link",
             "withdrawal_completed",
         ]
