@@ -258,14 +258,29 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def pss_mb(pid: int) -> float:
+    """Proportional set size: shared pages (libraries, the model files) split among
+    the processes that map them, so the PSS of several processes adds up honestly."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def worker_memory(server_pid: int) -> dict[str, float]:
-    """RSS of the hypercorn worker (the event loop process) and of its face pool."""
+    """The hypercorn worker (the event loop process) and its face pool processes."""
     workers = children(server_pid)
-    descendants = [pid for worker in workers for pid in children(worker)]
+    pool = [pid for worker in workers for pid in children(worker)]
+    worker_rss = max((rss_mb(p) for p in workers), default=0.0)
+    worker_pss = sum(pss_mb(p) for p in workers)
+    pool_pss = sum(pss_mb(p) for p in pool)
     return {
-        "worker_rss_mb": round(max((rss_mb(p) for p in workers), default=0.0), 1),
-        "face_pool_rss_mb": round(sum(rss_mb(p) for p in descendants), 1),
-        "face_pool_processes": len(descendants),
+        "worker_rss_mb": round(worker_rss, 1),
+        "face_pool_rss_mb": round(sum(rss_mb(p) for p in pool), 1),
+        "face_pool_processes": len(pool),
+        "worker_pss_mb": round(worker_pss, 1),
+        "face_pool_pss_mb": round(pool_pss, 1),
+        "total_pss_mb": round(worker_pss + pool_pss, 1),
     }
 
 
@@ -525,11 +540,20 @@ def print_table(results: dict[str, Any]) -> None:
         mem = faces["memory"]
         rows.append(
             (
-                "warmed worker RSS MB (+ face pool)",
-                f"{mem['worker_rss_mb']} (+{mem['face_pool_rss_mb']})",
+                "warmed worker RSS MB",
+                f"{mem['worker_rss_mb']}",
                 "<= 400",
                 "",
                 mem["met"],
+            )
+        )
+        rows.append(
+            (
+                f"worker + {mem['face_pool_processes']} face processes, PSS MB",
+                f"{mem['total_pss_mb']} (face pool {mem['face_pool_pss_mb']})",
+                "<= 400",
+                "",
+                mem["total_pss_mb"] <= 400,
             )
         )
     if scale:
