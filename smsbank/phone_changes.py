@@ -183,54 +183,56 @@ async def verify_code(
     if change.status != PhoneChangeStatus.AWAITING_CODE:
         raise Conflict("the code for this change was already accepted", code="code_used")
     customer = await get_customer(change.customer_id)  # type: ignore[attr-defined]
-    check = await otp.check_code(
-        settings,
-        customer_id=customer.id,
-        purpose=CodePurpose.PHONE_CHANGE,
-        subject=code_subject(change),
-        code=code,
-    )
+    # Using the code and moving the request on commit together: should the second half
+    # fail (the database, a crash), the customer's code still works on the next try.
+    async with in_transaction():
+        check = await otp.check_code(
+            settings,
+            customer_id=customer.id,
+            purpose=CodePurpose.PHONE_CHANGE,
+            subject=code_subject(change),
+            code=code,
+        )
+        if check.ok:
+            next_status = (
+                PhoneChangeStatus.AWAITING_SELFIE
+                if change.channel == Channel.SMS
+                else PhoneChangeStatus.AWAITING_CODE
+            )
+            moved = await PhoneChange.filter(
+                id=change.id, status=PhoneChangeStatus.AWAITING_CODE
+            ).update(status=next_status, code_verified_at=utcnow())
+            if not moved:
+                raise Conflict("the code for this change was already accepted", code="code_used")
+            await audit.record(
+                "code.checked",
+                actor=actor,
+                customer_id=customer.id,
+                phone_change_id=change.id,
+                result="ok",
+            )
+            if change.channel == Channel.SMS:
+                url = await issue_capture_link(
+                    settings,
+                    customer_id=customer.id,
+                    purpose=CapturePurpose.PHONE_CHANGE,
+                    phone_change_id=change.id,
+                )
+                await enqueue_sms(
+                    settings,
+                    to=customer.phone,
+                    body=messages.phone_change_capture_link(url),
+                    template="phone_change_capture_link",
+                    customer_id=customer.id,
+                    respect_opt_out=False,
+                )
+                await Conversation.filter(phone_change_id=change.id).update(
+                    state=ConversationState.AWAITING_PHONE_SELFIE
+                )
+            else:
+                await _complete(settings, change, customer, actor)
     if not check.ok:
         return await _count_wrong_code(settings, change, customer, check.reason, actor)
-
-    async with in_transaction():
-        next_status = (
-            PhoneChangeStatus.AWAITING_SELFIE
-            if change.channel == Channel.SMS
-            else PhoneChangeStatus.AWAITING_CODE
-        )
-        moved = await PhoneChange.filter(
-            id=change.id, status=PhoneChangeStatus.AWAITING_CODE
-        ).update(status=next_status, code_verified_at=utcnow())
-        if not moved:
-            raise Conflict("the code for this change was already accepted", code="code_used")
-        await audit.record(
-            "code.checked",
-            actor=actor,
-            customer_id=customer.id,
-            phone_change_id=change.id,
-            result="ok",
-        )
-        if change.channel == Channel.SMS:
-            url = await issue_capture_link(
-                settings,
-                customer_id=customer.id,
-                purpose=CapturePurpose.PHONE_CHANGE,
-                phone_change_id=change.id,
-            )
-            await enqueue_sms(
-                settings,
-                to=customer.phone,
-                body=messages.phone_change_capture_link(url),
-                template="phone_change_capture_link",
-                customer_id=customer.id,
-                respect_opt_out=False,
-            )
-            await Conversation.filter(phone_change_id=change.id).update(
-                state=ConversationState.AWAITING_PHONE_SELFIE
-            )
-        else:
-            await _complete(settings, change, customer, actor)
     await change.refresh_from_db()
     return PhoneCodeOutcome(True, settings.otp_max_attempts - change.code_failures, change, "")
 

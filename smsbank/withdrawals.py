@@ -212,15 +212,17 @@ async def verify_code(
     if withdrawal.status != WithdrawalStatus.AWAITING_CODE:
         raise Conflict("the code for this withdrawal was already accepted", code="code_used")
     customer = await get_customer(withdrawal.customer_id)  # type: ignore[attr-defined]
-    check = await otp.check_code(
-        settings,
-        customer_id=customer.id,
-        purpose=CodePurpose.WITHDRAWAL,
-        subject=code_subject(withdrawal),
-        code=code,
-    )
-    if check.ok:
-        async with in_transaction():
+    # Using the code and moving the request on commit together: should the second half
+    # fail (the database, a crash), the customer's code still works on the next try.
+    async with in_transaction():
+        check = await otp.check_code(
+            settings,
+            customer_id=customer.id,
+            purpose=CodePurpose.WITHDRAWAL,
+            subject=code_subject(withdrawal),
+            code=code,
+        )
+        if check.ok:
             moved = await Withdrawal.filter(
                 id=withdrawal.id, status=WithdrawalStatus.AWAITING_CODE
             ).update(status=WithdrawalStatus.AWAITING_SELFIE, code_verified_at=utcnow())
@@ -253,6 +255,7 @@ async def verify_code(
                 await Conversation.filter(withdrawal_id=withdrawal.id).update(
                     state=ConversationState.AWAITING_WITHDRAWAL_SELFIE
                 )
+    if check.ok:
         await withdrawal.refresh_from_db()
         return CodeOutcome(
             True, settings.otp_max_attempts - withdrawal.code_failures, withdrawal, ""

@@ -31,7 +31,7 @@ from smsbank.models import (
 from smsbank.settings import Settings
 from tests.live_server import free_port
 from tests.twilio_signing import TwilioSigner, new_sid, sms_form, voice_form
-from tests.webhooks.handset import SMS_PATH, assert_empty_twiml
+from tests.webhooks.handset import SMS_PATH, assert_empty_twiml, code_in
 
 QUICK_SECONDS = 2.0
 TOKEN = "A" * 43  # shaped like a capture token, so the lookup reaches the database
@@ -119,3 +119,49 @@ async def test_an_sms_that_fails_midway_leaves_nothing_and_its_retry_is_processe
     again = await signer.post(client, SMS_PATH, form)
     assert_empty_twiml(again, await again.get_data())
     assert await Withdrawal.all().count() == 1
+
+
+@pytest.mark.parametrize("flow", ["withdrawal", "phone change"])
+async def test_a_branch_code_check_failing_midway_does_not_use_up_the_code(
+    client: Any, staff: dict[str, str], make_customer: Any, flow: str
+) -> None:
+    """The code is marked used and the request moves on in one transaction: when the
+    second half fails, the customer's code still works on the next try."""
+    customer = await make_customer(balance="100.00")
+    await Customer.filter(id=customer.id).update(face_embedding=b"enrolled", face_model="Dlib")
+    new_phone = "+15550197777"
+    if flow == "withdrawal":
+        started = await client.get(f"/request_otp_withdraw/{customer.id}?amount=20", headers=staff)
+        request_id = (await started.get_json())["withdrawal_id"]
+        code_to = customer.phone
+        path, body = "/verify_otp_withdraw", {"withdrawal_id": request_id}
+    else:
+        started = await client.post(
+            "/request_update_otp",
+            headers=staff,
+            json={"customer_id": customer.id, "new_phone_number": new_phone},
+        )
+        code_to = new_phone
+        path, body = "/update_mobile", {"customer_id": customer.id, "new_phone_number": new_phone}
+    assert started.status_code == 202, await started.get_data(as_text=True)
+    code_sms = await OutboundMessage.filter(to_phone=code_to).order_by("-id").first()
+    assert code_sms is not None
+    body["otp"] = code_in(code_sms.body)
+    database = connections.get("default")
+
+    # The code checks out, then recording that fact in the audit trail fails.
+    await database.execute_script("ALTER TABLE audit_event RENAME TO audit_event_gone")
+    try:
+        failed = await client.post(path, headers=staff, json=body)
+    finally:
+        await database.execute_script("ALTER TABLE audit_event_gone RENAME TO audit_event")
+    assert failed.status_code == 503
+    assert await OneTimeCode.filter(used_at__isnull=False).count() == 0
+
+    retried = await client.post(path, headers=staff, json=body)
+    assert retried.status_code == 200, await retried.get_json()
+    if flow == "withdrawal":
+        withdrawal = await Withdrawal.get(id=request_id)
+        assert withdrawal.status == WithdrawalStatus.AWAITING_SELFIE
+    else:
+        assert (await Customer.get(id=customer.id)).phone == new_phone
