@@ -17,8 +17,6 @@ from tests.faces.conftest import (  # noqa: F401 (fixtures are found by being im
     face_app,
     face_client,
     face_service,
-    grace,
-    grace_jpeg,
     open_withdrawal,
 )
 from tests.outbox.conftest import fake, twilio_settings  # noqa: F401
