@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format migrate bench bench-short install install-test clean-venv
+.PHONY: run test lint format migrate bench bench-short soak install install-test clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ bench: $(VENV)/.installed-test
 
 bench-short: $(VENV)/.installed-test
 	$(BIN)/python -m bench.run --short
+
+# Bounded loopback soak (~200 customers, ~1 minute): fails if anything is lost or any 5xx.
+soak: $(VENV)/.installed-test
+	$(BIN)/python -m bench.soak
 
 clean-venv:
 	rm -rf $(VENV)
