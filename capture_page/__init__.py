@@ -51,7 +51,10 @@ async def handle_bank_error(error: BankError) -> Response:
     """Errors on this page carry the page's fields too: `{"status": "retry" | "expired"
     | "failed", "message", "attempts_left", "error": {"code", "message"}}`."""
     body = {"error": {"code": error.code, "message": error.message}, **error.extra}
-    body.setdefault("status", "retry" if error.status < 500 else "failed")
+    # A 5xx here (face checks busy, database away) means the selfie was not looked at
+    # and the link is still live: the customer may simply try again. Only the bank's
+    # own verdicts ("failed", "expired", set in `extra`) end the page.
+    body.setdefault("status", "retry")
     body.setdefault("message", error.message)
     response = jsonify(body)
     response.status_code = error.status

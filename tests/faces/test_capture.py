@@ -392,3 +392,53 @@ async def test_a_face_that_cannot_be_compared_fails_rather_than_retries(
     _, url = await open_withdrawal(customer)
     status, body = await post_selfie(face_client, url, astronaut_jpeg)
     assert (status, body["status"], body["error"]["code"]) == (409, "failed", "face_not_enrolled")
+
+
+async def test_a_busy_face_check_asks_to_retry_and_keeps_the_link(
+    face_client: Any,
+    face_service: Any,
+    astronaut_customer: Customer,
+    open_withdrawal: Any,
+    astronaut_jpeg: bytes,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The pool full (one photo allowed in flight here): the second selfie posted at
+    the same moment gets 503 "retry", not "failed", which would end the page while the
+    link is still good; the link then still takes the selfie."""
+    withdrawal, url = await open_withdrawal(astronaut_customer, "20")
+    monkeypatch.setattr(face_service, "max_pending", 1)
+    results = await asyncio.gather(
+        post_selfie(face_client, url, astronaut_jpeg),
+        post_selfie(face_client, url, astronaut_jpeg),
+    )
+    busy = [body for status, body in results if status == 503]
+    assert len(busy) == 1, results
+    assert busy[0]["status"] == "retry" and "try again" in busy[0]["message"]
+    assert sorted(status for status, _ in results) == [200, 503]
+    assert await LedgerEntry.filter(withdrawal_id=withdrawal.id).count() == 1
+
+
+async def test_a_busy_face_check_leaves_the_link_for_the_next_selfie(
+    face_client: Any,
+    face_service: Any,
+    astronaut_customer: Customer,
+    open_withdrawal: Any,
+    astronaut_jpeg: bytes,
+    no_face_jpeg: bytes,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    withdrawal, url = await open_withdrawal(astronaut_customer, "20")
+    monkeypatch.setattr(face_service, "max_pending", 1)
+    # Two unusable photos at once: one is looked at (422, no attempt used), the other
+    # is turned away unseen (503); both ask for another selfie.
+    results = await asyncio.gather(
+        post_selfie(face_client, url, no_face_jpeg),
+        post_selfie(face_client, url, no_face_jpeg),
+    )
+    assert sorted(status for status, _ in results) == [422, 503], results
+    assert all(body["status"] == "retry" for _, body in results)
+    monkeypatch.undo()
+    assert (await face_client.get(path_of(url))).status_code == 200
+    status, body = await post_selfie(face_client, url, astronaut_jpeg)
+    assert (status, body["status"]) == (200, "verified"), body
+    assert await LedgerEntry.filter(withdrawal_id=withdrawal.id).count() == 1
