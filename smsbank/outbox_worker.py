@@ -12,8 +12,9 @@ number of processes or hosts sharing the database, repeat one pass (`deliver_due
    (now + `CLAIM_SECONDS`) and counts the attempt. On PostgreSQL the due rows are
    locked with `SELECT ... FOR UPDATE SKIP LOCKED` inside a transaction, so concurrent
    workers take disjoint rows without waiting for each other. SQLite has a single
-   writer, so one conditional `UPDATE ... WHERE id = ? AND <still due>` per row is
-   enough: of two workers racing for a row exactly one update changes it.
+   writer, so one `UPDATE ... WHERE id IN (SELECT <due> ... LIMIT n)` is enough: the
+   statement runs whole under the write lock, and of two workers racing for a row
+   exactly one changes it (the other's subquery no longer finds it due).
 2. **Send** through the backend (`smsbank.sms_backends`), concurrently within a batch,
    each send bounded by the backend's timeout (far shorter than the claim).
 3. **Record.** Accepted: `sent` with the provider's sid. Retryable error (network,
@@ -44,7 +45,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from tortoise.exceptions import DBConnectionError, OperationalError
-from tortoise.expressions import F, Q
+from tortoise.expressions import F, Q, Subquery
 from tortoise.transactions import in_transaction
 
 from smsbank.clock import utcnow
@@ -123,18 +124,22 @@ async def claim_due(
     }
     due = OutboundMessage.filter(_due(now)).order_by("next_attempt_at", "id").limit(limit)
     if is_sqlite(settings.database_url):
-        ids = []
-        for candidate in await due.values_list("id", flat=True):
-            # Re-checks "still due" in the same statement: a row another worker just
-            # took is no longer due, so exactly one of two racing workers changes it.
-            if await OutboundMessage.filter(_due(now), id=candidate).update(**claim):
-                ids.append(candidate)
-    else:
-        async with in_transaction() as conn:
-            locked = await due.select_for_update(skip_locked=True).using_db(conn)
-            ids = [row.id for row in locked]
-            if ids:
-                await OutboundMessage.filter(id__in=ids).using_db(conn).update(**claim)
+        # One statement, so one write lock: SQLite runs it whole before any other
+        # writer (another worker, another process), and the rows it changes are then
+        # no longer due for anyone else. `claimed_until` of this pass tells its rows.
+        await OutboundMessage.filter(id__in=Subquery(due.values("id"))).update(**claim)
+        return list(
+            await OutboundMessage.filter(
+                status=OutboundStatus.SENDING,
+                claimed_by=worker_id,
+                claimed_until=claim["claimed_until"],
+            ).order_by("next_attempt_at", "id")
+        )
+    async with in_transaction() as conn:
+        locked = await due.select_for_update(skip_locked=True).using_db(conn)
+        ids = [row.id for row in locked]
+        if ids:
+            await OutboundMessage.filter(id__in=ids).using_db(conn).update(**claim)
     if not ids:
         return []
     return list(
