@@ -18,6 +18,7 @@ from smsbank.api import admin, branch, customers, docs, health, legacy
 from smsbank.api import faces as face_api
 from smsbank.api.auth import BEARER_SCHEME
 from smsbank.db import close_db, init_db
+from smsbank.expiry import ExpirySweeper
 from smsbank.faces.service import FaceService
 from smsbank.http import register_http_handlers
 from smsbank.outbox_worker import OutboxWorker
@@ -70,6 +71,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     if settings.outbox_enabled and bank_services.outbox is None:
         bank_services.outbox = OutboxWorker(settings)
         bank_services.components.append(bank_services.outbox)
+    if settings.expiry_sweep_seconds > 0 and bank_services.expiry is None:
+        bank_services.expiry = ExpirySweeper(settings)
+        bank_services.components.append(bank_services.expiry)
     # A face service handed in (tests share one warmed engine) is started and
     # stopped by its owner; one built here is a component of this app.
     if bank_services.face is None:

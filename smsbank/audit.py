@@ -10,6 +10,9 @@ from smsbank.models import AuditEvent
 
 log = logging.getLogger("smsbank.audit")
 
+# The actor of what the bank does by itself (a request expiring, for one).
+SYSTEM = "system"
+
 
 async def record(
     action: str, *, actor: str, customer_id: int | None = None, **details: Any

@@ -12,7 +12,8 @@ Rules a link follows:
   same moment cannot both use the last attempt;
 - a photo the model cannot use (no face, several, damaged) uses no attempt: it
   proves nothing about who is holding the phone;
-- a link finishes exactly once (`status = active` is the UPDATE's condition).
+- a link finishes exactly once (`status = active` is the UPDATE's condition);
+- a link whose request expires ends with it (`close_links`): 410 "expired".
 
 What a selfie then does to its request is in `smsbank.faces.selfies`.
 """
@@ -164,6 +165,26 @@ async def finish_token(record: CaptureToken, status: CaptureTokenStatus) -> bool
         status=status, finished_at=utcnow()
     )
     return bool(closed)
+
+
+async def close_links(
+    *, withdrawal_id: int | None = None, phone_change_id: int | None = None
+) -> int:
+    """End a request's live links now, because the request itself expired.
+
+    Only their time is cut short: they then answer 410 "expired", the same as a link
+    whose ten minutes ran out. Their status stays `active`: no selfie succeeded or
+    failed on them.
+    """
+    now = utcnow()
+    live = CaptureToken.filter(status=CaptureTokenStatus.ACTIVE, expires_at__gt=now)
+    if withdrawal_id is not None:
+        live = live.filter(withdrawal_id=withdrawal_id)
+    elif phone_change_id is not None:
+        live = live.filter(phone_change_id=phone_change_id)
+    else:
+        raise ValueError("close_links needs a withdrawal_id or a phone_change_id")
+    return await live.update(expires_at=now)
 
 
 # -- what the page shows ----------------------------------------------------

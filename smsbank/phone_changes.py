@@ -25,7 +25,7 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from smsbank import audit, messages, otp
-from smsbank.capture import issue_capture_link
+from smsbank.capture import close_links, issue_capture_link
 from smsbank.clock import utcnow
 from smsbank.customers import MAX_ID, get_customer, mask_account
 from smsbank.errors import Conflict, Forbidden, Gone, NotFound, ValidationFailed
@@ -76,9 +76,51 @@ async def open_phone_change_for(customer_id: int) -> PhoneChange | None:
         .first()
     )
     if change is not None and change.expires_at <= utcnow():
-        await _finish(change, PhoneChangeStatus.EXPIRED, "the request expired")
+        await expire_phone_change(change)
         return None
     return change
+
+
+async def expire_phone_change(change: PhoneChange) -> bool:
+    """End a change whose time ran out, once; True when this call expired it.
+
+    Readers and the sweep (`expire_overdue`) both come here, as for withdrawals (see
+    `withdrawals.expire_withdrawal` for the lock order): codes cancelled, live capture
+    links closed, conversation row freed, audited, and no SMS to either number.
+    """
+    if change.expires_at > utcnow():
+        return False
+    try:
+        async with in_transaction():
+            await otp.cancel_codes(code_subject(change))
+            await close_links(phone_change_id=change.id)
+            if not await _finish(change, PhoneChangeStatus.EXPIRED, "the request expired"):
+                raise _NotExpired
+            await audit.record(
+                "phone_change.expired",
+                actor=audit.SYSTEM,
+                customer_id=change.customer_id,  # type: ignore[attr-defined]
+                phone_change_id=change.id,
+                new_phone=mask_phone(change.new_phone),
+                channel=change.channel.value,
+            )
+    except _NotExpired:
+        return False
+    return True
+
+
+async def expire_overdue(limit: int) -> int:
+    """Expire up to `limit` open changes past their time; returns how many this call did."""
+    overdue = (
+        await PhoneChange.filter(status__in=OPEN_STATUSES, expires_at__lte=utcnow())
+        .order_by("expires_at", "id")
+        .limit(limit)
+    )
+    expired = 0
+    for change in overdue:
+        if await expire_phone_change(change):
+            expired += 1
+    return expired
 
 
 async def start_phone_change(
@@ -371,7 +413,7 @@ async def cancel_phone_change(change_id: int, *, actor: str, reason: str = "canc
 async def _live(change_id: int) -> PhoneChange:
     change = await get_phone_change(change_id)
     if change.status in OPEN_STATUSES and change.expires_at <= utcnow():
-        await _finish(change, PhoneChangeStatus.EXPIRED, "the request expired")
+        await expire_phone_change(change)
         await change.refresh_from_db()
     if change.status == PhoneChangeStatus.EXPIRED:
         raise Gone("this phone change has expired; start a new one", code="expired")
@@ -386,14 +428,19 @@ async def _finish(
     reason: str,
     only_from: tuple[PhoneChangeStatus, ...] = OPEN_STATUSES,
 ) -> bool:
+    # Codes first, then the request: the lock order of a code being checked.
+    await otp.cancel_codes(code_subject(change))
     finished = await PhoneChange.filter(id=change.id, status__in=only_from).update(
         status=status, failure_reason=reason[:200]
     )
     if finished:
-        await otp.cancel_codes(code_subject(change))
         await _reset_conversation(change.id)
         await change.refresh_from_db()
     return bool(finished)
+
+
+class _NotExpired(Exception):
+    """Rolls back an expiry that lost its race (the change moved on meanwhile)."""
 
 
 async def _reset_conversation(change_id: int) -> None:

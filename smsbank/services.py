@@ -20,9 +20,11 @@ class Component(Protocol):
 @dataclass
 class Services:
     settings: Settings
-    # Filled in by the parts that need them (faces, outbox); None when not configured.
+    # Filled in by the parts that need them (faces, outbox, expiry sweep); None when not
+    # configured.
     face: Any = None
     outbox: Any = None
+    expiry: Any = None
     components: list[Component] = field(default_factory=list)
 
     @property

@@ -72,6 +72,7 @@ class Settings:
     otp_send_window_seconds: int = 600
     conversation_timeout_seconds: int = 900
     inbound_rate_limit_per_minute: int = 20
+    expiry_sweep_seconds: float = 30.0  # 0 = no sweep (readers still expire lazily)
 
     # Faces and capture links
     face_model: str = "Dlib"
@@ -158,6 +159,8 @@ class Settings:
             raise SettingsError("SMSBANK_PUBLIC_BASE_URL must start with http:// or https://")
         if self.withdrawal_limit <= 0 or self.daily_withdrawal_limit <= 0:
             raise SettingsError("withdrawal limits must be positive")
+        if not 0 <= self.expiry_sweep_seconds < float("inf"):
+            raise SettingsError("SMSBANK_EXPIRY_SWEEP_SECONDS must be 0 (off) or more")
         if not self.is_production:
             return
         problems = []

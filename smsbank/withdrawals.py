@@ -14,10 +14,14 @@ withdrawal in the ledger at once for SMS requests; branch requests wait in `appr
 until staff call `record_withdrawal` (`POST /withdraw`).
 
 Every transition is a conditional UPDATE on the current status, so two callers racing
-(two selfie posts at the same moment, a double-clicked `/withdraw`) cannot both win:
-the loser sees a Conflict. The ledger's unique key on `withdrawal_id` is a second
-guard: a withdrawal can never be written twice. Messages go to the outbox inside the
-same transaction as the transition that caused them.
+(two selfie posts at the same moment, a double-clicked `/withdraw`, a selfie and the
+expiry sweep) cannot both win: the loser sees a Conflict. The ledger's unique key on
+`withdrawal_id` is a second guard: a withdrawal can never be written twice. Messages
+go to the outbox inside the same transaction as the transition that caused them.
+
+A request past its `expires_at` is expired by whoever meets it first: a reader of it
+(`open_withdrawal_for`, `_live`) or the background sweep (`smsbank.expiry`), both
+through `expire_withdrawal`.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from smsbank import audit, ledger, messages, otp
-from smsbank.capture import issue_capture_link
+from smsbank.capture import close_links, issue_capture_link
 from smsbank.clock import utcnow
 from smsbank.customers import MAX_ID, get_customer, mask_account
 from smsbank.errors import BankError, Conflict, Forbidden, Gone, InsufficientFunds, NotFound
@@ -56,6 +60,9 @@ OPEN_STATUSES = (
     WithdrawalStatus.AWAITING_SELFIE,
     WithdrawalStatus.APPROVED,
 )
+# Waiting on the customer. The expiry sweep ends only these: an approved request has
+# passed both checks, and is recorded in the selfie's next statement (SMS) or by staff.
+WAITING_STATUSES = (WithdrawalStatus.AWAITING_CODE, WithdrawalStatus.AWAITING_SELFIE)
 
 
 @dataclass(frozen=True)
@@ -118,9 +125,66 @@ async def open_withdrawal_for(customer_id: int) -> Withdrawal | None:
         .first()
     )
     if withdrawal is not None and withdrawal.expires_at <= utcnow():
-        await _finish(withdrawal, WithdrawalStatus.EXPIRED, "the request expired")
+        await expire_withdrawal(withdrawal)
         return None
     return withdrawal
+
+
+async def expire_withdrawal(
+    withdrawal: Withdrawal, *, only_from: tuple[WithdrawalStatus, ...] = OPEN_STATUSES
+) -> bool:
+    """End a request whose time ran out, once; True when this call expired it.
+
+    Readers (`open_withdrawal_for`, `_live`) and the sweep (`expire_overdue`) all come
+    here. Its codes are cancelled, its live capture links closed (they answer 410
+    "expired"), the conversation row freed, and the expiry audited. The customer is not
+    texted: a request they left alone ends silently, and their next text starts afresh.
+
+    Codes and links are touched before the request's own conditional UPDATE, the order
+    in which a code (code, then request) and a selfie (link, then request) take their
+    locks, so on PostgreSQL an expiry racing either waits for it instead of deadlocking.
+    When the request is no longer in `only_from` (the code or selfie won), everything
+    here is rolled back.
+    """
+    if withdrawal.expires_at > utcnow():
+        return False
+    try:
+        async with in_transaction():
+            await otp.cancel_codes(code_subject(withdrawal))
+            await close_links(withdrawal_id=withdrawal.id)
+            if not await _finish(
+                withdrawal, WithdrawalStatus.EXPIRED, "the request expired", only_from=only_from
+            ):
+                raise _NotExpired
+            await audit.record(
+                "withdrawal.expired",
+                actor=audit.SYSTEM,
+                customer_id=withdrawal.customer_id,  # type: ignore[attr-defined]
+                withdrawal_id=withdrawal.id,
+                amount=str(withdrawal.amount),
+                channel=withdrawal.channel.value,
+            )
+    except _NotExpired:
+        return False
+    return True
+
+
+async def expire_overdue(limit: int) -> int:
+    """Expire up to `limit` requests still waiting on the customer past their time.
+
+    The expiry sweep's half for withdrawals; returns how many this call expired. Any
+    number of callers may run it at once: each request is expired by exactly one.
+    """
+    overdue = (
+        await Withdrawal.filter(status__in=WAITING_STATUSES, expires_at__lte=utcnow())
+        .order_by("expires_at", "id")
+        .limit(limit)
+    )
+    expired = 0
+    for withdrawal in overdue:
+        if await expire_withdrawal(withdrawal, only_from=WAITING_STATUSES):
+            expired += 1
+    return expired
 
 
 async def start_withdrawal(
@@ -444,7 +508,7 @@ async def _live(withdrawal_id: int) -> Withdrawal:
     """An open request, or 409 (finished) / 410 (expired)."""
     withdrawal = await get_withdrawal(withdrawal_id)
     if withdrawal.status in OPEN_STATUSES and withdrawal.expires_at <= utcnow():
-        await _finish(withdrawal, WithdrawalStatus.EXPIRED, "the request expired")
+        await expire_withdrawal(withdrawal)
         await withdrawal.refresh_from_db()
     if withdrawal.status == WithdrawalStatus.EXPIRED:
         raise Gone("this withdrawal request has expired; start a new one", code="expired")
@@ -460,14 +524,20 @@ async def _finish(
     only_from: tuple[WithdrawalStatus, ...] = OPEN_STATUSES,
 ) -> bool:
     """Move an open request to a final state (once) and free the conversation."""
+    # Codes first, then the request: the lock order of a code being checked (see
+    # `expire_withdrawal`). A request that is no longer open has no live code anyway.
+    await otp.cancel_codes(code_subject(withdrawal))
     finished = await Withdrawal.filter(id=withdrawal.id, status__in=only_from).update(
         status=status, failure_reason=reason[:200]
     )
     if finished:
-        await otp.cancel_codes(code_subject(withdrawal))
         await _reset_conversation(withdrawal.id)
         await withdrawal.refresh_from_db()
     return bool(finished)
+
+
+class _NotExpired(Exception):
+    """Rolls back an expiry that lost its race (the request moved on meanwhile)."""
 
 
 async def _reset_conversation(withdrawal_id: int) -> None:

@@ -61,6 +61,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         twilio_phone_number="+15550001111",
         deepface_home=str(tmp_path / "deepface"),
         outbox_enabled=False,
+        # Tests run sweep passes themselves; tests/test_expiry.py turns the sweeper on.
+        expiry_sweep_seconds=0,
         face_warmup=False,
     )
 
