@@ -268,8 +268,13 @@ async def verify_code(
                     customer_id=customer.id,
                     respect_opt_out=False,
                 )
+                # As for withdrawals: the request lives at least as long as its link.
+                until = utcnow() + timedelta(seconds=settings.capture_ttl_seconds)
+                await PhoneChange.filter(id=change.id, expires_at__lt=until).update(
+                    expires_at=until
+                )
                 await Conversation.filter(phone_change_id=change.id).update(
-                    state=ConversationState.AWAITING_PHONE_SELFIE
+                    state=ConversationState.AWAITING_PHONE_SELFIE, expires_at=until
                 )
             else:
                 await _complete(settings, change, customer, actor)

@@ -424,6 +424,7 @@ async def _check_withdrawal_code(settings: Settings, turn: _Turn, code: str) -> 
     assert turn.withdrawal_id is not None
     outcome = await withdrawals.verify_code(settings, turn.withdrawal_id, code, actor=ACTOR_SMS)
     if outcome.ok:
+        turn.expires_at = outcome.withdrawal.expires_at  # now as long as the capture link
         return Event(Kind.CODE_ACCEPTED)
     if outcome.withdrawal.status in withdrawals.OPEN_STATUSES:
         return Event(Kind.CODE_REJECTED, detail=outcome.message)
@@ -435,6 +436,7 @@ async def _check_phone_code(settings: Settings, turn: _Turn, code: str) -> Event
     assert turn.phone_change_id is not None
     outcome = await phone_changes.verify_code(settings, turn.phone_change_id, code, actor=ACTOR_SMS)
     if outcome.ok:
+        turn.expires_at = outcome.change.expires_at  # now as long as the capture link
         return Event(Kind.CODE_ACCEPTED)
     if outcome.change.status in phone_changes.OPEN_STATUSES:
         return Event(Kind.CODE_REJECTED, detail=outcome.message)

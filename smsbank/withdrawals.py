@@ -316,8 +316,14 @@ async def verify_code(
                     customer_id=customer.id,
                     respect_opt_out=False,
                 )
+                # The SMS says the link is valid 10 minutes: the request lives at least
+                # as long, or a selfie taken in time would meet an expired request.
+                until = utcnow() + timedelta(seconds=settings.capture_ttl_seconds)
+                await Withdrawal.filter(id=withdrawal.id, expires_at__lt=until).update(
+                    expires_at=until
+                )
                 await Conversation.filter(withdrawal_id=withdrawal.id).update(
-                    state=ConversationState.AWAITING_WITHDRAWAL_SELFIE
+                    state=ConversationState.AWAITING_WITHDRAWAL_SELFIE, expires_at=until
                 )
     if check.ok:
         await withdrawal.refresh_from_db()

@@ -19,6 +19,7 @@ from smsbank import phone_changes, withdrawals
 from smsbank.clock import utcnow
 from smsbank.models import (
     AuditEvent,
+    CaptureToken,
     Conversation,
     ConversationState,
     Customer,
@@ -192,6 +193,27 @@ async def test_an_expired_code_is_refused(make_customer: Any, phone_of: Any) -> 
     fresh = digits_in_call((await phone.last_call()).body)
     [link_sms] = await phone.ask(fresh)
     assert CAPTURE_LINK_RE.search(link_sms)
+
+
+async def test_a_code_answered_late_gives_the_link_its_full_ten_minutes(
+    make_customer: Any, phone_of: Any
+) -> None:
+    """The link SMS says "valid 10 minutes": a code answered with 2 minutes of the
+    request left must not leave a link that outlives its request."""
+    customer = await enrolled(make_customer)
+    phone = phone_of(customer)
+    code = code_in((await phone.ask("W 20"))[0])
+    soon = utcnow() + timedelta(minutes=2)
+    await Withdrawal.all().update(expires_at=soon)
+    await Conversation.all().update(expires_at=soon)
+
+    [link_sms] = await phone.ask(code)
+    assert CAPTURE_LINK_RE.search(link_sms) and "10 minutes" in link_sms
+    token = await CaptureToken.get(customer_id=customer.id)
+    withdrawal = await open_withdrawal(customer)
+    conversation = await Conversation.get(customer_id=customer.id)
+    assert withdrawal.expires_at >= token.expires_at > soon + timedelta(minutes=7)
+    assert conversation.expires_at == withdrawal.expires_at
 
 
 async def test_a_conversation_past_its_timeout_starts_over(
