@@ -43,7 +43,9 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
         if path not in ("", ":memory:"):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         connection: Any = {
-            "engine": "tortoise.backends.sqlite",
+            # Tortoise's SQLite client with statements run on the event loop (see
+            # smsbank/sqlite_engine.py for why and how).
+            "engine": "smsbank.sqlite_engine",
             "credentials": {
                 "file_path": path or ":memory:",
                 "journal_mode": "WAL",
