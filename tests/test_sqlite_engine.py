@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from tortoise import Tortoise, connections
 from tortoise.exceptions import OperationalError
+from tortoise.transactions import in_transaction
 
 from smsbank.db import tortoise_config
 from smsbank.models import InboundMessage
@@ -107,4 +108,58 @@ async def test_a_lock_held_past_the_busy_timeout_is_an_error(tmp_path: Path) -> 
     finally:
         await asyncio.to_thread(holder.join)
         assert await InboundMessage.filter(message_sid="SMlate").count() == 0
+        await Tortoise.close_connections()
+
+
+def write_from_another_process(path: Path, sid: str, done: threading.Event) -> None:
+    other = sqlite3.connect(path, isolation_level=None, timeout=5)
+    try:
+        other.execute(
+            "INSERT INTO inbound_message (message_sid, channel, from_phone, to_phone, body,"
+            " created_at) VALUES (?, 'sms', '+1555', '+1', '', '2026-01-01T00:00:00+00:00')",
+            [sid],
+        )
+    finally:
+        other.close()
+        done.set()
+
+
+async def test_a_transaction_that_reads_then_writes_never_loses_to_another_writer(
+    bank_db: Path,
+) -> None:
+    """Several workers on one file: with a plain BEGIN, a write after a read fails
+    (SQLITE_BUSY_SNAPSHOT) when another process wrote in between; BEGIN IMMEDIATE makes
+    the other writer wait for this transaction instead."""
+    done = threading.Event()
+    async with in_transaction():
+        await InboundMessage.filter(from_phone="+1555").count()  # the read
+        other = threading.Thread(target=write_from_another_process, args=(bank_db, "SMother", done))
+        other.start()
+        await asyncio.sleep(0.2)  # the other writer tries meanwhile
+        assert not done.is_set()  # ...and waits for this transaction's lock
+        await InboundMessage.create(
+            message_sid="SMmine", from_phone="+1555", to_phone="+1", body=""
+        )
+    await asyncio.to_thread(other.join)
+    assert await InboundMessage.filter(from_phone="+1555").count() == 2
+
+
+async def test_a_transaction_that_cannot_begin_leaves_the_next_one_free(tmp_path: Path) -> None:
+    path = tmp_path / "begin.sqlite3"
+    await open_bank_db(path, busy_timeout_ms=100)
+    locked = threading.Event()
+    holder = threading.Thread(target=hold_write_lock, args=(path, 0.5, locked))
+    try:
+        holder.start()
+        await asyncio.to_thread(locked.wait, 5)
+        with pytest.raises(OperationalError, match="locked"):
+            async with in_transaction():
+                pass
+        await asyncio.to_thread(holder.join)
+        async with in_transaction():  # would hang forever on a leaked lock
+            await InboundMessage.create(
+                message_sid="SMnext", from_phone="+1555", to_phone="+1", body=""
+            )
+        assert await InboundMessage.filter(message_sid="SMnext").count() == 1
+    finally:
         await Tortoise.close_connections()
