@@ -93,17 +93,27 @@ class ImmediateTransactionWrapper(SqliteTransactionWrapper):
 
 
 class ImmediateTransactionContext(SqliteTransactionContext):
+    """Tortoise's SQLite transaction context, giving back its lock when BEGIN fails.
+
+    Tortoise's own keeps the lock (and its context variable) if BEGIN raises, which a
+    plain BEGIN never did; with BEGIN IMMEDIATE timing out, no transaction could ever
+    start again in this process.
+    """
+
     async def __aenter__(self) -> Any:
+        await self._trxlock.acquire()
         try:
-            return await super().__aenter__()
-        except BaseException:
-            # Tortoise keeps its lock and its context variable when BEGIN fails; give
-            # both back, or no transaction could ever start again in this process.
-            if hasattr(self, "token"):
+            await self.ensure_connection()
+            self.token = get_connections().set(self.connection_name, self.connection)
+            try:
+                await self.connection.begin()
+            except BaseException:
                 get_connections().reset(self.token)
-            if self._trxlock.locked():
-                self._trxlock.release()
+                raise
+        except BaseException:
+            self._trxlock.release()
             raise
+        return self.connection
 
 
 class InlineSqliteClient(SqliteClient):
