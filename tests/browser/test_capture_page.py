@@ -12,11 +12,8 @@ grey makes getUserMedia fail with NotFoundError.
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import subprocess
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -24,92 +21,27 @@ from typing import Any
 
 import aiohttp
 import pytest
-from hypercorn.asyncio import serve
-from hypercorn.config import Config
 from PIL import Image
 from playwright.async_api import async_playwright, expect
 from tortoise import Tortoise
 
 from smsbank import ledger
-from smsbank.app import create_app
 from smsbank.customers import create_customer
 from smsbank.db import tortoise_config
 from smsbank.faces.enrolment import enrol_customer_photo
 from smsbank.faces.service import FaceService
-from smsbank.services import Services
 from smsbank.settings import Settings
 from tests.conftest import ADMIN_KEY, reset_database
 from tests.faces.conftest import jpeg, path_of
 from tests.fake_twilio import free_port
+from tests.server_thread import CHROMIUM, CHROMIUM_ARGS, ServerThread, wait_until_up
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-    "--no-sandbox",
-    "--headless=new",
-]
+# A camera that is a file, granted without asking.
+CAMERA_ARGS = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
 WAIT_MS = 30_000  # bounded waits for what the page shows after the server's work
 PHONE = "+15550140001"
-
-
-class ServerThread(threading.Thread):
-    """The bank (with the shared face engine) served by hypercorn in its own loop."""
-
-    def __init__(self, settings: Settings, faces: FaceService) -> None:
-        super().__init__(name="capture-test-server", daemon=True)
-        self.settings = settings
-        self.faces = faces
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.stopping: asyncio.Event | None = None
-        self.failure: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            asyncio.run(self._serve())
-        except BaseException as exc:  # re-raised in the test by stop()
-            self.failure = exc
-
-    async def _serve(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        self.stopping = asyncio.Event()
-        config = Config()
-        config.bind = [f"127.0.0.1:{self.settings.port}"]
-        config.accesslog = None
-        config.graceful_timeout = 5
-        app = create_app(self.settings, services=Services(settings=self.settings, face=self.faces))
-        await serve(app, config, shutdown_trigger=self.stopping.wait)
-
-    def stop(self) -> None:
-        if self.loop is not None and self.stopping is not None:
-            self.loop.call_soon_threadsafe(self.stopping.set)
-        self.join(timeout=30)
-        assert not self.is_alive(), "the test server did not stop"
-        if self.failure is not None:
-            raise self.failure
-
-
-async def wait_until_up(base: str, server: ServerThread, within: float = 30.0) -> None:
-    deadline = time.monotonic() + within
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            if server.failure is not None:
-                raise server.failure
-            try:
-                async with session.get(base + "/healthz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.05)
-    raise AssertionError(f"{base} did not come up within {within}s")
 
 
 @pytest.fixture(scope="module")
@@ -212,7 +144,7 @@ async def take_and_send_selfie(camera: Path, url: str, profile: Path) -> Any:
         str(profile),
         executable_path=CHROMIUM,
         headless=True,
-        args=[*CHROMIUM_ARGS, f"--use-file-for-fake-video-capture={camera}"],
+        args=[*CHROMIUM_ARGS, *CAMERA_ARGS, f"--use-file-for-fake-video-capture={camera}"],
     )
     page = await browser.new_page()
     await page.goto(url)

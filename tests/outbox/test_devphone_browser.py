@@ -8,94 +8,28 @@ bank only over HTTP, so the two event loops never share a database connection.
 
 from __future__ import annotations
 
-import asyncio
 import re
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
 import pytest
-from hypercorn.asyncio import serve
-from hypercorn.config import Config
 from playwright.async_api import async_playwright, expect
 from tortoise import Tortoise
 
-from smsbank.app import create_app
 from smsbank.customers import create_customer
 from smsbank.db import tortoise_config
 from smsbank.models import Customer
 from smsbank.settings import Settings
 from tests.conftest import ADMIN_KEY, reset_database
 from tests.fake_twilio import free_port
+from tests.server_thread import CHROMIUM, CHROMIUM_ARGS, ServerThread, wait_until_up
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-    "--no-sandbox",
-    "--headless=new",
-]
 PHONE = "+15550130001"
 CODE = re.compile(r"(?<!\d)\d{6}(?!\d)")
 WAIT_MS = 20_000  # bounded waits for the page to show what the server did
-
-
-class ServerThread(threading.Thread):
-    """`create_app(settings)` served by hypercorn in this thread's own event loop."""
-
-    def __init__(self, settings: Settings, port: int) -> None:
-        super().__init__(name="hypercorn-test-server", daemon=True)
-        self.settings = settings
-        self.port = port
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.stopping: asyncio.Event | None = None
-        self.failure: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            asyncio.run(self._serve())
-        except BaseException as exc:  # reported to the test, which re-raises it
-            self.failure = exc
-
-    async def _serve(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        self.stopping = asyncio.Event()
-        config = Config()
-        config.bind = [f"127.0.0.1:{self.port}"]
-        config.accesslog = None
-        config.graceful_timeout = 5
-        await serve(create_app(self.settings), config, shutdown_trigger=self.stopping.wait)
-
-    def stop(self) -> None:
-        if self.loop is not None and self.stopping is not None:
-            self.loop.call_soon_threadsafe(self.stopping.set)
-        self.join(timeout=30)
-        assert not self.is_alive(), "the test server did not stop"
-        if self.failure is not None:
-            raise self.failure
-
-
-async def wait_until_up(base: str, server: ServerThread, within: float = 30.0) -> None:
-    deadline = time.monotonic() + within
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            if server.failure is not None:
-                raise server.failure
-            try:
-                async with session.get(base + "/healthz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.05)
-    raise AssertionError(f"{base} did not come up within {within}s")
 
 
 @pytest.fixture
@@ -137,7 +71,7 @@ async def enrolled_customer(server_settings: Settings) -> AsyncIterator[int]:
 
 @pytest.fixture
 async def live_base(server_settings: Settings, enrolled_customer: int) -> AsyncIterator[str]:
-    server = ServerThread(server_settings, server_settings.port)
+    server = ServerThread(server_settings)
     server.start()
     base = server_settings.base_url
     try:
