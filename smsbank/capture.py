@@ -24,7 +24,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from tortoise.expressions import F
 
@@ -57,6 +57,11 @@ def capture_url(settings: Settings, token: str) -> str:
     return f"{settings.base_url}/capture/{token}"
 
 
+def link_deadline(settings: Settings) -> datetime:
+    """When a capture link issued now stops working."""
+    return utcnow() + timedelta(seconds=settings.capture_ttl_seconds)
+
+
 async def issue_capture_link(
     settings: Settings,
     *,
@@ -75,7 +80,7 @@ async def issue_capture_link(
         phone_change_id=phone_change_id,
         status=CaptureTokenStatus.ACTIVE,
         max_attempts=settings.capture_max_attempts,
-        expires_at=utcnow() + timedelta(seconds=settings.capture_ttl_seconds),
+        expires_at=link_deadline(settings),
     )
     return capture_url(settings, token)
 

@@ -25,7 +25,7 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from smsbank import audit, messages, otp
-from smsbank.capture import close_links, issue_capture_link
+from smsbank.capture import close_links, issue_capture_link, link_deadline
 from smsbank.clock import utcnow
 from smsbank.customers import MAX_ID, get_customer, mask_account
 from smsbank.errors import Conflict, Forbidden, Gone, NotFound, ValidationFailed
@@ -269,7 +269,7 @@ async def verify_code(
                     respect_opt_out=False,
                 )
                 # As for withdrawals: the request lives at least as long as its link.
-                until = utcnow() + timedelta(seconds=settings.capture_ttl_seconds)
+                until = link_deadline(settings)
                 await PhoneChange.filter(id=change.id, expires_at__lt=until).update(
                     expires_at=until
                 )

@@ -34,7 +34,7 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from smsbank import audit, ledger, messages, otp
-from smsbank.capture import close_links, issue_capture_link
+from smsbank.capture import close_links, issue_capture_link, link_deadline
 from smsbank.clock import utcnow
 from smsbank.customers import MAX_ID, get_customer, mask_account
 from smsbank.errors import BankError, Conflict, Forbidden, Gone, InsufficientFunds, NotFound
@@ -318,7 +318,7 @@ async def verify_code(
                 )
                 # The SMS says the link is valid 10 minutes: the request lives at least
                 # as long, or a selfie taken in time would meet an expired request.
-                until = utcnow() + timedelta(seconds=settings.capture_ttl_seconds)
+                until = link_deadline(settings)
                 await Withdrawal.filter(id=withdrawal.id, expires_at__lt=until).update(
                     expires_at=until
                 )
