@@ -15,7 +15,7 @@ from smsbank.ledger import Limits
 from smsbank.models import Customer, LedgerEntry
 from smsbank.settings import Settings
 from tests.conftest import ADMIN_KEY
-from tests.live_server import free_port
+from tests.fake_twilio import free_port
 
 
 @pytest.fixture

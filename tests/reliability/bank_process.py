@@ -28,7 +28,7 @@ from xml.etree import ElementTree
 import aiohttp
 
 from smsbank.settings import Settings
-from tests.live_server import free_port
+from tests.fake_twilio import free_port
 from tests.twilio_signing import TwilioSigner, sms_form
 from tests.webhooks.handset import SMS_PATH
 

@@ -29,7 +29,7 @@ from smsbank.models import (
     WithdrawalStatus,
 )
 from smsbank.settings import Settings
-from tests.live_server import free_port
+from tests.fake_twilio import free_port
 from tests.twilio_signing import TwilioSigner, new_sid, sms_form, voice_form
 from tests.webhooks.handset import SMS_PATH, assert_empty_twiml, code_in
 
