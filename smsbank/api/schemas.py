@@ -11,6 +11,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
+# Free text in a query string: no NUL. PostgreSQL text cannot hold or even be compared
+# with one, so a NUL in a search would reach the database as an error (a 503).
+NO_NUL = r"^[^\x00]*$"
+
 AmountInput = StrictStr | StrictInt | StrictFloat
 
 
@@ -44,7 +48,7 @@ class Deposit(Strict):
 
 
 class CustomerQuery(BaseModel):
-    name: str | None = Field(default=None, max_length=400)
+    name: str | None = Field(default=None, max_length=400, pattern=NO_NUL)
     phone: str | None = Field(default=None, max_length=64)
     limit: int = Field(default=50, ge=1, le=200)
     offset: int = Field(default=0, ge=0, le=1_000_000)
@@ -73,11 +77,11 @@ class WithdrawalQuery(PageQuery):
 
 class AuditQuery(PageQuery):
     customer_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
-    action: str | None = Field(default=None, max_length=60)
+    action: str | None = Field(default=None, max_length=60, pattern=NO_NUL)
 
 
 class NameQuery(BaseModel):
-    name: str = Field(max_length=400)
+    name: str = Field(max_length=400, pattern=NO_NUL)
 
 
 class PhoneQuery(BaseModel):
