@@ -119,7 +119,11 @@ async def test_killed_while_texting_the_code_and_before_the_selfie_it_completes_
         await phone.text(PHONE, code_in(again.body))
         [link_sms] = await wait_for(lambda: _accepted(fake, "/capture/"), within=30)
         url = link_in(link_sms.body)
-        # SIGKILL between the capture link and the selfie.
+        # SIGKILL between the capture link and the selfie, once the link SMS is recorded
+        # as sent: Twilio answering is not enough, a kill in between is the mid-send case
+        # above, re-sent only when its 60 s claim runs out.
+        link_row = await OutboundMessage.get(to_phone=PHONE, template="withdrawal_capture_link")
+        await wait_for(lambda: _status_is(link_row.id, OutboundStatus.SENT), within=30)
         await bank.kill()
         withdrawal = await Withdrawal.get(id=withdrawal.id)
         assert withdrawal.status == WithdrawalStatus.AWAITING_SELFIE
