@@ -24,6 +24,7 @@ from smsbank.http import register_http_handlers
 from smsbank.outbox_worker import OutboxWorker
 from smsbank.services import Services
 from smsbank.settings import Settings
+from smsbank.sms_batch import InboundBatcher
 from webhooks import sms as twilio_sms
 from webhooks import status as twilio_status
 from webhooks import voice as twilio_voice
@@ -71,6 +72,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     if settings.outbox_enabled and bank_services.outbox is None:
         bank_services.outbox = OutboxWorker(settings)
         bank_services.components.append(bank_services.outbox)
+    if bank_services.inbound_batch is None:
+        bank_services.inbound_batch = InboundBatcher(settings)
+        bank_services.components.append(bank_services.inbound_batch)
     if settings.expiry_sweep_seconds > 0 and bank_services.expiry is None:
         bank_services.expiry = ExpirySweeper(settings)
         bank_services.components.append(bank_services.expiry)

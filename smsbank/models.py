@@ -321,6 +321,9 @@ class OutboundMessage(Model):
 
     class Meta:
         table = "outbound_message"
+        # The worker's claim looks for queued rows whose time has come (and sending rows
+        # whose claim ran out): by status first, or it would scan every row ever sent.
+        indexes = (("status", "next_attempt_at"),)
 
 
 class ApiKey(Model):

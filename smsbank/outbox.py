@@ -16,6 +16,11 @@ from smsbank.settings import Settings
 # and the customer asked; codes and links are only sent when they start a flow by SMS.
 
 
+def sender_address(settings: Settings) -> str:
+    """The `From` of everything the bank sends: its Twilio number (a label in console mode)."""
+    return settings.twilio_phone_number or "SMSBANK"
+
+
 async def enqueue_sms(
     settings: Settings,
     *,
@@ -67,7 +72,7 @@ async def _enqueue(
     return await OutboundMessage.create(
         channel=channel,
         to_phone=to,
-        from_phone=settings.twilio_phone_number or "SMSBANK",
+        from_phone=sender_address(settings),
         body=body,
         template=template,
         customer_id=customer_id,

@@ -17,11 +17,12 @@ number of processes or hosts sharing the database, repeat one pass (`deliver_due
    exactly one changes it (the other's subquery no longer finds it due).
 2. **Send** through the backend (`smsbank.sms_backends`), concurrently within a batch,
    each send bounded by the backend's timeout (far shorter than the claim).
-3. **Record.** Accepted: `sent` with the provider's sid. Retryable error (network,
-   timeout, Twilio 5xx or 429): back to `queued` with `next_attempt_at` pushed out by
-   exponential backoff with jitter, or `failed` once `outbox_max_attempts` attempts
-   were made. Permanent error (other 4xx): `failed` at once. `last_error` keeps the
-   reason (phone numbers masked).
+3. **Record.** Accepted: `sent` with the provider's sid (a pass records all its
+   accepted messages in one statement, once its sends have returned). Retryable error
+   (network, timeout, Twilio 5xx or 429): back to `queued` with `next_attempt_at`
+   pushed out by exponential backoff with jitter, or `failed` once
+   `outbox_max_attempts` attempts were made. Permanent error (other 4xx): `failed` at
+   once. `last_error` keeps the reason (phone numbers masked).
 
 Guarantee: **at-least-once**. A message is never lost: it stays in the table until a
 provider accepted it or the attempts ran out. It can be sent twice when a worker dies
@@ -45,7 +46,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from tortoise.exceptions import DBConnectionError, OperationalError
-from tortoise.expressions import F, Q, Subquery
+from tortoise.expressions import Case, F, Q, Subquery, When
 from tortoise.transactions import in_transaction
 
 from smsbank.clock import utcnow
@@ -63,6 +64,9 @@ CLAIM_SECONDS = 60.0
 # The longest wait between two attempts, whatever the attempt number.
 MAX_BACKOFF_SECONDS = 900.0
 STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
+# What a pass reads of a claimed row: enough to send it and to record the outcome. Not
+# the timestamps, whose parsing cost more than the rest of the claim.
+SEND_FIELDS = ("id", "channel", "to_phone", "from_phone", "body", "template", "attempts")
 # How long `stop()` lets an in-flight pass finish before cancelling it; cancelled rows
 # stay claimed and are reclaimed when their claim runs out.
 STOP_GRACE_SECONDS = 5.0
@@ -133,7 +137,9 @@ async def claim_due(
                 status=OutboundStatus.SENDING,
                 claimed_by=worker_id,
                 claimed_until=claim["claimed_until"],
-            ).order_by("next_attempt_at", "id")
+            )
+            .order_by("next_attempt_at", "id")
+            .only(*SEND_FIELDS)
         )
     async with in_transaction() as conn:
         locked = await due.select_for_update(skip_locked=True).using_db(conn)
@@ -143,9 +149,9 @@ async def claim_due(
     if not ids:
         return []
     return list(
-        await OutboundMessage.filter(id__in=ids, claimed_by=worker_id).order_by(
-            "next_attempt_at", "id"
-        )
+        await OutboundMessage.filter(id__in=ids, claimed_by=worker_id)
+        .order_by("next_attempt_at", "id")
+        .only(*SEND_FIELDS)
     )
 
 
@@ -175,10 +181,14 @@ async def deliver_due(
     if not claimed:
         return result
     outcomes = await asyncio.gather(
-        *(_deliver_one(settings, backend, message, worker_id, now) for message in claimed),
+        *(_send_one(settings, backend, message, worker_id, now) for message in claimed),
         return_exceptions=True,
     )
+    accepted: list[tuple[OutboundMessage, str]] = []
     for message, outcome in zip(claimed, outcomes, strict=True):
+        if isinstance(outcome, Accepted):
+            accepted.append((message, outcome.provider_sid))
+            continue
         if isinstance(outcome, BaseException):
             if not isinstance(outcome, Exception):
                 raise outcome  # cancellation and the like: stop the pass
@@ -192,17 +202,27 @@ async def deliver_due(
             failure = SendError(f"internal error: {type(outcome).__name__}", retryable=True)
             outcome = await _record_failure(settings, message, worker_id, failure, now)
         setattr(result, outcome, getattr(result, outcome) + 1)
+    await _record_sent(backend, accepted, now)
+    result.sent += len(accepted)
     return result
 
 
-async def _deliver_one(
+@dataclass(frozen=True)
+class Accepted:
+    """The provider took the message; `provider_sid` is its id for it."""
+
+    provider_sid: str
+
+
+async def _send_one(
     settings: Settings,
     backend: SmsBackend,
     message: OutboundMessage,
     worker_id: str,
     now: datetime | None,
-) -> str:
-    """Send one claimed message; returns which `PassResult` counter it adds to."""
+) -> Accepted | str:
+    """Send one claimed message: `Accepted`, or the `PassResult` counter of its failure
+    (recorded already)."""
     if message.attempts > settings.outbox_max_attempts:
         # Only a reclaimed row gets here: its earlier claimants died mid-send every time.
         failure = SendError(
@@ -221,34 +241,49 @@ async def _deliver_one(
             )
     except SendError as exc:
         return await _record_failure(settings, message, worker_id, exc, now)
+    return Accepted(sid)
+
+
+async def _record_sent(
+    backend: SmsBackend, accepted: list[tuple[OutboundMessage, str]], now: datetime | None
+) -> None:
+    """Mark a pass's accepted messages `sent`, each with its provider sid, in one
+    statement (one per message cost more than the rest of the pass together)."""
+    if not accepted:
+        return
     sent_at = now or utcnow()
     # Any pending state gives way to "the provider has it"; a status callback may already
-    # have moved the row further (sent/delivered), and then there is nothing to do.
-    updated = await OutboundMessage.filter(
-        id=message.id, status__in=[OutboundStatus.QUEUED, OutboundStatus.SENDING]
+    # have moved a row further (sent/delivered), and then there is nothing to do for it.
+    recorded = await OutboundMessage.filter(
+        id__in=[message.id for message, _ in accepted],
+        status__in=[OutboundStatus.QUEUED, OutboundStatus.SENDING],
     ).update(
         status=OutboundStatus.SENT,
-        provider_sid=sid,
+        provider_sid=Case(*(When(id=message.id, then=sid) for message, sid in accepted)),
         sent_at=sent_at,
         last_error=None,
         claimed_by=None,
         claimed_until=None,
         updated_at=sent_at,
     )
-    log.info(
-        "outbox sent",
-        extra={
-            "outbox_id": message.id,
-            "channel": message.channel.value,
-            "to": mask_phone(message.to_phone),
-            "template": message.template,
-            "attempt": message.attempts,
-            "provider_sid": sid,
-            "backend": backend.name,
-            "recorded": bool(updated),
-        },
-    )
-    return "sent"
+    for message, sid in accepted:
+        log.info(
+            "outbox sent",
+            extra={
+                "outbox_id": message.id,
+                "channel": message.channel.value,
+                "to": mask_phone(message.to_phone),
+                "template": message.template,
+                "attempt": message.attempts,
+                "provider_sid": sid,
+                "backend": backend.name,
+            },
+        )
+    if recorded < len(accepted):
+        log.info(
+            "outbox sent: status callbacks came first",
+            extra={"already_settled": len(accepted) - recorded},
+        )
 
 
 async def _record_failure(

@@ -20,11 +20,12 @@ class Component(Protocol):
 @dataclass
 class Services:
     settings: Settings
-    # Filled in by the parts that need them (faces, outbox, expiry sweep); None when not
-    # configured.
+    # Filled in by the parts that need them (faces, outbox, expiry sweep, SMS batches);
+    # None when not configured.
     face: Any = None
     outbox: Any = None
     expiry: Any = None
+    inbound_batch: Any = None
     components: list[Component] = field(default_factory=list)
 
     @property

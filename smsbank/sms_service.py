@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
@@ -68,6 +69,9 @@ from smsbank.outbox import enqueue_call, enqueue_sms
 from smsbank.phones import mask_phone
 from smsbank.settings import Settings
 
+if TYPE_CHECKING:
+    from smsbank.sms_batch import InboundBatcher
+
 log = logging.getLogger("smsbank.sms")
 
 S = ConversationState
@@ -79,6 +83,8 @@ RATE_WINDOW = timedelta(minutes=1)
 HISTORY_SIZE = 5
 MAX_BODY_CHARS = 1600
 STRANGER_KEYWORD_LOOKBACK = 50  # recent messages searched for a stranger's STOP
+# Actions `_perform` carries out from the customer's row alone, without a statement.
+READ_ONLY_ACTIONS = frozenset({Action.SEND_BALANCE, Action.SEND_PROFILE})
 
 
 class Handled(StrEnum):
@@ -109,27 +115,21 @@ class Result:
 # --- inbound SMS ---------------------------------------------------------------------
 
 
-async def handle_inbound_sms(settings: Settings, sms: InboundSms) -> Result:
-    """Record, de-duplicate and act on one inbound SMS (see the module docstring)."""
+async def handle_inbound_sms(
+    settings: Settings, sms: InboundSms, batcher: InboundBatcher | None = None
+) -> Result:
+    """Record, de-duplicate and act on one inbound SMS (see the module docstring).
+
+    With a `batcher` (the running app's), a command that only reads is written in a
+    group commit with the others arriving at the same moment (`smsbank.sms_batch`);
+    whatever the batch does not take goes through the full path below.
+    """
     event = parse(sms.body, default_region=settings.default_region)
-    try:
-        async with in_transaction() as connection:
-            await _serialize_sender(connection, sms.from_phone)
-            customer = await Customer.get_or_none(phone=sms.from_phone)
-            inbound = await InboundMessage.create(
-                message_sid=sms.message_sid,
-                channel=MessageChannel.SMS,
-                from_phone=sms.from_phone,
-                to_phone=sms.to_phone,
-                body=_storable(sms.body),
-                customer_id=customer.id if customer else None,
-            )
-            result = await _handle(settings, sms, event, customer, inbound)
-    except IntegrityError:
-        if await InboundMessage.exists(message_sid=sms.message_sid):
-            result = Result(Handled.DUPLICATE)
-        else:
-            raise
+    result = None
+    if batcher is not None and batchable(event):
+        result = await batcher.submit(sms, event)
+    if result is None:
+        result = await _handle_alone(settings, sms, event)
     log.info(
         "sms handled",
         extra={
@@ -143,6 +143,34 @@ async def handle_inbound_sms(settings: Settings, sms: InboundSms) -> Result:
     return result
 
 
+async def _handle_alone(settings: Settings, sms: InboundSms, event: Event) -> Result:
+    """The full path: one transaction for this message (steps 1-5 of the docstring)."""
+    try:
+        async with in_transaction() as connection:
+            await _serialize_sender(connection, sms.from_phone)
+            customer = await Customer.get_or_none(phone=sms.from_phone)
+            inbound = await InboundMessage.create(
+                message_sid=sms.message_sid,
+                channel=MessageChannel.SMS,
+                from_phone=sms.from_phone,
+                to_phone=sms.to_phone,
+                body=storable_body(sms.body),
+                customer_id=customer.id if customer else None,
+            )
+            return await _handle(settings, sms, event, customer, inbound)
+    except IntegrityError:
+        if await InboundMessage.exists(message_sid=sms.message_sid):
+            return Result(Handled.DUPLICATE)
+        raise
+
+
+def batchable(event: Event) -> bool:
+    """Whether `event`, from an idle customer, only reads: it leaves the conversation
+    idle and asks for no action but a reply built from the customer's row."""
+    outcome = step(S.IDLE, event)
+    return outcome.state == S.IDLE and set(outcome.actions) <= READ_ONLY_ACTIONS
+
+
 async def _serialize_sender(connection: BaseDBAsyncClient, phone: str) -> None:
     """One number's messages one at a time, across workers and hosts (PostgreSQL).
 
@@ -152,7 +180,7 @@ async def _serialize_sender(connection: BaseDBAsyncClient, phone: str) -> None:
         await connection.execute_query("SELECT pg_advisory_xact_lock(hashtext($1))", [phone])
 
 
-def _storable(body: str) -> str:
+def storable_body(body: str) -> str:
     # PostgreSQL text cannot hold NUL; everything else is kept as sent.
     return body[:MAX_BODY_CHARS].replace("\x00", "\ufffd")
 
@@ -224,7 +252,7 @@ async def _first_unregistered_reply_today(phone: str) -> bool:
 
 
 @dataclass
-class _Turn:
+class Turn:
     """What one inbound message did to the conversation, gathered while it runs."""
 
     customer: Customer
@@ -248,14 +276,14 @@ async def _converse(settings: Settings, customer: Customer, event: Event) -> Res
         conversation.phone_change_id,  # type: ignore[attr-defined]
         conversation.expires_at,
     )
-    turn = _Turn(
+    turn = Turn(
         customer,
         await _reconciled_state(conversation),
         conversation.withdrawal_id,  # type: ignore[attr-defined]
         conversation.phone_change_id,  # type: ignore[attr-defined]
         conversation.expires_at,
     )
-    await _run(settings, turn, event)
+    await run_machine(settings, turn, event)
 
     pending = pending_request(turn.state)
     if pending is None:
@@ -286,7 +314,7 @@ async def _converse(settings: Settings, customer: Customer, event: Event) -> Res
     return Result(Handled.PROCESSED, [text for _, text in turn.replies], turn.state)
 
 
-async def _run(settings: Settings, turn: _Turn, event: Event) -> None:
+async def run_machine(settings: Settings, turn: Turn, event: Event) -> None:
     """Feed `event`, then the outcome of each action it causes, through the machine."""
     # Each entry: an event and the name its replies are filed under in the outbox (the
     # command, or the action whose outcome it is), e.g. "reply.send_balance".
@@ -344,7 +372,7 @@ async def _reconciled_state(conversation: Conversation) -> ConversationState:
     return S.IDLE
 
 
-async def _perform(settings: Settings, turn: _Turn, action: Action, event: Event) -> Event:
+async def _perform(settings: Settings, turn: Turn, action: Action, event: Event) -> Event:
     """Carry out one action; report what happened as an outcome event."""
     customer = turn.customer
     try:
@@ -420,7 +448,7 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:] if text else text
 
 
-async def _check_withdrawal_code(settings: Settings, turn: _Turn, code: str) -> Event:
+async def _check_withdrawal_code(settings: Settings, turn: Turn, code: str) -> Event:
     assert turn.withdrawal_id is not None
     outcome = await withdrawals.verify_code(settings, turn.withdrawal_id, code, actor=ACTOR_SMS)
     if outcome.ok:
@@ -432,7 +460,7 @@ async def _check_withdrawal_code(settings: Settings, turn: _Turn, code: str) -> 
     return Event(Kind.REQUEST_ENDED)
 
 
-async def _check_phone_code(settings: Settings, turn: _Turn, code: str) -> Event:
+async def _check_phone_code(settings: Settings, turn: Turn, code: str) -> Event:
     assert turn.phone_change_id is not None
     outcome = await phone_changes.verify_code(settings, turn.phone_change_id, code, actor=ACTOR_SMS)
     if outcome.ok:
@@ -443,7 +471,7 @@ async def _check_phone_code(settings: Settings, turn: _Turn, code: str) -> Event
     return Event(Kind.REQUEST_ENDED, detail=f"{messages.BANK}: {outcome.message}")
 
 
-async def _cancel_withdrawal(turn: _Turn) -> Event:
+async def _cancel_withdrawal(turn: Turn) -> Event:
     assert turn.withdrawal_id is not None
     withdrawal = await withdrawals.get_withdrawal(turn.withdrawal_id)
     cancelled = await withdrawals.cancel_withdrawal(
@@ -457,7 +485,7 @@ async def _cancel_withdrawal(turn: _Turn) -> Event:
     )
 
 
-async def _cancel_phone_change(turn: _Turn) -> Event:
+async def _cancel_phone_change(turn: Turn) -> Event:
     assert turn.phone_change_id is not None
     change = await phone_changes.get_phone_change(turn.phone_change_id)
     cancelled = await phone_changes.cancel_phone_change(

@@ -16,7 +16,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from smsbank import sms_service
 from smsbank.errors import ValidationFailed
-from smsbank.http import settings
+from smsbank.http import services, settings
 from webhooks.signature import verify_twilio_request
 
 blueprint = Blueprint("twilio_sms", __name__, url_prefix="/webhooks/twilio")
@@ -70,5 +70,5 @@ async def post_sms() -> Response:
         to_phone=address_field(form, "To", required=False),
         body=body,
     )
-    await sms_service.handle_inbound_sms(settings(), sms)
+    await sms_service.handle_inbound_sms(settings(), sms, services().inbound_batch)
     return twiml(MessagingResponse())

@@ -127,6 +127,7 @@ async def test_a_callback_that_beats_the_worker_settles_the_row(
     (found by the signed outbox id) settles the row, so it is not sent a second time."""
     message = await enqueue_sms(twilio_settings, to=PHONE, body="hello", template="t")
     [claimed] = await claim_due(twilio_settings, "worker-that-dies", 10)
+    claimed_until = (await reload(message)).claimed_until
     sid = new_sid("SM")
 
     response = await TwilioSigner(twilio_settings).post(
@@ -139,8 +140,8 @@ async def test_a_callback_that_beats_the_worker_settles_the_row(
     assert response.status_code == 200
     stored = await reload(message)
     assert stored.status == OutboundStatus.SENT and stored.provider_sid == sid
-    assert claimed.claimed_until is not None
-    after_claim = claimed.claimed_until + timedelta(seconds=1)
+    assert claimed.id == message.id and claimed_until is not None
+    after_claim = claimed_until + timedelta(seconds=1)
     assert (await deliver_due(twilio_settings, twilio, now=after_claim)).claimed == 0
     assert fake.requests == []
 
