@@ -271,7 +271,8 @@ class InboundMessage(Model):
     id = fields.BigIntField(primary_key=True)
     message_sid = fields.CharField(max_length=64, unique=True)
     channel = fields.CharEnumField(MessageChannel, max_length=8, default=MessageChannel.SMS)
-    from_phone = fields.CharField(max_length=32, db_index=True)
+    # Indexed by (from_phone, created_at) below; every write pays for each index.
+    from_phone = fields.CharField(max_length=32)
     to_phone = fields.CharField(max_length=32)
     body = fields.TextField()
     customer: fields.ForeignKeyNullableRelation[Customer] = fields.ForeignKeyField(
@@ -282,7 +283,8 @@ class InboundMessage(Model):
     class Meta:
         table = "inbound_message"
         # The flood check counts one number's messages of the last minute: with this
-        # index that reads only the recent rows, however long the number's history.
+        # index that reads only the recent rows, however long the number's history. It
+        # also serves every lookup by number alone.
         indexes = (("from_phone", "created_at"),)
 
 
@@ -310,7 +312,7 @@ class OutboundMessage(Model):
     )
     status = fields.CharEnumField(OutboundStatus, max_length=16, default=OutboundStatus.QUEUED)
     attempts = fields.IntField(default=0)
-    next_attempt_at = fields.DatetimeField(db_index=True)
+    next_attempt_at = fields.DatetimeField()  # indexed with status, below
     claimed_by = fields.CharField(max_length=64, null=True)
     claimed_until = fields.DatetimeField(null=True)
     provider_sid = fields.CharField(max_length=64, null=True, db_index=True)
