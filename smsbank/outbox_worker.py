@@ -45,10 +45,11 @@ import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from tortoise import connections
 from tortoise.exceptions import DBConnectionError, OperationalError
-from tortoise.expressions import Case, F, Q, Subquery, When
 from tortoise.transactions import in_transaction
 
+from smsbank import sql
 from smsbank.clock import utcnow
 from smsbank.db import is_sqlite
 from smsbank.models import MessageChannel, OutboundMessage, OutboundStatus
@@ -64,9 +65,36 @@ CLAIM_SECONDS = 60.0
 # The longest wait between two attempts, whatever the attempt number.
 MAX_BACKOFF_SECONDS = 900.0
 STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
-# What a pass reads of a claimed row: enough to send it and to record the outcome. Not
-# the timestamps, whose parsing cost more than the rest of the claim.
-SEND_FIELDS = ("id", "channel", "to_phone", "from_phone", "body", "template", "attempts")
+
+# The claim, in hand-written SQL (smsbank/sql.py): it runs for every pass. Due: queued
+# and its time has come, or sending with its claim run out. It returns what sending a
+# row needs, not the timestamps, whose parsing cost more than the rest of the claim.
+# SQLite: one statement, so one write lock; it runs whole before any other writer
+# (another worker, another process), and the rows it changes are no longer due.
+CLAIM_SQLITE_SQL = """
+UPDATE outbound_message
+SET status = ?, claimed_by = ?, claimed_until = ?, attempts = attempts + 1, updated_at = ?
+WHERE id IN (
+    SELECT id FROM outbound_message
+    WHERE (status = ? AND next_attempt_at <= ?) OR (status = ? AND claimed_until < ?)
+    ORDER BY next_attempt_at, id LIMIT ?
+)
+RETURNING id, channel, to_phone, from_phone, body, template, attempts
+"""
+# PostgreSQL: the due rows are locked first, skipping rows another worker is claiming,
+# so concurrent workers take disjoint rows without waiting (MATERIALIZED: the locking
+# select runs once, whatever the plan).
+CLAIM_POSTGRES_SQL = """
+WITH due AS MATERIALIZED (
+    SELECT id FROM outbound_message
+    WHERE (status = ? AND next_attempt_at <= ?) OR (status = ? AND claimed_until < ?)
+    ORDER BY next_attempt_at, id LIMIT ? FOR UPDATE SKIP LOCKED
+)
+UPDATE outbound_message
+SET status = ?, claimed_by = ?, claimed_until = ?, attempts = attempts + 1, updated_at = ?
+WHERE id IN (SELECT id FROM due)
+RETURNING id, channel, to_phone, from_phone, body, template, attempts
+"""
 # How long `stop()` lets an in-flight pass finish before cancelling it; cancelled rows
 # stay claimed and are reclaimed when their claim runs out.
 STOP_GRACE_SECONDS = 5.0
@@ -103,10 +131,17 @@ def backoff_seconds(settings: Settings, attempt: int) -> float:
     return delay * random.uniform(0.5, 1.0)
 
 
-def _due(now: datetime) -> Q:
-    return Q(status=OutboundStatus.QUEUED, next_attempt_at__lte=now) | Q(
-        status=OutboundStatus.SENDING, claimed_until__lt=now
-    )
+@dataclass(frozen=True)
+class Claimed:
+    """A message this worker holds the claim on: what sending it needs."""
+
+    id: int
+    channel: MessageChannel
+    to_phone: str
+    from_phone: str
+    body: str
+    template: str
+    attempts: int  # counting this one
 
 
 async def claim_due(
@@ -116,43 +151,24 @@ async def claim_due(
     *,
     now: datetime | None = None,
     claim_seconds: float = CLAIM_SECONDS,
-) -> list[OutboundMessage]:
+) -> list[Claimed]:
     """Claim up to `limit` due messages for `worker_id`; no other worker gets them."""
     now = now or utcnow()
-    claim = {
-        "status": OutboundStatus.SENDING,
-        "claimed_by": worker_id,
-        "claimed_until": now + timedelta(seconds=claim_seconds),
-        "attempts": F("attempts") + 1,
-        "updated_at": now,
-    }
-    due = OutboundMessage.filter(_due(now)).order_by("next_attempt_at", "id").limit(limit)
+    due = [OutboundStatus.QUEUED.value, now, OutboundStatus.SENDING.value, now]
+    claim = [
+        OutboundStatus.SENDING.value,
+        worker_id,
+        now + timedelta(seconds=claim_seconds),
+        now,
+    ]
+    connection = connections.get("default")
     if is_sqlite(settings.database_url):
-        # One statement, so one write lock: SQLite runs it whole before any other
-        # writer (another worker, another process), and the rows it changes are then
-        # no longer due for anyone else. `claimed_until` of this pass tells its rows.
-        await OutboundMessage.filter(id__in=Subquery(due.values("id"))).update(**claim)
-        return list(
-            await OutboundMessage.filter(
-                status=OutboundStatus.SENDING,
-                claimed_by=worker_id,
-                claimed_until=claim["claimed_until"],
-            )
-            .order_by("next_attempt_at", "id")
-            .only(*SEND_FIELDS)
-        )
-    async with in_transaction() as conn:
-        locked = await due.select_for_update(skip_locked=True).using_db(conn)
-        ids = [row.id for row in locked]
-        if ids:
-            await OutboundMessage.filter(id__in=ids).using_db(conn).update(**claim)
-    if not ids:
-        return []
-    return list(
-        await OutboundMessage.filter(id__in=ids, claimed_by=worker_id)
-        .order_by("next_attempt_at", "id")
-        .only(*SEND_FIELDS)
-    )
+        rows = await sql.fetch(connection, CLAIM_SQLITE_SQL, [*claim, *due, limit])
+    else:
+        async with in_transaction() as transaction:
+            rows = await sql.fetch(transaction, CLAIM_POSTGRES_SQL, [*due, limit, *claim])
+    claimed = [Claimed(**{**row, "channel": MessageChannel(row["channel"])}) for row in rows]
+    return sorted(claimed, key=lambda message: message.id)
 
 
 async def deliver_due(
@@ -184,7 +200,7 @@ async def deliver_due(
         *(_send_one(settings, backend, message, worker_id, now) for message in claimed),
         return_exceptions=True,
     )
-    accepted: list[tuple[OutboundMessage, str]] = []
+    accepted: list[tuple[Claimed, str]] = []
     for message, outcome in zip(claimed, outcomes, strict=True):
         if isinstance(outcome, Accepted):
             accepted.append((message, outcome.provider_sid))
@@ -217,7 +233,7 @@ class Accepted:
 async def _send_one(
     settings: Settings,
     backend: SmsBackend,
-    message: OutboundMessage,
+    message: Claimed,
     worker_id: str,
     now: datetime | None,
 ) -> Accepted | str:
@@ -245,7 +261,7 @@ async def _send_one(
 
 
 async def _record_sent(
-    backend: SmsBackend, accepted: list[tuple[OutboundMessage, str]], now: datetime | None
+    backend: SmsBackend, accepted: list[tuple[Claimed, str]], now: datetime | None
 ) -> None:
     """Mark a pass's accepted messages `sent`, each with its provider sid, in one
     statement (one per message cost more than the rest of the pass together)."""
@@ -254,17 +270,23 @@ async def _record_sent(
     sent_at = now or utcnow()
     # Any pending state gives way to "the provider has it"; a status callback may already
     # have moved a row further (sent/delivered), and then there is nothing to do for it.
-    recorded = await OutboundMessage.filter(
-        id__in=[message.id for message, _ in accepted],
-        status__in=[OutboundStatus.QUEUED, OutboundStatus.SENDING],
-    ).update(
-        status=OutboundStatus.SENT,
-        provider_sid=Case(*(When(id=message.id, then=sid) for message, sid in accepted)),
-        sent_at=sent_at,
-        last_error=None,
-        claimed_by=None,
-        claimed_until=None,
-        updated_at=sent_at,
+    whens = " ".join(["WHEN ? THEN ?"] * len(accepted))
+    ids = ", ".join(["?"] * len(accepted))
+    recorded = await sql.execute(
+        connections.get("default"),
+        # Only placeholders are formatted into the text; every value is bound.
+        f"UPDATE outbound_message SET status = ?, provider_sid = CASE id {whens} END,"  # noqa: S608
+        " sent_at = ?, last_error = NULL, claimed_by = NULL, claimed_until = NULL,"
+        f" updated_at = ? WHERE id IN ({ids}) AND status IN (?, ?)",
+        [
+            OutboundStatus.SENT.value,
+            *(value for message, sid in accepted for value in (message.id, sid)),
+            sent_at,
+            sent_at,
+            *(message.id for message, _ in accepted),
+            OutboundStatus.QUEUED.value,
+            OutboundStatus.SENDING.value,
+        ],
     )
     for message, sid in accepted:
         log.info(
@@ -288,7 +310,7 @@ async def _record_sent(
 
 async def _record_failure(
     settings: Settings,
-    message: OutboundMessage,
+    message: Claimed,
     worker_id: str,
     error: SendError,
     now: datetime | None,

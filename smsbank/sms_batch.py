@@ -40,15 +40,14 @@ path creates it the first time something changes.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
-import re
 from dataclasses import dataclass
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import DBConnectionError, OperationalError
 from tortoise.transactions import in_transaction
 
+from smsbank import sql
 from smsbank.clock import utcnow
 from smsbank.conversation import Event
 from smsbank.models import (
@@ -75,7 +74,7 @@ log = logging.getLogger("smsbank.sms.batch")
 # (and the event loop, on SQLite) for only a few milliseconds.
 MAX_BATCH = 64
 
-# Written with `?` placeholders; PostgreSQL's `$n` are numbered in by `_numbered`.
+# In the SQL both databases accept (see smsbank/sql.py).
 SENDER_SQL = """
 SELECT c.*, v.state AS conversation_state
 FROM customer c LEFT JOIN conversation v ON v.customer_id = c.id
@@ -96,28 +95,7 @@ INSERT INTO outbound_message (channel, to_phone, from_phone, body, template, cus
     status, attempts, next_attempt_at, created_at, updated_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)
 """
-LOCK_SENDERS_SQL = "SELECT pg_advisory_xact_lock(hashtext(phone)) FROM unnest($1::text[]) AS phone"
-
-
-def _numbered(sql: str) -> str:
-    """`?` placeholders as PostgreSQL's `$1, $2...`."""
-    counter = itertools.count(1)
-    return re.sub(r"\?", lambda _: f"${next(counter)}", sql)
-
-
-@dataclass(frozen=True)
-class Statements:
-    sender: str
-    recent: str
-    insert_inbound: str
-    insert_outbound: str
-
-
-_ALL = (SENDER_SQL, RECENT_SQL, INSERT_INBOUND_SQL, INSERT_OUTBOUND_SQL)
-STATEMENTS = {
-    "sqlite": Statements(*_ALL),
-    "postgres": Statements(*(_numbered(sql) for sql in _ALL)),
-}
+LOCK_SENDERS_SQL = "SELECT pg_advisory_xact_lock(hashtext(phone)) FROM unnest(?::text[]) AS phone"
 
 
 @dataclass
@@ -186,33 +164,26 @@ class InboundBatcher:
 
     async def _write(self, batch: list[_Queued]) -> list[Result | None]:
         async with in_transaction() as connection:
-            dialect = connection.capabilities.dialect
-            if dialect == "postgres":
+            if connection.capabilities.dialect == "postgres":
                 senders = sorted({queued.sms.from_phone for queued in batch})
-                await connection.execute_query(LOCK_SENDERS_SQL, [senders])
-            statements = STATEMENTS[dialect]
-            return [await self._write_one(connection, statements, queued) for queued in batch]
+                await sql.fetch(connection, LOCK_SENDERS_SQL, [senders])
+            return [await self._write_one(connection, queued) for queued in batch]
 
-    async def _write_one(
-        self, connection: BaseDBAsyncClient, sql: Statements, queued: _Queued
-    ) -> Result | None:
+    async def _write_one(self, connection: BaseDBAsyncClient, queued: _Queued) -> Result | None:
         sms, now = queued.sms, utcnow()
-        rows = await connection.execute_query_dict(sql.sender, [sms.from_phone])
+        rows = await sql.fetch(connection, SENDER_SQL, [sms.from_phone])
         if not rows:
             return None  # not a customer
         row = rows[0]
         idle = row["conversation_state"] in (None, ConversationState.IDLE.value)
         if row["sms_opted_out"] or not idle:
             return None
-        counted = await connection.execute_query_dict(
-            sql.recent, [sms.from_phone, now - RATE_WINDOW]
-        )
+        counted = await sql.fetch(connection, RECENT_SQL, [sms.from_phone, now - RATE_WINDOW])
         if counted[0]["recent"] + 1 > self.settings.inbound_rate_limit_per_minute:
             return None  # this one would be over the limit: the full path throttles it
-        # execute_query_dict: the rows RETURNING gives (Tortoise's execute_query reports
-        # none for an INSERT on PostgreSQL).
-        inserted = await connection.execute_query_dict(
-            sql.insert_inbound,
+        inserted = await sql.fetch(
+            connection,
+            INSERT_INBOUND_SQL,
             [
                 sms.message_sid,
                 MessageChannel.SMS.value,
@@ -231,8 +202,9 @@ class InboundBatcher:
             # `batchable` promised otherwise; the batch rolls back and the full path runs.
             raise RuntimeError(f"{queued.event.kind} left the idle state in a batch")
         for template, text in turn.replies:
-            await connection.execute_query(
-                sql.insert_outbound,
+            await sql.execute(
+                connection,
+                INSERT_OUTBOUND_SQL,
                 [
                     MessageChannel.SMS.value,
                     turn.customer.phone,
