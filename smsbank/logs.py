@@ -31,11 +31,15 @@ def mask_text(text: str) -> str:
     return text
 
 
+def _is_secret_key(key: str) -> bool:
+    name = key.lower()
+    if name in ("status_code", "error_code") or name.endswith("_ms"):
+        return False  # a status, or a duration such as the face check's "decode_ms"
+    return any(marker in name for marker in _SECRET_KEYS)
+
+
 def _mask_value(key: str, value: Any) -> Any:
-    if any(marker in key.lower() for marker in _SECRET_KEYS) and key.lower() not in (
-        "status_code",
-        "error_code",
-    ):
+    if _is_secret_key(key):
         return "<redacted>"
     if isinstance(value, str):
         return mask_text(value)

@@ -29,6 +29,11 @@ One inbound SMS is one database transaction:
    outbox, all in the same transaction: a reply exists if and only if its cause was
    committed.
 
+A command that only reads (BAL, ME, HELP, an unknown word: `batchable`) from an idle
+customer takes the same steps in a group commit with the others arriving at the same
+moment (`smsbank.sms_batch`, hand-written SQL); it gives way to the path above for
+anything it must not decide, so both paths answer alike (tests/webhooks/test_sms_batch).
+
 Codes never appear in logs or replies here (the modules that issue them text them);
 phone numbers in logs are masked.
 """
