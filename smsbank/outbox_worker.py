@@ -51,7 +51,6 @@ from tortoise.transactions import in_transaction
 
 from smsbank import sql
 from smsbank.clock import utcnow
-from smsbank.db import is_sqlite
 from smsbank.models import MessageChannel, OutboundMessage, OutboundStatus
 from smsbank.phones import mask_phone
 from smsbank.settings import Settings
@@ -162,7 +161,7 @@ async def claim_due(
         now,
     ]
     connection = connections.get("default")
-    if is_sqlite(settings.database_url):
+    if connection.capabilities.dialect == "sqlite":
         rows = await sql.fetch(connection, CLAIM_SQLITE_SQL, [*claim, *due, limit])
     else:
         async with in_transaction() as transaction:
@@ -196,31 +195,57 @@ async def deliver_due(
     result = PassResult(claimed=len(claimed))
     if not claimed:
         return result
-    outcomes = await asyncio.gather(
-        *(_send_one(settings, backend, message, worker_id, now) for message in claimed),
-        return_exceptions=True,
-    )
+    sends = [
+        asyncio.ensure_future(_send_one(settings, backend, message, worker_id, now))
+        for message in claimed
+    ]
     accepted: list[tuple[Claimed, str]] = []
-    for message, outcome in zip(claimed, outcomes, strict=True):
-        if isinstance(outcome, Accepted):
-            accepted.append((message, outcome.provider_sid))
+    try:
+        await asyncio.wait(sends)
+    finally:
+        # Whatever stops the pass (stop() cancelling it, a database error), what the
+        # provider already took is recorded: left `sending`, it would be sent again
+        # once the claim ran out. Sends still running are given up (and reclaimed).
+        for send in sends:
+            if not send.done():
+                send.cancel()
+        accepted = [
+            (message, taken.provider_sid)
+            for message, send in zip(claimed, sends, strict=True)
+            if (taken := _accepted(send)) is not None
+        ]
+        await asyncio.shield(_record_sent(backend, accepted, now))
+    result.sent = len(accepted)
+    for message, send in zip(claimed, sends, strict=True):
+        if _accepted(send) is not None:
             continue
-        if isinstance(outcome, BaseException):
-            if not isinstance(outcome, Exception):
-                raise outcome  # cancellation and the like: stop the pass
+        error = send.exception()
+        if error is not None:
+            if not isinstance(error, Exception):
+                raise error  # cancellation and the like: stop the pass
             # A bug (in a backend or here) must not leave the row claimed forever or
             # stop the other messages: log it in full and treat it as a retryable failure.
             log.error(
                 "outbox delivery crashed",
-                exc_info=outcome,
+                exc_info=error,
                 extra={"outbox_id": message.id, "to": mask_phone(message.to_phone)},
             )
-            failure = SendError(f"internal error: {type(outcome).__name__}", retryable=True)
-            outcome = await _record_failure(settings, message, worker_id, failure, now)
-        setattr(result, outcome, getattr(result, outcome) + 1)
-    await _record_sent(backend, accepted, now)
-    result.sent += len(accepted)
+            failure = SendError(f"internal error: {type(error).__name__}", retryable=True)
+            counter = await _record_failure(settings, message, worker_id, failure, now)
+        else:
+            outcome = send.result()
+            assert isinstance(outcome, str)  # not Accepted: a failure already recorded
+            counter = outcome
+        setattr(result, counter, getattr(result, counter) + 1)
     return result
+
+
+def _accepted(send: asyncio.Future[Accepted | str]) -> Accepted | None:
+    """The provider's acceptance, if this send finished with one."""
+    if not send.done() or send.cancelled() or send.exception() is not None:
+        return None
+    outcome = send.result()
+    return outcome if isinstance(outcome, Accepted) else None
 
 
 @dataclass(frozen=True)

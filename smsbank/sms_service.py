@@ -11,7 +11,8 @@ One inbound SMS is one database transaction:
    second attempt rolls back. Before the insert, PostgreSQL takes a transaction-level
    advisory lock on the sender's number, so one number's messages are handled one at
    a time (its conversation, rate limit and "not registered" reply cannot race); on
-   SQLite the insert itself takes the database write lock, which does the same.
+   SQLite the transaction takes the database write lock as it begins (BEGIN
+   IMMEDIATE, `smsbank.sqlite_engine`), which does the same.
 2. Gates, in order: a flood from one number (more than
    `inbound_rate_limit_per_minute` rows in the last minute) is stored and ignored,
    except opt-out/opt-in keywords, which are always honoured; an unregistered number
@@ -51,7 +52,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from smsbank import audit, ledger, messages, phone_changes, withdrawals
+from smsbank import audit, ledger, messages, phone_changes, sql, withdrawals
 from smsbank.clock import utcnow
 from smsbank.conversation import Action, Event, Kind, parse, pending_request, step
 from smsbank.customers import mask_account
@@ -152,7 +153,7 @@ async def _handle_alone(settings: Settings, sms: InboundSms, event: Event) -> Re
     """The full path: one transaction for this message (steps 1-5 of the docstring)."""
     try:
         async with in_transaction() as connection:
-            await _serialize_sender(connection, sms.from_phone)
+            await serialize_senders(connection, [sms.from_phone])
             customer = await Customer.get_or_none(phone=sms.from_phone)
             inbound = await InboundMessage.create(
                 message_sid=sms.message_sid,
@@ -176,13 +177,28 @@ def batchable(event: Event) -> bool:
     return outcome.state == S.IDLE and set(outcome.actions) <= READ_ONLY_ACTIONS
 
 
-async def _serialize_sender(connection: BaseDBAsyncClient, phone: str) -> None:
-    """One number's messages one at a time, across workers and hosts (PostgreSQL).
+async def serialize_senders(connection: BaseDBAsyncClient, phones: list[str]) -> None:
+    """These numbers' messages one at a time, across workers and hosts (PostgreSQL).
 
-    SQLite needs nothing: the transaction's first write takes the database lock.
+    Transaction-level advisory locks on each number's hash, taken in the order of the
+    hashes, so two transactions locking several numbers (SMS batches) never wait on
+    each other in a cycle. SQLite needs nothing: its transactions begin with the
+    database's write lock.
     """
     if connection.capabilities.dialect == "postgres":
-        await connection.execute_query("SELECT pg_advisory_xact_lock(hashtext($1))", [phone])
+        await sql.fetch(connection, LOCK_SENDERS_SQL, [phones])
+
+
+LOCK_SENDERS_SQL = """
+SELECT pg_advisory_xact_lock(key)
+FROM (SELECT DISTINCT hashtext(phone) AS key FROM unnest(?::text[]) AS phone ORDER BY key) AS keys
+"""
+
+
+def flooding(settings: Settings, recent: int) -> bool:
+    """Whether `recent` messages from one number in the last minute (counting the one at
+    hand) are more than the limit allows."""
+    return recent > settings.inbound_rate_limit_per_minute
 
 
 def storable_body(body: str) -> str:
@@ -222,7 +238,7 @@ async def _flooding(settings: Settings, phone: str) -> bool:
     """More messages from this number in the last minute than the limit allows."""
     since = utcnow() - RATE_WINDOW
     recent = await InboundMessage.filter(from_phone=phone, created_at__gte=since).count()
-    if recent > settings.inbound_rate_limit_per_minute:
+    if flooding(settings, recent):
         if recent == settings.inbound_rate_limit_per_minute + 1:  # log the onset, not each one
             log.warning("inbound sms throttled", extra={"from": mask_phone(phone)})
         return True

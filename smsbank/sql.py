@@ -39,7 +39,8 @@ async def fetch(connection: BaseDBAsyncClient, sql: str, values: list[Any]) -> l
 
 
 async def execute(connection: BaseDBAsyncClient, sql: str, values: list[Any]) -> int:
-    """Run a statement; returns how many rows it changed."""
+    """Run a statement; returns how many rows it changed (an UPDATE or DELETE: Tortoise
+    reports 0 for an INSERT on PostgreSQL, so use `fetch` with RETURNING there)."""
     dialect = connection.capabilities.dialect
     changed, _ = await connection.execute_query(in_dialect(sql, dialect), values)
     return int(changed)

@@ -7,7 +7,8 @@ request it receives. Tests steer it:
 
 - `fail_next(status, code, times)`: the next requests get Twilio-shaped errors
   (500, 429, 400 with error 21211...);
-- `delay`: seconds to wait before answering (a slow Twilio);
+- `delay`: seconds to wait before answering (a slow Twilio); `slow_for`: numbers whose
+  messages alone wait `delay` (one slow request among quick ones);
 - `await stop()` / `await start()`: the port refuses connections while stopped, then
   listens again on the same port (Twilio down, then back);
 - `await send_status_callback(sid, status, client)`: POSTs a status callback signed with
@@ -73,6 +74,7 @@ class FakeTwilio:
     host: str = "127.0.0.1"
     port: int = 0
     delay: float = 0.0
+    slow_for: set[str] = field(default_factory=set)  # empty: every request waits `delay`
     requests: list[ReceivedRequest] = field(default_factory=list)
     _failures: deque[_Failure] = field(default_factory=deque)
     _runner: web.AppRunner | None = None
@@ -149,7 +151,7 @@ class FakeTwilio:
         form = {k: str(v) for k, v in (await request.post()).items()}
         received = ReceivedRequest(kind=kind, account_sid=account, form=form)
         self.requests.append(received)
-        if self.delay:
+        if self.delay and (not self.slow_for or form.get("To") in self.slow_for):
             # Interruptible, so closing the fake never waits out a long delay.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.delay):

@@ -6,6 +6,7 @@ due, and the backoff is checked as a range on the stored `next_attempt_at`.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -229,6 +230,31 @@ async def test_slow_twilio_within_the_timeout_is_just_slow(
 
     assert (await reload(message)).status == OutboundStatus.SENT
     assert len(fake.requests) == 1
+
+
+async def test_a_pass_stopped_mid_send_keeps_what_twilio_already_took(
+    twilio_settings: Settings, twilio: TwilioBackend, fake: FakeTwilio
+) -> None:
+    """stop() cancels a pass whose last send hangs: the sends Twilio answered are
+    recorded `sent` (not left to be sent twice); the hanging one is reclaimed later."""
+    quick = [
+        await enqueue_sms(twilio_settings, to=f"+1555010800{i}", body="hi", template="t")
+        for i in range(3)
+    ]
+    hanging = await enqueue_sms(twilio_settings, to="+15550108999", body="hi", template="t")
+    fake.delay, fake.slow_for = 30, {hanging.to_phone}
+
+    pass_ = asyncio.create_task(deliver_due(twilio_settings, twilio))
+    await wait_for(lambda: _answered(fake, 3))
+    pass_.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await pass_
+
+    for message in quick:
+        stored = await reload(message)
+        assert stored.status == OutboundStatus.SENT and stored.provider_sid
+    assert {r.sid for r in fake.accepted} == {(await reload(m)).provider_sid for m in quick}
+    assert (await reload(hanging)).status == OutboundStatus.SENDING  # reclaimed later
 
 
 async def test_twilio_slower_than_the_timeout_is_retried_at_least_once(

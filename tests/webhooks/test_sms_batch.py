@@ -61,11 +61,11 @@ async def test_texts_arriving_together_share_one_transaction(
         await make_customer(phone=f"+1555020{i:04d}", balance=f"{i}.25") for i in range(12)
     ]
     batcher = batcher_of(client)
-    before = batcher.batches
+    before, decided = batcher.batches, batcher.decided
 
     results = await together(settings, batcher, [sms(c.phone, "BAL") for c in customers])
 
-    assert batcher.batches == before + 1
+    assert (batcher.batches, batcher.decided) == (before + 1, decided + 12)
     for index, (customer, result) in enumerate(zip(customers, results, strict=True)):
         assert result.handled == Handled.PROCESSED
         [reply] = result.replies
@@ -86,12 +86,12 @@ async def test_a_batch_answers_and_stores_exactly_what_the_full_path_does(
     await Customer.filter(id=batched.id).update(account_number=prefix + "10000")
     await Customer.filter(id=alone.id).update(account_number=prefix + "20000")
     batcher = batcher_of(client)
-    before = batcher.batches
+    decided = batcher.decided
 
     [by_batch] = await together(settings, batcher, [sms(batched.phone, body)])
     by_full_path = await handle_inbound_sms(settings, sms(alone.phone, body))
 
-    assert batcher.batches == before + 1  # the batch took it
+    assert batcher.decided == decided + 1  # the batch took it
     assert by_batch.handled == by_full_path.handled == Handled.PROCESSED
     assert by_batch.state == by_full_path.state == ConversationState.IDLE
     assert by_batch.replies == [
@@ -120,10 +120,12 @@ async def test_what_the_batch_must_not_decide_ends_as_the_full_path_ends_it(
     await Customer.filter(id=waiting.id).update(face_embedding=b"enrolled", face_model="Dlib")
     await handle_inbound_sms(settings, sms(waiting.phone, "W 20"))  # now waiting for a code
     code_messages = len(await outbox_of(waiting.phone))
+    batcher = batcher_of(client)
+    decided = batcher.decided
 
     results = await together(
         settings,
-        batcher_of(client),
+        batcher,
         [
             sms(regular.phone, "BAL"),
             sms(STRANGER, "BAL"),
@@ -138,6 +140,7 @@ async def test_what_the_batch_must_not_decide_ends_as_the_full_path_ends_it(
         Handled.OPTED_OUT,
         Handled.PROCESSED,
     ]
+    assert batcher.decided == decided + 1  # the regular customer's; the rest went alone
     # The balance, and the withdrawal still waiting for its code.
     assert results[3].state == ConversationState.AWAITING_WITHDRAWAL_CODE
     assert "$100.00" in results[3].replies[0]
@@ -159,6 +162,7 @@ async def test_a_flood_in_one_batch_is_throttled_past_the_limit(
     results = await together(strict, batcher, [sms(customer.phone, "BAL") for _ in range(5)])
 
     assert [r.handled for r in results] == [Handled.PROCESSED] * 3 + [Handled.THROTTLED] * 2
+    assert batcher.decided == 3  # the two over the limit were throttled by the full path
     assert len(await outbox_of(customer.phone)) == 3
     assert await InboundMessage.filter(from_phone=customer.phone).count() == 5
 
@@ -168,14 +172,15 @@ async def test_the_same_message_twice_in_one_batch_is_answered_once(
 ) -> None:
     customer = await make_customer()
     sid = new_sid()
+    batcher = batcher_of(client)
+    decided = batcher.decided
 
     results = await together(
-        settings,
-        batcher_of(client),
-        [sms(customer.phone, "BAL", sid), sms(customer.phone, "BAL", sid)],
+        settings, batcher, [sms(customer.phone, "BAL", sid), sms(customer.phone, "BAL", sid)]
     )
 
     assert [r.handled for r in results] == [Handled.PROCESSED, Handled.DUPLICATE]
+    assert batcher.decided == decided + 2  # both in the batch
     assert await InboundMessage.filter(message_sid=sid).count() == 1
     assert len(await outbox_of(customer.phone)) == 1
 
@@ -192,11 +197,11 @@ async def test_a_batch_that_fails_leaves_every_message_to_the_full_path(
 
     monkeypatch.setattr(sms_batch, "run_machine", broken)
     batcher = batcher_of(client)
-    before = batcher.batches
+    before, decided = batcher.batches, batcher.decided
 
     results = await together(settings, batcher, [sms(c.phone, "BAL") for c in customers])
 
-    assert batcher.batches == before  # nothing committed by the batch
+    assert (batcher.batches, batcher.decided) == (before, decided)  # nothing committed
     for customer, result in zip(customers, results, strict=True):
         assert result.handled == Handled.PROCESSED and len(result.replies) == 1
         rows = await outbox_of(customer.phone)
