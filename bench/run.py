@@ -8,7 +8,8 @@ run, so the ratio holds even when the machine is busier on one day than another.
     python -m bench.run --short    # a quick pass that proves the harness works (CI)
 
 1. webhook: signed `BAL` webhooks (outbox write included) at 32 concurrent clients,
-   against a bare Quart endpoint answering empty TwiML, both served by hypercorn.
+   against a bare Quart endpoint answering empty TwiML, both served by hypercorn; three
+   alternating runs each, medians reported, with the servers' CPU time per request.
 2. selfie: upload-to-decision of a 12-megapixel photo through `POST /verify_face`,
    against `DeepFace.verify(enrolment_photo, selfie)` with the same model/detector.
 3. isolation: webhook p99 while 4 selfie verifications run at once, against none.
@@ -114,7 +115,11 @@ def bank_server(workdir: Path, database_url: str, workers: int = 1, **extra: str
     smsbank = [sys.executable, "-m", "smsbank"]
     subprocess.run([*smsbank, "migrate"], env=env, cwd=workdir, check=True, capture_output=True)
     with serve([*smsbank, "serve", "--workers", str(workers)], env, workdir, port) as process:
-        yield f"http://127.0.0.1:{port}", process
+        base = f"http://127.0.0.1:{port}"
+        # Ready: the face processes have loaded their model (minutes of CPU on a cold
+        # start that would otherwise land on whatever is measured next).
+        wait_up(f"{base}/readyz", timeout=600)
+        yield base, process
 
 
 @contextmanager
@@ -415,25 +420,45 @@ def load_with_cpu(base: str, server_pid: int, requests: list[dict], seconds: flo
     return stats
 
 
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each figure's median over several runs (requests/s on a shared VM moves ~10%)."""
+    summary: dict[str, Any] = {"runs": len(runs)}
+    for key in ("rps", "p50_ms", "p90_ms", "p99_ms", "server_cpu_ms_per_request"):
+        summary[key] = round(statistics.median(run[key] for run in runs), 3)
+    summary["errors"] = sum(run["errors"] for run in runs)
+    summary["each"] = runs
+    return summary
+
+
 def bench_webhook(workdir: Path, short: bool) -> dict[str, Any]:
-    count, seconds = (1500, 5.0) if short else (12000, 20.0)
-    with bare_server(workdir) as (bare, bare_process):
+    """Bare and bank both up; loads alternate between them, so a machine that slows
+    down or speeds up mid-benchmark weighs on both alike."""
+    count, seconds, rounds = (1500, 5.0, 1) if short else (12000, 20.0, 3)
+    bare_runs: list[dict[str, Any]] = []
+    bank_runs: list[dict[str, Any]] = []
+    with (
+        bare_server(workdir) as (bare, bare_process),
+        bank_server(workdir, f"sqlite://{workdir / 'webhook.sqlite3'}") as (bank, process),
+    ):
         fake_phones = [f"+1555800{i:04d}" for i in range(200)]
-        run_load(bare, signed_sms_requests(bare, fake_phones, 300), 8, 5)  # warm-up
-        bare_stats = load_with_cpu(
-            bare, bare_process.pid, signed_sms_requests(bare, fake_phones, count), seconds
-        )
-    with bank_server(workdir, f"sqlite://{workdir / 'webhook.sqlite3'}") as (bank, process):
         phones = create_customers(bank, 20 if short else 200)
-        run_load(bank, signed_sms_requests(bank, phones, 200), 8, 10)  # warm-up
-        bank_stats = load_with_cpu(
-            bank, process.pid, signed_sms_requests(bank, phones, count), seconds
-        )
+        run_load(bare, signed_sms_requests(bare, fake_phones, 300), 8, 5)  # warm-ups
+        run_load(bank, signed_sms_requests(bank, phones, 200), 8, 10)
+        for _ in range(rounds):
+            bare_runs.append(
+                load_with_cpu(
+                    bare, bare_process.pid, signed_sms_requests(bare, fake_phones, count), seconds
+                )
+            )
+            bank_runs.append(
+                load_with_cpu(bank, process.pid, signed_sms_requests(bank, phones, count), seconds)
+            )
+    bare_stats, bank_stats = median_run(bare_runs), median_run(bank_runs)
     return {
         "bare": bare_stats,
         "bank": bank_stats,
         "throughput_ratio": round(bank_stats["rps"] / bare_stats["rps"], 3),
-        "target": "ratio >= 0.5 and bank p99 <= 50 ms",
+        "target": "ratio >= 0.5 and bank p99 <= 50 ms (medians of alternating runs)",
         "met": bank_stats["rps"] / bare_stats["rps"] >= 0.5 and bank_stats["p99_ms"] <= 50,
     }
 
