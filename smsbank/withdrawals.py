@@ -11,7 +11,8 @@ locked, amount within balance and limits), creates the request and texts a code 
 to it and its amount. `verify_code` moves it to awaiting_selfie and, for the SMS
 channel, texts a capture link. A verified selfie (`selfie_verified`) records the
 withdrawal in the ledger at once for SMS requests; branch requests wait in `approved`
-until staff call `record_withdrawal` (`POST /withdraw`).
+until staff call `record_withdrawal` (`POST /withdraw`), for at most
+`conversation_timeout_seconds` from the approval: then they expire (410).
 
 Every transition is a conditional UPDATE on the current status, so two callers racing
 (two selfie posts at the same moment, a double-clicked `/withdraw`, a selfie and the
@@ -395,7 +396,12 @@ async def selfie_verified(
             distance=round(distance, 4),
         )
         if withdrawal.channel == Channel.BRANCH:
-            return SelfieOutcome(withdrawal, None)
+            # Staff hand the cash over and record it next. However late in its request
+            # the face passed, the approval lasts a whole conversation timeout from now;
+            # after that `record_withdrawal` refuses it (410) and the request expires.
+            until = utcnow() + timedelta(seconds=settings.conversation_timeout_seconds)
+            await Withdrawal.filter(id=withdrawal.id, expires_at__lt=until).update(expires_at=until)
+            return SelfieOutcome(await get_withdrawal(withdrawal_id), None)
     try:
         entry = await record_withdrawal(settings, withdrawal_id, actor=actor)
     except BankError as exc:  # balance or daily limit changed since the request started
@@ -423,6 +429,10 @@ async def record_withdrawal(settings: Settings, withdrawal_id: int, *, actor: st
     withdrawal = await get_withdrawal(withdrawal_id)
     if withdrawal.status == WithdrawalStatus.COMPLETED:
         raise Conflict("this withdrawal is already recorded", code="already_recorded")
+    if withdrawal.channel == Channel.BRANCH and withdrawal.status == WithdrawalStatus.APPROVED:
+        # An approval not used in time ends (410) rather than paying out hours later.
+        # (An SMS withdrawal is recorded in the same breath as its selfie is approved.)
+        withdrawal = await _live(withdrawal_id)
     if withdrawal.status != WithdrawalStatus.APPROVED:
         raise Conflict(
             "the withdrawal can be recorded only after its code and face checks passed",

@@ -162,8 +162,10 @@ async def post_verify_otp_withdraw(data: VerifyOtpWithdraw) -> dict[str, Any]:
 @document_response(ErrorResponse, 400)
 @document_response(ErrorResponse, 404)
 @document_response(ErrorResponse, 409)
+@document_response(ErrorResponse, 410)
 async def post_withdraw(data: RecordWithdrawal) -> tuple[dict[str, Any], int]:
-    """Record a withdrawal whose code and face passed: exactly one ledger entry (409 after)."""
+    """Record a withdrawal whose code and face passed: exactly one ledger entry (409 after;
+    410 when its approval was not used within the conversation timeout)."""
     entry = await withdrawals.record_withdrawal(
         settings(), data.withdrawal_id, actor=current_staff().actor
     )

@@ -4,11 +4,13 @@ the SMS flow's state machines and ledger."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from smsbank import withdrawals
+from smsbank.clock import utcnow
 from smsbank.models import (
     Conversation,
     ConversationState,
@@ -88,6 +90,64 @@ async def test_a_branch_withdrawal_from_code_to_ledger(
     assert await LedgerEntry.filter(kind=EntryKind.WITHDRAWAL).count() == 1
     confirmation = await OutboundMessage.filter(template="withdrawal_completed").first()
     assert confirmation is not None and body["transaction"]["reference"] in confirmation.body
+
+
+async def approved_at_branch(
+    client: Any, staff: dict[str, str], customer: Customer, settings: Settings
+) -> int:
+    response = await start(client, staff, customer.id, "$25")
+    withdrawal_id: int = (await response.get_json())["withdrawal_id"]
+    await client.post(
+        "/verify_otp_withdraw",
+        json={"withdrawal_id": withdrawal_id, "otp": await last_code(customer.phone)},
+        headers=staff,
+    )
+    await withdrawals.face_checked_by_staff(
+        settings, withdrawal_id, verified=True, distance=0.03, actor="staff"
+    )
+    return withdrawal_id
+
+
+async def test_an_approval_lasts_a_conversation_timeout_however_late_the_face_passed(
+    client: Any, staff: dict[str, str], make_customer: Any, settings: Settings
+) -> None:
+    customer = await enrolled(make_customer)
+    response = await start(client, staff, customer.id, "$25")
+    withdrawal_id = (await response.get_json())["withdrawal_id"]
+    await client.post(
+        "/verify_otp_withdraw",
+        json={"withdrawal_id": withdrawal_id, "otp": await last_code(customer.phone)},
+        headers=staff,
+    )
+    # The face passes with two seconds of the request left.
+    await Withdrawal.filter(id=withdrawal_id).update(expires_at=utcnow() + timedelta(seconds=2))
+    await withdrawals.face_checked_by_staff(
+        settings, withdrawal_id, verified=True, distance=0.03, actor="staff"
+    )
+
+    approved = await Withdrawal.get(id=withdrawal_id)
+    left = approved.expires_at - utcnow()
+    assert timedelta(seconds=settings.conversation_timeout_seconds - 60) < left
+    recorded = await client.post("/withdraw", json={"withdrawal_id": withdrawal_id}, headers=staff)
+    assert recorded.status_code == 201
+
+
+async def test_an_approval_not_recorded_in_time_expires_and_pays_nothing(
+    client: Any, staff: dict[str, str], make_customer: Any, settings: Settings
+) -> None:
+    customer = await enrolled(make_customer)
+    withdrawal_id = await approved_at_branch(client, staff, customer, settings)
+    # Its time runs out before staff record it (stands for the clock moving on).
+    await Withdrawal.filter(id=withdrawal_id).update(expires_at=utcnow() - timedelta(seconds=1))
+
+    late = await client.post("/withdraw", json={"withdrawal_id": withdrawal_id}, headers=staff)
+
+    assert late.status_code == 410
+    assert (await late.get_json())["error"]["code"] == "expired"
+    assert (await Withdrawal.get(id=withdrawal_id)).status == WithdrawalStatus.EXPIRED
+    assert await LedgerEntry.filter(kind=EntryKind.WITHDRAWAL).count() == 0
+    await customer.refresh_from_db()
+    assert str(customer.balance) == "100.00"
 
 
 async def test_wrong_codes_answer_400_with_the_tries_left(
