@@ -279,6 +279,11 @@ async def verify_code(
             else:
                 await _complete(settings, change, customer, actor)
     if not check.ok:
+        if check.reason == "no_code":
+            await change.refresh_from_db()
+            if change.code_verified_at is not None:
+                # The right code, presented twice at the same moment: the other one won.
+                raise Conflict("the code for this change was already accepted", code="code_used")
         return await _count_wrong_code(settings, change, customer, check.reason, actor)
     await change.refresh_from_db()
     return PhoneCodeOutcome(True, settings.otp_max_attempts - change.code_failures, change, "")

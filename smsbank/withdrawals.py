@@ -332,6 +332,12 @@ async def verify_code(
             True, settings.otp_max_attempts - withdrawal.code_failures, withdrawal, ""
         )
 
+    if check.reason == "no_code":
+        await withdrawal.refresh_from_db()
+        if withdrawal.code_verified_at is not None:
+            # The right code, presented twice at the same moment: the other one won.
+            # Not a wrong try; the same answer as a code sent after acceptance.
+            raise Conflict("the code for this withdrawal was already accepted", code="code_used")
     return await _count_wrong_code(settings, withdrawal, customer, check.reason, actor)
 
 

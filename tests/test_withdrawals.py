@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from smsbank import ledger, withdrawals
+from smsbank import ledger, phone_changes, withdrawals
 from smsbank.errors import Conflict, Forbidden, Gone, InsufficientFunds, LimitExceeded
 from smsbank.models import (
     Channel,
@@ -218,3 +218,66 @@ async def test_branch_withdrawal_waits_for_staff_to_record(
     with pytest.raises(Conflict) as excinfo:
         await withdrawals.record_withdrawal(settings, withdrawal.id, actor="staff")
     assert excinfo.value.code == "already_recorded"
+
+
+async def test_the_right_code_twice_at_once_is_accepted_once_and_is_no_wrong_try(
+    db: None, settings: Settings, make_customer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two staff clicks (or a retried request) with the right code at the same moment:
+    the second has found the request waiting for its code when the first wins."""
+    customer = await enrolled(make_customer)
+    withdrawal = await withdrawals.start_withdrawal(
+        settings, customer.id, Decimal("20"), channel=Channel.BRANCH, actor="test"
+    )
+    code = code_in(await last_sms(customer.phone))
+    # The interleaving, forced with a hook (the event loop would otherwise run one call
+    # whole before the other): the first click runs to the end between the second's
+    # look at the request and its check of the code.
+    real_get_customer = withdrawals.get_customer
+    first: list[withdrawals.CodeOutcome] = []
+
+    async def meanwhile_the_first_click_wins(customer_id: int) -> Customer:
+        monkeypatch.setattr(withdrawals, "get_customer", real_get_customer)
+        first.append(await withdrawals.verify_code(settings, withdrawal.id, code, actor="a"))
+        return await real_get_customer(customer_id)
+
+    monkeypatch.setattr(withdrawals, "get_customer", meanwhile_the_first_click_wins)
+
+    with pytest.raises(Conflict) as second:
+        await withdrawals.verify_code(settings, withdrawal.id, code, actor="b")
+
+    assert second.value.code == "code_used"
+    assert [outcome.ok for outcome in first] == [True]
+    await withdrawal.refresh_from_db()
+    assert withdrawal.status == WithdrawalStatus.AWAITING_SELFIE
+    assert withdrawal.code_failures == 0
+
+
+async def test_the_right_number_change_code_twice_at_once_is_no_wrong_try(
+    db: None, settings: Settings, make_customer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As above, for a number change at a branch (the shared request pattern)."""
+    customer = await enrolled(make_customer)
+    change = await phone_changes.start_phone_change(
+        settings, customer.id, "+15557650001", channel=Channel.BRANCH, actor="test"
+    )
+    code = code_in(await last_sms("+15557650001"))
+    real_get_customer = phone_changes.get_customer
+    first: list[phone_changes.PhoneCodeOutcome] = []
+
+    async def meanwhile_the_first_click_wins(customer_id: int) -> Customer:
+        monkeypatch.setattr(phone_changes, "get_customer", real_get_customer)
+        first.append(await phone_changes.verify_code(settings, change.id, code, actor="a"))
+        return await real_get_customer(customer_id)
+
+    monkeypatch.setattr(phone_changes, "get_customer", meanwhile_the_first_click_wins)
+
+    with pytest.raises(Conflict) as second:
+        await phone_changes.verify_code(settings, change.id, code, actor="b")
+
+    assert second.value.code == "code_used"
+    assert [outcome.ok for outcome in first] == [True]
+    await change.refresh_from_db()
+    assert change.code_failures == 0
+    await customer.refresh_from_db()
+    assert customer.phone == "+15557650001"
