@@ -199,7 +199,6 @@ async def deliver_due(
         asyncio.ensure_future(_send_one(settings, backend, message, worker_id, now))
         for message in claimed
     ]
-    accepted: list[tuple[Claimed, str]] = []
     try:
         await asyncio.wait(sends)
     finally:
@@ -209,15 +208,16 @@ async def deliver_due(
         for send in sends:
             if not send.done():
                 send.cancel()
+        taken = [_accepted(send) for send in sends]
         accepted = [
-            (message, taken.provider_sid)
-            for message, send in zip(claimed, sends, strict=True)
-            if (taken := _accepted(send)) is not None
+            (message, took.provider_sid)
+            for message, took in zip(claimed, taken, strict=True)
+            if took is not None
         ]
         await asyncio.shield(_record_sent(backend, accepted, now))
     result.sent = len(accepted)
-    for message, send in zip(claimed, sends, strict=True):
-        if _accepted(send) is not None:
+    for message, send, took in zip(claimed, sends, taken, strict=True):
+        if took is not None:
             continue
         error = send.exception()
         if error is not None:
@@ -316,21 +316,24 @@ async def _record_sent(
     for message, sid in accepted:
         log.info(
             "outbox sent",
-            extra={
-                "outbox_id": message.id,
-                "channel": message.channel.value,
-                "to": mask_phone(message.to_phone),
-                "template": message.template,
-                "attempt": message.attempts,
-                "provider_sid": sid,
-                "backend": backend.name,
-            },
+            extra={**_log_fields(message), "provider_sid": sid, "backend": backend.name},
         )
     if recorded < len(accepted):
         log.info(
             "outbox sent: status callbacks came first",
             extra={"already_settled": len(accepted) - recorded},
         )
+
+
+def _log_fields(message: Claimed) -> dict[str, object]:
+    """What every log line about one message's delivery says of it (number masked)."""
+    return {
+        "outbox_id": message.id,
+        "channel": message.channel.value,
+        "to": mask_phone(message.to_phone),
+        "template": message.template,
+        "attempt": message.attempts,
+    }
 
 
 async def _record_failure(
@@ -363,11 +366,7 @@ async def _record_failure(
     log.warning(
         "outbox failed" if give_up else "outbox will retry",
         extra={
-            "outbox_id": message.id,
-            "channel": message.channel.value,
-            "to": mask_phone(message.to_phone),
-            "template": message.template,
-            "attempt": message.attempts,
+            **_log_fields(message),
             "error": error.message,
             "retry_at": None if give_up else str(changes["next_attempt_at"]),
         },

@@ -64,7 +64,7 @@ from smsbank.sms_service import (
     InboundSms,
     Result,
     Turn,
-    flooding,
+    over_flood_limit,
     run_machine,
     serialize_senders,
     storable_body,
@@ -187,7 +187,7 @@ class InboundBatcher:
         if row["sms_opted_out"] or not idle:
             return None
         counted = await sql.fetch(connection, RECENT_SQL, [sms.from_phone, now - RATE_WINDOW])
-        if flooding(self.settings, counted[0]["recent"] + 1):  # + 1: this one
+        if over_flood_limit(self.settings, counted[0]["recent"] + 1):  # + 1: this one
             return None  # this one would be over the limit: the full path throttles it
         inserted = await sql.fetch(
             connection,

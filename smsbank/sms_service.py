@@ -195,7 +195,7 @@ FROM (SELECT DISTINCT hashtext(phone) AS key FROM unnest(?::text[]) AS phone ORD
 """
 
 
-def flooding(settings: Settings, recent: int) -> bool:
+def over_flood_limit(settings: Settings, recent: int) -> bool:
     """Whether `recent` messages from one number in the last minute (counting the one at
     hand) are more than the limit allows."""
     return recent > settings.inbound_rate_limit_per_minute
@@ -238,7 +238,7 @@ async def _flooding(settings: Settings, phone: str) -> bool:
     """More messages from this number in the last minute than the limit allows."""
     since = utcnow() - RATE_WINDOW
     recent = await InboundMessage.filter(from_phone=phone, created_at__gte=since).count()
-    if flooding(settings, recent):
+    if over_flood_limit(settings, recent):
         if recent == settings.inbound_rate_limit_per_minute + 1:  # log the onset, not each one
             log.warning("inbound sms throttled", extra={"from": mask_phone(phone)})
         return True

@@ -220,6 +220,23 @@ async def test_branch_withdrawal_waits_for_staff_to_record(
     assert excinfo.value.code == "already_recorded"
 
 
+def first_click_wins(monkeypatch: pytest.MonkeyPatch, module: Any, first_click: Any) -> list[Any]:
+    """The interleaving of two clicks with the right code, forced with a hook (the event
+    loop would otherwise run one call whole before the other): `first_click()` runs to
+    the end between the second call's look at its request (`module.get_customer` comes
+    next) and its check of the code. Returns where the first click's outcome lands."""
+    real_get_customer = module.get_customer
+    first: list[Any] = []
+
+    async def meanwhile_the_first_click_wins(customer_id: int) -> Customer:
+        monkeypatch.setattr(module, "get_customer", real_get_customer)
+        first.append(await first_click())
+        return await real_get_customer(customer_id)
+
+    monkeypatch.setattr(module, "get_customer", meanwhile_the_first_click_wins)
+    return first
+
+
 async def test_the_right_code_twice_at_once_is_accepted_once_and_is_no_wrong_try(
     db: None, settings: Settings, make_customer: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -230,18 +247,11 @@ async def test_the_right_code_twice_at_once_is_accepted_once_and_is_no_wrong_try
         settings, customer.id, Decimal("20"), channel=Channel.BRANCH, actor="test"
     )
     code = code_in(await last_sms(customer.phone))
-    # The interleaving, forced with a hook (the event loop would otherwise run one call
-    # whole before the other): the first click runs to the end between the second's
-    # look at the request and its check of the code.
-    real_get_customer = withdrawals.get_customer
-    first: list[withdrawals.CodeOutcome] = []
-
-    async def meanwhile_the_first_click_wins(customer_id: int) -> Customer:
-        monkeypatch.setattr(withdrawals, "get_customer", real_get_customer)
-        first.append(await withdrawals.verify_code(settings, withdrawal.id, code, actor="a"))
-        return await real_get_customer(customer_id)
-
-    monkeypatch.setattr(withdrawals, "get_customer", meanwhile_the_first_click_wins)
+    first = first_click_wins(
+        monkeypatch,
+        withdrawals,
+        lambda: withdrawals.verify_code(settings, withdrawal.id, code, actor="a"),
+    )
 
     with pytest.raises(Conflict) as second:
         await withdrawals.verify_code(settings, withdrawal.id, code, actor="b")
@@ -262,15 +272,11 @@ async def test_the_right_number_change_code_twice_at_once_is_no_wrong_try(
         settings, customer.id, "+15557650001", channel=Channel.BRANCH, actor="test"
     )
     code = code_in(await last_sms("+15557650001"))
-    real_get_customer = phone_changes.get_customer
-    first: list[phone_changes.PhoneCodeOutcome] = []
-
-    async def meanwhile_the_first_click_wins(customer_id: int) -> Customer:
-        monkeypatch.setattr(phone_changes, "get_customer", real_get_customer)
-        first.append(await phone_changes.verify_code(settings, change.id, code, actor="a"))
-        return await real_get_customer(customer_id)
-
-    monkeypatch.setattr(phone_changes, "get_customer", meanwhile_the_first_click_wins)
+    first = first_click_wins(
+        monkeypatch,
+        phone_changes,
+        lambda: phone_changes.verify_code(settings, change.id, code, actor="a"),
+    )
 
     with pytest.raises(Conflict) as second:
         await phone_changes.verify_code(settings, change.id, code, actor="b")
