@@ -19,7 +19,17 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 PLACEHOLDER = re.compile(r"\?")
 
 
-@functools.lru_cache(maxsize=256)
+def placeholders(count: int) -> str:
+    """`?, ?, ?`: `count` parameters, as in `IN (...)`."""
+    return ", ".join("?" * count)
+
+
+def row_placeholders(rows: int, columns: int) -> str:
+    """`(?, ?), (?, ?)`: the VALUES of a `rows`-row INSERT, every value a parameter."""
+    return ", ".join([f"({placeholders(columns)})"] * rows)
+
+
+@functools.lru_cache(maxsize=512)
 def in_dialect(sql: str, dialect: str) -> str:
     """`sql` as `dialect` ("sqlite" or "postgres") wants its placeholders."""
     if dialect != "postgres":

@@ -25,6 +25,8 @@ blueprint = Blueprint("twilio_sms", __name__, url_prefix="/webhooks/twilio")
 # in their format does not drop messages, but nothing that could not be one.
 SID_RE = re.compile(r"^[A-Za-z0-9_-]{2,64}$", re.ASCII)
 MAX_ADDRESS_CHARS = 32  # InboundMessage.from_phone / to_phone
+# Every SMS webhook answers the same empty document; built once, not per request.
+EMPTY_TWIML = str(MessagingResponse())
 
 
 def twiml(response: object) -> Response:
@@ -71,4 +73,4 @@ async def post_sms() -> Response:
         body=body,
     )
     await sms_service.handle_inbound_sms(settings(), sms, services().inbound_batch)
-    return twiml(MessagingResponse())
+    return twiml(EMPTY_TWIML)

@@ -74,9 +74,10 @@ async def test_texts_arriving_together_share_one_transaction(
         assert await InboundMessage.filter(customer_id=customer.id).count() == 1
 
 
+@pytest.mark.parametrize("enrolled", [False, True], ids=["no_face", "face_enrolled"])
 @pytest.mark.parametrize("body", ["BAL", "ME", "HELP", "hello there", "123456", "ABORT", "W abc"])
 async def test_a_batch_answers_and_stores_exactly_what_the_full_path_does(
-    client: Any, settings: Settings, make_customer: Any, body: str
+    client: Any, settings: Settings, make_customer: Any, body: str, enrolled: bool
 ) -> None:
     batched = await make_customer(name="Ada Lovelace", phone="+15550201000")
     alone = await make_customer(name="Ada Lovelace", phone="+15550202000")
@@ -85,6 +86,8 @@ async def test_a_batch_answers_and_stores_exactly_what_the_full_path_does(
     prefix = batched.account_number[:-5]
     await Customer.filter(id=batched.id).update(account_number=prefix + "10000")
     await Customer.filter(id=alone.id).update(account_number=prefix + "20000")
+    if enrolled:  # ME says whether a face is enrolled
+        await Customer.filter(id__in=[batched.id, alone.id]).update(face_embedding=b"\x01" * 16)
     batcher = batcher_of(client)
     decided = batcher.decided
 
