@@ -655,7 +655,12 @@ def main() -> None:
             if name in chosen:
                 print(f"running {name}...", flush=True)
                 results[name] = function(workdir, args.short)
+                results[name]["when"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     if not args.short:
+        if args.only and RESULTS.exists():
+            # A partial run updates its own sections; the others keep their last figures
+            # (each section carries the time it ran in "when").
+            results = {**json.loads(RESULTS.read_text()), **results}
         RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
     print_table(results)
