@@ -155,6 +155,26 @@ async def test_what_the_batch_must_not_decide_ends_as_the_full_path_ends_it(
         assert await InboundMessage.filter(from_phone=phone).count() == 1
 
 
+async def test_texts_a_moment_apart_share_one_batch(
+    client: Any, settings: Settings, make_customer: Any
+) -> None:
+    """The batch waits a moment (BATCH_WINDOW_SECONDS) for others to join its first
+    message: texts parsed in different turns of the event loop share one commit."""
+    customers = [await make_customer(phone=f"+1555020{i:04d}") for i in range(4)]
+    batcher = batcher_of(client)
+    before = batcher.batches
+
+    async def turns_later(turns: int, phone: str) -> Any:
+        for _ in range(turns):  # arrives a few turns of the loop after the first text
+            await asyncio.sleep(0)
+        return await handle_inbound_sms(settings, sms(phone, "BAL"), batcher)
+
+    results = await asyncio.gather(*(turns_later(i, c.phone) for i, c in enumerate(customers)))
+
+    assert [r.handled for r in results] == [Handled.PROCESSED] * 4
+    assert batcher.batches == before + 1
+
+
 async def test_a_flood_in_one_batch_is_throttled_past_the_limit(
     client: Any, settings: Settings, make_customer: Any
 ) -> None:
