@@ -66,32 +66,50 @@ MAX_BACKOFF_SECONDS = 900.0
 STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
 
 # The claim, in hand-written SQL (smsbank/sql.py): it runs for every pass. Due: queued
-# and its time has come, or sending with its claim run out. It returns what sending a
-# row needs, not the timestamps, whose parsing cost more than the rest of the claim.
+# and its time has come, or sending with its claim run out (its worker died). Each kind
+# is read in the order of the (status, next_attempt_at) index and stops at the limit;
+# one `WHERE (queued...) OR (sending...)` read every due row and sorted them all, a
+# cost that grew with the backlog (300-700 rows under the benchmark's load). It returns
+# what sending a row needs, not the timestamps, whose parsing cost more than the claim.
 # SQLite: one statement, so one write lock; it runs whole before any other writer
 # (another worker, another process), and the rows it changes are no longer due.
 CLAIM_SQLITE_SQL = """
 UPDATE outbound_message
 SET status = ?, claimed_by = ?, claimed_until = ?, attempts = attempts + 1, updated_at = ?
 WHERE id IN (
-    SELECT id FROM outbound_message
-    WHERE (status = ? AND next_attempt_at <= ?) OR (status = ? AND claimed_until < ?)
-    ORDER BY next_attempt_at, id LIMIT ?
+    SELECT id FROM (
+        SELECT id, next_attempt_at FROM (
+            SELECT id, next_attempt_at FROM outbound_message
+            WHERE status = ? AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?
+        )
+        UNION ALL
+        SELECT id, next_attempt_at FROM (
+            SELECT id, next_attempt_at FROM outbound_message
+            WHERE status = ? AND claimed_until < ? ORDER BY next_attempt_at, id LIMIT ?
+        )
+    ) ORDER BY next_attempt_at, id LIMIT ?
 )
 RETURNING id, channel, to_phone, from_phone, body, template, attempts
 """
 # PostgreSQL: the due rows are locked first, skipping rows another worker is claiming,
-# so concurrent workers take disjoint rows without waiting (MATERIALIZED: the locking
-# select runs once, whatever the plan).
+# so concurrent workers take disjoint rows without waiting (MATERIALIZED: each locking
+# select runs once, whatever the plan; PostgreSQL allows no FOR UPDATE in a UNION).
 CLAIM_POSTGRES_SQL = """
-WITH due AS MATERIALIZED (
-    SELECT id FROM outbound_message
-    WHERE (status = ? AND next_attempt_at <= ?) OR (status = ? AND claimed_until < ?)
+WITH queued AS MATERIALIZED (
+    SELECT id, next_attempt_at FROM outbound_message
+    WHERE status = ? AND next_attempt_at <= ?
+    ORDER BY next_attempt_at, id LIMIT ? FOR UPDATE SKIP LOCKED
+), abandoned AS MATERIALIZED (
+    SELECT id, next_attempt_at FROM outbound_message
+    WHERE status = ? AND claimed_until < ?
     ORDER BY next_attempt_at, id LIMIT ? FOR UPDATE SKIP LOCKED
 )
 UPDATE outbound_message
 SET status = ?, claimed_by = ?, claimed_until = ?, attempts = attempts + 1, updated_at = ?
-WHERE id IN (SELECT id FROM due)
+WHERE id IN (
+    SELECT id FROM (SELECT * FROM queued UNION ALL SELECT * FROM abandoned) AS due
+    ORDER BY next_attempt_at, id LIMIT ?
+)
 RETURNING id, channel, to_phone, from_phone, body, template, attempts
 """
 # How long `stop()` lets an in-flight pass finish before cancelling it; cancelled rows
@@ -153,7 +171,8 @@ async def claim_due(
 ) -> list[Claimed]:
     """Claim up to `limit` due messages for `worker_id`; no other worker gets them."""
     now = now or utcnow()
-    due = [OutboundStatus.QUEUED.value, now, OutboundStatus.SENDING.value, now]
+    queued = [OutboundStatus.QUEUED.value, now, limit]
+    abandoned = [OutboundStatus.SENDING.value, now, limit]
     claim = [
         OutboundStatus.SENDING.value,
         worker_id,
@@ -162,10 +181,11 @@ async def claim_due(
     ]
     connection = connections.get("default")
     if connection.capabilities.dialect == "sqlite":
-        rows = await sql.fetch(connection, CLAIM_SQLITE_SQL, [*claim, *due, limit])
+        rows = await sql.fetch(connection, CLAIM_SQLITE_SQL, [*claim, *queued, *abandoned, limit])
     else:
         async with in_transaction() as transaction:
-            rows = await sql.fetch(transaction, CLAIM_POSTGRES_SQL, [*due, limit, *claim])
+            values = [*queued, *abandoned, *claim, limit]
+            rows = await sql.fetch(transaction, CLAIM_POSTGRES_SQL, values)
     claimed = [Claimed(**{**row, "channel": MessageChannel(row["channel"])}) for row in rows]
     return sorted(claimed, key=lambda message: message.id)
 

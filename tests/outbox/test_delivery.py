@@ -25,7 +25,7 @@ from smsbank.models import (
     WithdrawalStatus,
 )
 from smsbank.outbox import enqueue_call, enqueue_sms
-from smsbank.outbox_worker import MAX_BACKOFF_SECONDS, backoff_seconds, deliver_due
+from smsbank.outbox_worker import MAX_BACKOFF_SECONDS, backoff_seconds, claim_due, deliver_due
 from smsbank.settings import Settings
 from smsbank.sms_backends import ConsoleBackend, TwilioBackend
 from smsbank.withdrawals import start_withdrawal
@@ -38,6 +38,43 @@ PHONE = "+15550107777"
 
 async def queue_sms(settings: Settings, body: str = "Your balance is $10.00.") -> OutboundMessage:
     return await enqueue_sms(settings, to=PHONE, body=body, template="test")
+
+
+async def test_a_claim_takes_the_oldest_due_rows_abandoned_ones_included_up_to_its_limit(
+    settings: Settings,
+) -> None:
+    """Due: queued with its time come, or sending with its claim run out (the worker
+    died). A claim takes the earliest-due of both kinds together, never more than its
+    limit, and leaves alone what is not due yet or still claimed by a live worker."""
+    now = utcnow()
+    rows = {
+        name: await queue_sms(settings, body=name)
+        for name in ("queued-3", "abandoned-1", "queued-2", "live-claim", "later", "queued-4")
+    }
+    due_at = {
+        "abandoned-1": now - timedelta(minutes=10),
+        "queued-2": now - timedelta(minutes=8),
+        "queued-3": now - timedelta(minutes=6),
+        "queued-4": now - timedelta(minutes=4),
+        "live-claim": now - timedelta(minutes=20),
+        "later": now + timedelta(minutes=1),
+    }
+    for name, message in rows.items():
+        await OutboundMessage.filter(id=message.id).update(next_attempt_at=due_at[name])
+    await OutboundMessage.filter(id=rows["abandoned-1"].id).update(
+        status=OutboundStatus.SENDING, claimed_until=now - timedelta(seconds=1)
+    )
+    await OutboundMessage.filter(id=rows["live-claim"].id).update(
+        status=OutboundStatus.SENDING, claimed_until=now + timedelta(seconds=30)
+    )
+
+    first = await claim_due(settings, "worker-a", 3, now=now)
+    second = await claim_due(settings, "worker-b", 3, now=now)
+
+    assert sorted(m.body for m in first) == ["abandoned-1", "queued-2", "queued-3"]
+    assert [m.body for m in second] == ["queued-4"]
+    assert (await reload(rows["later"])).status == OutboundStatus.QUEUED
+    assert (await reload(rows["live-claim"])).claimed_by is None  # not taken from its worker
 
 
 async def test_accepted_sms_records_the_provider_sid(
