@@ -94,6 +94,9 @@ RETURNING id, channel, to_phone, from_phone, body, template, attempts
 # PostgreSQL: the due rows are locked first, skipping rows another worker is claiming,
 # so concurrent workers take disjoint rows without waiting (MATERIALIZED: each locking
 # select runs once, whatever the plan; PostgreSQL allows no FOR UPDATE in a UNION).
+# Up to twice the limit are locked for the statement's short transaction and only the
+# earliest `limit` claimed: a worker claiming at that moment skips the others, which
+# stay queued for the next pass.
 CLAIM_POSTGRES_SQL = """
 WITH queued AS MATERIALIZED (
     SELECT id, next_attempt_at FROM outbound_message
@@ -316,7 +319,7 @@ async def _record_sent(
     # Any pending state gives way to "the provider has it"; a status callback may already
     # have moved a row further (sent/delivered), and then there is nothing to do for it.
     whens = " ".join(["WHEN ? THEN ?"] * len(accepted))
-    ids = ", ".join(["?"] * len(accepted))
+    ids = sql.placeholders(len(accepted))
     recorded = await sql.execute(
         connections.get("default"),
         # Only placeholders are formatted into the text; every value is bound.

@@ -16,13 +16,15 @@ How
 ---
 `InboundBatcher.submit` queues a message (already parsed, and `batchable`) and waits.
 One task drains the queue: it takes what is queued, up to `MAX_BATCH`, and in one
-transaction of four statements, whatever the batch's size:
+transaction of three statements whatever the batch's size (four on PostgreSQL, with
+the senders' locks):
 
 1. reads every sender's customer row with their conversation's state and their count of
    messages in the last minute (the flood gate), in one statement;
 2. admits, in arrival order, the messages whose sender is a customer, opted in, idle (no
-   withdrawal or number change waiting) and under the flood limit, counting their
-   earlier messages in the batch as the full path would have seen them;
+   withdrawal or number change waiting) and under the flood limit (counting the same
+   number's earlier messages in the batch: `handle_inbound_sms` never puts two in one
+   batch, see `in_order`, but `submit` itself does not rely on it);
 3. inserts the admitted inbound rows in one statement (`ON CONFLICT (message_sid) DO
    NOTHING`: a MessageSid seen before is a duplicate and nothing is written for it);
 4. runs the conversation machine for each new one exactly as the full path does
@@ -48,7 +50,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -130,6 +134,14 @@ class _Queued:
     answer: asyncio.Future[Result | None]
 
 
+@dataclass
+class _NumberLine:
+    """The texts of one number being handled: the one holding `lock`, and those waiting."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    texts: int = 0
+
+
 class InboundBatcher:
     """Queues read-only SMS commands and writes them a batch per transaction.
 
@@ -141,6 +153,7 @@ class InboundBatcher:
         self.settings = settings
         self._queue: list[_Queued] = []
         self._drain_task: asyncio.Task[None] | None = None
+        self._lines: dict[str, _NumberLine] = {}
         # For tests and the curious: transactions committed, messages decided in them.
         self.batches = 0
         self.decided = 0
@@ -152,6 +165,25 @@ class InboundBatcher:
         """Let the batch being written finish (it holds requests waiting for it)."""
         if self._drain_task is not None:
             await asyncio.wait({self._drain_task}, timeout=STOP_GRACE_SECONDS)
+
+    @asynccontextmanager
+    async def in_order(self, phone: str) -> AsyncIterator[None]:
+        """One number's texts one at a time, in the order they arrived (in this process).
+
+        A text waiting out the batch window, or handed back to the full path, would
+        otherwise be overtaken by the same number's next text, which the full path
+        decides at once: BAL then STOP a moment apart would have been answered as STOP,
+        then BAL (silence: opted out). So a batch never holds two texts of one number.
+        """
+        line = self._lines.setdefault(phone, _NumberLine())
+        line.texts += 1
+        try:
+            async with line.lock:
+                yield
+        finally:
+            line.texts -= 1
+            if not line.texts:
+                del self._lines[phone]
 
     async def submit(self, sms: InboundSms, event: Event) -> Result | None:
         """The message's result once its batch committed, or None: not written, take
@@ -186,10 +218,6 @@ class InboundBatcher:
                 for queued, result in zip(batch, results, strict=True):
                     _answer(queued, result)
                 batch = []
-                if None in results:
-                    # Let the messages handed back queue for the database before the
-                    # next batch does, so one number's texts stay in order.
-                    await asyncio.sleep(0)
         finally:
             for queued in batch + self._queue:  # cancelled mid-batch: nothing committed
                 _answer(queued, None)
@@ -205,7 +233,7 @@ class InboundBatcher:
             results: list[Result | None] = [None] * len(batch)
             admitted, repeats = self._admit(batch, senders)
             stored = await _insert_inbound(connection, [batch[i] for i in admitted], senders, now)
-            outbound: list[object] = []
+            outbound: list[list[object]] = []
             for index in admitted:
                 queued = batch[index]
                 if queued.sms.message_sid not in stored:
@@ -218,13 +246,14 @@ class InboundBatcher:
                     # `batchable` promised otherwise; the batch rolls back, the full path runs.
                     raise RuntimeError(f"{queued.event.kind} left the idle state in a batch")
                 for template, text in turn.replies:
-                    outbound += _outbound_row(self.settings, row, template, text, now)
+                    outbound.append(_outbound_row(self.settings, row, template, text, now))
                 results[index] = Result(
                     Handled.PROCESSED, [text for _, text in turn.replies], turn.state
                 )
             if outbound:
-                rows = sql.row_placeholders(len(outbound) // OUTBOUND_COLUMNS, OUTBOUND_COLUMNS)
-                await sql.execute(connection, INSERT_OUTBOUND_SQL.format(rows=rows), outbound)
+                rows = sql.row_placeholders(len(outbound), OUTBOUND_COLUMNS)
+                values = [value for row in outbound for value in row]
+                await sql.execute(connection, INSERT_OUTBOUND_SQL.format(rows=rows), values)
         for repeat, first in repeats.items():
             # The same MessageSid twice in one batch (Twilio retried while the first was
             # queued): a duplicate of the first, or the full path's if the first is.

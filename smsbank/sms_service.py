@@ -128,14 +128,19 @@ async def handle_inbound_sms(
 
     With a `batcher` (the running app's), a command that only reads is written in a
     group commit with the others arriving at the same moment (`smsbank.sms_batch`);
-    whatever the batch does not take goes through the full path below.
+    whatever the batch does not take goes through the full path below. One number's
+    texts are then handled one at a time, in the order they arrived (`in_order`).
     """
     event = parse(sms.body, default_region=settings.default_region)
-    result = None
-    if batcher is not None and batchable(event):
-        result = await batcher.submit(sms, event)
-    if result is None:
+    result: Result | None = None
+    if batcher is None:
         result = await _handle_alone(settings, sms, event)
+    else:
+        async with batcher.in_order(sms.from_phone):
+            if batchable(event):
+                result = await batcher.submit(sms, event)
+            if result is None:  # not batchable, or the batch handed it back
+                result = await _handle_alone(settings, sms, event)
     log.info(
         "sms handled",
         extra={

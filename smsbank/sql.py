@@ -21,7 +21,7 @@ PLACEHOLDER = re.compile(r"\?")
 
 def placeholders(count: int) -> str:
     """`?, ?, ?`: `count` parameters, as in `IN (...)`."""
-    return ", ".join("?" * count)
+    return ", ".join(["?"] * count)
 
 
 def row_placeholders(rows: int, columns: int) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from smsbank import sms_batch
+from smsbank.conversation import parse
 from smsbank.models import (
     ConversationState,
     Customer,
@@ -190,7 +191,7 @@ async def test_a_flood_in_one_batch_is_throttled_past_the_limit(
     assert await InboundMessage.filter(from_phone=customer.phone).count() == 5
 
 
-async def test_the_same_message_twice_in_one_batch_is_answered_once(
+async def test_the_same_message_twice_at_once_is_answered_once(
     client: Any, settings: Settings, make_customer: Any
 ) -> None:
     customer = await make_customer()
@@ -203,9 +204,120 @@ async def test_the_same_message_twice_in_one_batch_is_answered_once(
     )
 
     assert [r.handled for r in results] == [Handled.PROCESSED, Handled.DUPLICATE]
-    assert batcher.decided == decided + 2  # both in the batch
+    assert batcher.decided == decided + 2  # both by batches (one after the other)
     assert await InboundMessage.filter(message_sid=sid).count() == 1
     assert len(await outbox_of(customer.phone)) == 1
+
+
+async def test_a_sid_repeated_within_one_batch_is_a_duplicate_of_the_first(
+    client: Any, settings: Settings, make_customer: Any
+) -> None:
+    """`submit` on its own (not through `in_order`) may put one message twice in a batch."""
+    customer = await make_customer()
+    sid = new_sid()
+    batcher = batcher_of(client)
+    before = batcher.batches
+    event = parse("BAL")
+
+    results = await asyncio.gather(
+        batcher.submit(sms(customer.phone, "BAL", sid), event),
+        batcher.submit(sms(customer.phone, "BAL", sid), event),
+    )
+
+    assert [r.handled if r else None for r in results] == [Handled.PROCESSED, Handled.DUPLICATE]
+    assert batcher.batches == before + 1
+    assert await InboundMessage.filter(message_sid=sid).count() == 1
+    assert len(await outbox_of(customer.phone)) == 1
+
+
+@pytest.mark.parametrize("second", ["W 20", "STOP"])
+async def test_one_numbers_texts_are_handled_in_the_order_they_arrived(
+    client: Any, settings: Settings, make_customer: Any, second: str
+) -> None:
+    """BAL (batched: it waits out the window) then, a moment later, a text the batch
+    cannot take: the second must not overtake the first."""
+    customer = await make_customer()
+    await Customer.filter(id=customer.id).update(face_embedding=b"\x01" * 16)  # may withdraw
+    batcher = batcher_of(client)
+
+    async def turns_later(turns: int, body: str) -> Result:
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        return await handle_inbound_sms(settings, sms(customer.phone, body), batcher)
+
+    first, then = await asyncio.gather(turns_later(0, "BAL"), turns_later(1, second))
+
+    assert first.handled == then.handled == Handled.PROCESSED
+    inbound = await InboundMessage.filter(from_phone=customer.phone).order_by("id")
+    assert [m.body for m in inbound] == ["BAL", second]
+    outbox = await outbox_of(customer.phone)
+    assert "$100.00" in outbox[0][2]  # the balance went out first, and was not silenced
+    assert outbox[0][5] == OutboundStatus.QUEUED
+
+
+async def test_a_mixed_batch_ends_each_message_as_the_full_path_would(
+    client: Any, settings: Settings, make_customer: Any
+) -> None:
+    regular = await make_customer(phone="+15550301001")
+    earlier = await make_customer(phone="+15550301002")
+    opted_out = await make_customer(phone="+15550301003")
+    await Customer.filter(id=opted_out.id).update(sms_opted_out=True)
+    stored_before = sms(earlier.phone, "BAL")
+    await handle_inbound_sms(settings, stored_before)
+    batcher = batcher_of(client)
+    twice, opted_twice = new_sid(), new_sid()
+
+    results = await together(
+        settings,
+        batcher,
+        [
+            sms(regular.phone, "BAL", twice),
+            sms(earlier.phone, "BAL"),
+            sms(opted_out.phone, "BAL", opted_twice),
+            sms(regular.phone, "ME"),
+            sms(STRANGER, "BAL"),
+            sms(regular.phone, "BAL", twice),
+            stored_before,
+            sms(opted_out.phone, "BAL", opted_twice),
+            sms(regular.phone, "HELP"),
+        ],
+    )
+
+    assert [r.handled for r in results] == [
+        Handled.PROCESSED,
+        Handled.PROCESSED,
+        Handled.OPTED_OUT,
+        Handled.PROCESSED,
+        Handled.UNREGISTERED,
+        Handled.DUPLICATE,
+        Handled.DUPLICATE,
+        Handled.DUPLICATE,
+        Handled.PROCESSED,
+    ]
+    inbound = await InboundMessage.filter(from_phone=regular.phone).order_by("id")
+    assert [m.body for m in inbound] == ["BAL", "ME", "HELP"]
+    assert len(await outbox_of(regular.phone)) == 3
+
+
+async def test_a_duplicate_of_an_earlier_webhook_does_not_count_toward_the_flood_limit(
+    client: Any, settings: Settings, make_customer: Any
+) -> None:
+    customer = await make_customer()
+    strict = dataclasses.replace(settings, inbound_rate_limit_per_minute=3)
+    first = sms(customer.phone, "BAL")
+    await handle_inbound_sms(strict, first)
+    await handle_inbound_sms(strict, sms(customer.phone, "BAL"))
+    batcher = InboundBatcher(strict)
+
+    results = await together(
+        strict, batcher, [first, sms(customer.phone, "BAL"), sms(customer.phone, "BAL")]
+    )
+
+    assert [r.handled for r in results] == [
+        Handled.DUPLICATE,
+        Handled.PROCESSED,
+        Handled.THROTTLED,
+    ]
 
 
 async def test_a_batch_that_fails_leaves_every_message_to_the_full_path(
