@@ -13,6 +13,10 @@ verified selfie moves the account. At a branch (`/request_update_otp`,
 `/update_mobile`) staff have the customer in front of them, so the code alone
 completes it. Both numbers are told when the number changes, so a SIM-swap victim
 hears about it on the phone they still have.
+
+Lookup, expiry, cancelling, failing and the counting of wrong codes are the steps a
+change shares with a withdrawal: they live in `request_lifecycle`, told by `KIND`
+that this is a phone change.
 """
 
 from __future__ import annotations
@@ -21,19 +25,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from smsbank import audit, messages, otp
-from smsbank.capture import close_links, issue_capture_link, link_deadline
+from smsbank import audit, messages, request_lifecycle
 from smsbank.clock import utcnow
-from smsbank.customers import MAX_ID, get_customer, mask_account
-from smsbank.errors import Conflict, Forbidden, Gone, NotFound, ValidationFailed
+from smsbank.customers import get_customer, mask_account
+from smsbank.errors import Conflict, Forbidden, ValidationFailed
 from smsbank.models import (
     CapturePurpose,
     Channel,
     CodePurpose,
-    Conversation,
     ConversationState,
     Customer,
     CustomerStatus,
@@ -60,67 +61,51 @@ def code_subject(change: PhoneChange) -> str:
     return f"phone_change:{change.id}:{change.new_phone}"
 
 
+KIND = request_lifecycle.RequestKind(
+    model=PhoneChange,
+    name="phone_change",
+    id_field="phone_change_id",
+    code_purpose=CodePurpose.PHONE_CHANGE,
+    code_subject=code_subject,
+    capture_purpose=CapturePurpose.PHONE_CHANGE,
+    selfie_state=ConversationState.AWAITING_PHONE_SELFIE,
+    expiry_details=lambda change: {"new_phone": mask_phone(change.new_phone)},
+    open_statuses=OPEN_STATUSES,
+    waiting_statuses=OPEN_STATUSES,
+    awaiting_code=PhoneChangeStatus.AWAITING_CODE,
+    cancelled=PhoneChangeStatus.CANCELLED,
+    failed=PhoneChangeStatus.FAILED,
+    expired=PhoneChangeStatus.EXPIRED,
+    not_found="phone change not found",
+    gone="this phone change has expired; start a new one",
+    finished="this phone change is already {}",
+    code_used="the code for this change was already accepted",
+    not_awaiting_code="this change is not waiting for a code",
+    locked_out="Too many wrong codes: the number change is cancelled.",
+)
+
+
 async def get_phone_change(change_id: int) -> PhoneChange:
-    if not 1 <= change_id <= MAX_ID:
-        raise NotFound("phone change not found", code="phone_change_not_found")
-    change = await PhoneChange.get_or_none(id=change_id)
-    if change is None:
-        raise NotFound("phone change not found", code="phone_change_not_found")
-    return change
+    return await request_lifecycle.get(KIND, change_id)
 
 
 async def open_phone_change_for(customer_id: int) -> PhoneChange | None:
-    change = (
-        await PhoneChange.filter(customer_id=customer_id, status__in=OPEN_STATUSES)
-        .order_by("-id")
-        .first()
-    )
-    if change is not None and change.expires_at <= utcnow():
-        await expire_phone_change(change)
-        return None
-    return change
+    return await request_lifecycle.open_for(KIND, customer_id)
 
 
 async def expire_phone_change(change: PhoneChange) -> bool:
     """End a change whose time ran out, once; True when this call expired it.
 
-    Readers and the sweep (`expire_overdue`) both come here, as for withdrawals (see
-    `withdrawals.expire_withdrawal` for the lock order): codes cancelled, live capture
-    links closed, conversation row freed, audited, and no SMS to either number.
+    As for withdrawals (see `request_lifecycle.expire`, also for the lock order): codes
+    cancelled, live capture links closed, conversation row freed, audited, and no SMS
+    to either number.
     """
-    if change.expires_at > utcnow():
-        return False
-    try:
-        async with in_transaction():
-            await otp.cancel_codes(code_subject(change))
-            await close_links(phone_change_id=change.id)
-            if not await _finish(change, PhoneChangeStatus.EXPIRED, "the request expired"):
-                raise _NotExpired
-            await audit.record(
-                "phone_change.expired",
-                actor=audit.SYSTEM,
-                customer_id=change.customer_id,  # type: ignore[attr-defined]
-                phone_change_id=change.id,
-                new_phone=mask_phone(change.new_phone),
-                channel=change.channel.value,
-            )
-    except _NotExpired:
-        return False
-    return True
+    return await request_lifecycle.expire(KIND, change)
 
 
 async def expire_overdue(limit: int) -> int:
     """Expire up to `limit` open changes past their time; returns how many this call did."""
-    overdue = (
-        await PhoneChange.filter(status__in=OPEN_STATUSES, expires_at__lte=utcnow())
-        .order_by("expires_at", "id")
-        .limit(limit)
-    )
-    expired = 0
-    for change in overdue:
-        if await expire_phone_change(change):
-            expired += 1
-    return expired
+    return await request_lifecycle.expire_overdue(KIND, limit)
 
 
 async def start_phone_change(
@@ -146,8 +131,7 @@ async def start_phone_change(
         )
     now = utcnow()
     async with in_transaction():
-        for previous in await PhoneChange.filter(customer_id=customer.id, status__in=OPEN_STATUSES):
-            await _finish(previous, PhoneChangeStatus.CANCELLED, "replaced by a new request")
+        await request_lifecycle.replace_open(KIND, customer.id)
         change = await PhoneChange.create(
             customer_id=customer.id,
             old_phone=customer.phone,
@@ -156,12 +140,7 @@ async def start_phone_change(
             channel=channel,
             expires_at=now + timedelta(seconds=settings.conversation_timeout_seconds),
         )
-        code = await otp.issue_code(
-            settings,
-            customer_id=customer.id,
-            purpose=CodePurpose.PHONE_CHANGE,
-            subject=code_subject(change),
-        )
+        code = await request_lifecycle.issue_code(KIND, settings, change)
         await enqueue_sms(
             settings,
             to=new_phone,
@@ -186,34 +165,13 @@ async def start_phone_change(
             new_phone=mask_phone(new_phone),
             channel=channel.value,
         )
-        await audit.record(
-            "code.sent",
-            actor=actor,
-            customer_id=customer.id,
-            purpose="phone_change",
-            phone_change_id=change.id,
-        )
+        await request_lifecycle.record_code_sent(KIND, change, actor=actor)
     return change
 
 
 async def resend_code(settings: Settings, change_id: int, *, actor: str) -> tuple[str, str]:
     """A fresh code for the pending change; returns (code, the new number to call)."""
-    change = await _live(change_id)
-    if change.status != PhoneChangeStatus.AWAITING_CODE:
-        raise Conflict("this change is not waiting for a code", code="not_awaiting_code")
-    code = await otp.issue_code(
-        settings,
-        customer_id=change.customer_id,  # type: ignore[attr-defined]
-        purpose=CodePurpose.PHONE_CHANGE,
-        subject=code_subject(change),
-    )
-    await audit.record(
-        "code.sent",
-        actor=actor,
-        customer_id=change.customer_id,  # type: ignore[attr-defined]
-        purpose="phone_change",
-        phone_change_id=change.id,
-    )
+    change, code = await request_lifecycle.issue_new_code(KIND, settings, change_id, actor=actor)
     return code, change.new_phone
 
 
@@ -221,98 +179,44 @@ async def verify_code(
     settings: Settings, change_id: int, code: str, *, actor: str
 ) -> PhoneCodeOutcome:
     """Check the code; SMS requests move on to the selfie, branch requests complete."""
-    change = await _live(change_id)
+    change = await request_lifecycle.live(KIND, change_id)
     if change.status != PhoneChangeStatus.AWAITING_CODE:
-        raise Conflict("the code for this change was already accepted", code="code_used")
+        raise Conflict(KIND.code_used, code="code_used")
     customer = await get_customer(change.customer_id)  # type: ignore[attr-defined]
-    # Using the code and moving the request on commit together: should the second half
-    # fail (the database, a crash), the customer's code still works on the next try.
-    async with in_transaction():
-        check = await otp.check_code(
+    # Too many wrong codes only cancel the change: no SMS, to either number.
+    check = await request_lifecycle.check_code(
+        KIND, settings, change, customer, code, actor=actor, on_accepted=_code_accepted
+    )
+    return PhoneCodeOutcome(check.ok, check.attempts_left, change, check.message)
+
+
+async def _code_accepted(
+    settings: Settings, change: PhoneChange, customer: Customer, actor: str
+) -> None:
+    """Inside the code's transaction: on to the selfie, or at a branch the change is done.
+
+    Branch staff have the customer in front of them, so the code alone completes it.
+    """
+    next_status = (
+        PhoneChangeStatus.AWAITING_SELFIE
+        if change.channel == Channel.SMS
+        else PhoneChangeStatus.AWAITING_CODE  # `_complete` below moves it to completed
+    )
+    if not await request_lifecycle.accept_code(
+        KIND, change, next_status, customer_id=customer.id, actor=actor
+    ):
+        raise Conflict(KIND.code_used, code="code_used")
+    if change.channel == Channel.SMS:
+        await request_lifecycle.send_capture_link(
+            KIND,
             settings,
-            customer_id=customer.id,
-            purpose=CodePurpose.PHONE_CHANGE,
-            subject=code_subject(change),
-            code=code,
+            change,
+            customer,
+            text=messages.phone_change_capture_link,
+            template="phone_change_capture_link",
         )
-        if check.ok:
-            next_status = (
-                PhoneChangeStatus.AWAITING_SELFIE
-                if change.channel == Channel.SMS
-                else PhoneChangeStatus.AWAITING_CODE
-            )
-            moved = await PhoneChange.filter(
-                id=change.id, status=PhoneChangeStatus.AWAITING_CODE
-            ).update(status=next_status, code_verified_at=utcnow())
-            if not moved:
-                raise Conflict("the code for this change was already accepted", code="code_used")
-            await audit.record(
-                "code.checked",
-                actor=actor,
-                customer_id=customer.id,
-                phone_change_id=change.id,
-                result="ok",
-            )
-            if change.channel == Channel.SMS:
-                url = await issue_capture_link(
-                    settings,
-                    customer_id=customer.id,
-                    purpose=CapturePurpose.PHONE_CHANGE,
-                    phone_change_id=change.id,
-                )
-                await enqueue_sms(
-                    settings,
-                    to=customer.phone,
-                    body=messages.phone_change_capture_link(url),
-                    template="phone_change_capture_link",
-                    customer_id=customer.id,
-                    respect_opt_out=False,
-                )
-                # As for withdrawals: the request lives at least as long as its link.
-                until = link_deadline(settings)
-                await PhoneChange.filter(id=change.id, expires_at__lt=until).update(
-                    expires_at=until
-                )
-                await Conversation.filter(phone_change_id=change.id).update(
-                    state=ConversationState.AWAITING_PHONE_SELFIE, expires_at=until
-                )
-            else:
-                await _complete(settings, change, customer, actor)
-    if not check.ok:
-        if check.reason == "no_code":
-            await change.refresh_from_db()
-            if change.code_verified_at is not None:
-                # The right code, presented twice at the same moment: the other one won.
-                raise Conflict("the code for this change was already accepted", code="code_used")
-        return await _count_wrong_code(settings, change, customer, check.reason, actor)
-    await change.refresh_from_db()
-    return PhoneCodeOutcome(True, settings.otp_max_attempts - change.code_failures, change, "")
-
-
-async def _count_wrong_code(
-    settings: Settings, change: PhoneChange, customer: Customer, reason: str, actor: str
-) -> PhoneCodeOutcome:
-    async with in_transaction():
-        await PhoneChange.filter(id=change.id).update(code_failures=F("code_failures") + 1)
-        await change.refresh_from_db()
-        attempts_left = max(settings.otp_max_attempts - change.code_failures, 0)
-        await audit.record(
-            "code.checked",
-            actor=actor,
-            customer_id=customer.id,
-            phone_change_id=change.id,
-            result=reason,
-            attempts_left=attempts_left,
-        )
-        if attempts_left == 0:
-            await _finish(change, PhoneChangeStatus.CANCELLED, "too many wrong codes")
-            message = "Too many wrong codes: the number change is cancelled."
-        elif reason == "expired":
-            message = "That code has expired. Text CALL for a new code by phone, or start again."
-        else:
-            message = f"That code is not right. {attempts_left} tries left."
-    await change.refresh_from_db()
-    return PhoneCodeOutcome(False, attempts_left, change, message)
+    else:
+        await _complete(settings, change, customer, actor)
 
 
 async def selfie_verified(
@@ -353,7 +257,7 @@ async def _complete(
         status=PhoneChangeStatus.COMPLETED, completed_at=utcnow()
     )
     await Customer.filter(id=customer.id).update(phone=change.new_phone, sms_opted_out=False)
-    await _reset_conversation(change.id)
+    await request_lifecycle.reset_conversation(KIND, change.id)
     await enqueue_sms(
         settings,
         to=change.old_phone,
@@ -384,76 +288,18 @@ async def selfie_failed(settings: Settings, change_id: int, *, reason: str, acto
     """The selfies ran out: the change fails and the customer is told on the old phone."""
     change = await get_phone_change(change_id)
     async with in_transaction():
-        finished = await _finish(
-            change, PhoneChangeStatus.FAILED, reason, only_from=(PhoneChangeStatus.AWAITING_SELFIE,)
+        failed = await request_lifecycle.fail(
+            KIND, change, reason, actor=actor, only_from=(PhoneChangeStatus.AWAITING_SELFIE,)
         )
-        if not finished:
-            return
-        await audit.record(
-            "phone_change.failed",
-            actor=actor,
-            customer_id=change.customer_id,  # type: ignore[attr-defined]
-            phone_change_id=change.id,
-            reason=reason,
-        )
-        await enqueue_sms(
-            settings,
-            to=change.old_phone,
-            body=messages.phone_change_failed(reason),
-            template="phone_change_failed",
-            customer_id=change.customer_id,  # type: ignore[attr-defined]
-        )
+        if failed:
+            await enqueue_sms(
+                settings,
+                to=change.old_phone,
+                body=messages.phone_change_failed(reason),
+                template="phone_change_failed",
+                customer_id=change.customer_id,  # type: ignore[attr-defined]
+            )
 
 
 async def cancel_phone_change(change_id: int, *, actor: str, reason: str = "cancelled") -> bool:
-    change = await get_phone_change(change_id)
-    async with in_transaction():
-        finished = await _finish(change, PhoneChangeStatus.CANCELLED, reason)
-        if finished:
-            await audit.record(
-                "phone_change.cancelled",
-                actor=actor,
-                customer_id=change.customer_id,  # type: ignore[attr-defined]
-                phone_change_id=change.id,
-                reason=reason,
-            )
-    return finished
-
-
-async def _live(change_id: int) -> PhoneChange:
-    change = await get_phone_change(change_id)
-    if change.status in OPEN_STATUSES and change.expires_at <= utcnow():
-        await expire_phone_change(change)
-        await change.refresh_from_db()
-    if change.status == PhoneChangeStatus.EXPIRED:
-        raise Gone("this phone change has expired; start a new one", code="expired")
-    if change.status not in OPEN_STATUSES:
-        raise Conflict(f"this phone change is already {change.status.value}", code="finished")
-    return change
-
-
-async def _finish(
-    change: PhoneChange,
-    status: PhoneChangeStatus,
-    reason: str,
-    only_from: tuple[PhoneChangeStatus, ...] = OPEN_STATUSES,
-) -> bool:
-    # Codes first, then the request: the lock order of a code being checked.
-    await otp.cancel_codes(code_subject(change))
-    finished = await PhoneChange.filter(id=change.id, status__in=only_from).update(
-        status=status, failure_reason=reason[:200]
-    )
-    if finished:
-        await _reset_conversation(change.id)
-        await change.refresh_from_db()
-    return bool(finished)
-
-
-class _NotExpired(Exception):
-    """Rolls back an expiry that lost its race (the change moved on meanwhile)."""
-
-
-async def _reset_conversation(change_id: int) -> None:
-    await Conversation.filter(phone_change_id=change_id).update(
-        state=ConversationState.IDLE, phone_change_id=None, expires_at=None
-    )
+    return await request_lifecycle.cancel(KIND, change_id, actor=actor, reason=reason)

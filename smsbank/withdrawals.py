@@ -21,8 +21,9 @@ expiry sweep) cannot both win: the loser sees a Conflict. The ledger's unique ke
 go to the outbox inside the same transaction as the transition that caused them.
 
 A request past its `expires_at` is expired by whoever meets it first: a reader of it
-(`open_withdrawal_for`, `_live`) or the background sweep (`smsbank.expiry`), both
-through `expire_withdrawal`.
+(`open_withdrawal_for`, `request_lifecycle.live`) or the background sweep
+(`smsbank.expiry`), both through `request_lifecycle.expire`. That module holds the
+steps withdrawals share with phone changes; `KIND` tells it this is a withdrawal.
 """
 
 from __future__ import annotations
@@ -31,20 +32,17 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from smsbank import audit, ledger, messages, otp
-from smsbank.capture import close_links, issue_capture_link, link_deadline
+from smsbank import audit, ledger, messages, request_lifecycle
 from smsbank.clock import utcnow
-from smsbank.customers import MAX_ID, get_customer, mask_account
-from smsbank.errors import BankError, Conflict, Forbidden, Gone, InsufficientFunds, NotFound
+from smsbank.customers import get_customer, mask_account
+from smsbank.errors import BankError, Conflict, Forbidden, InsufficientFunds
 from smsbank.ledger import Limits
 from smsbank.models import (
     CapturePurpose,
     Channel,
     CodePurpose,
-    Conversation,
     ConversationState,
     Customer,
     CustomerStatus,
@@ -90,6 +88,30 @@ def code_subject(withdrawal: Withdrawal) -> str:
     return f"withdrawal:{withdrawal.id}:{withdrawal.amount_minor}"
 
 
+KIND = request_lifecycle.RequestKind(
+    model=Withdrawal,
+    name="withdrawal",
+    id_field="withdrawal_id",
+    code_purpose=CodePurpose.WITHDRAWAL,
+    code_subject=code_subject,
+    capture_purpose=CapturePurpose.WITHDRAWAL,
+    selfie_state=ConversationState.AWAITING_WITHDRAWAL_SELFIE,
+    expiry_details=lambda withdrawal: {"amount": str(withdrawal.amount)},
+    open_statuses=OPEN_STATUSES,
+    waiting_statuses=WAITING_STATUSES,
+    awaiting_code=WithdrawalStatus.AWAITING_CODE,
+    cancelled=WithdrawalStatus.CANCELLED,
+    failed=WithdrawalStatus.FAILED,
+    expired=WithdrawalStatus.EXPIRED,
+    not_found="withdrawal not found",
+    gone="this withdrawal request has expired; start a new one",
+    finished="this withdrawal is already {}",
+    code_used="the code for this withdrawal was already accepted",
+    not_awaiting_code="this withdrawal is not waiting for a code",
+    locked_out="Too many wrong codes: the withdrawal is cancelled.",
+)
+
+
 async def check_can_withdraw(settings: Settings, customer: Customer, amount: Decimal) -> None:
     """Refuse early, with a message the customer can act on."""
     if customer.status != CustomerStatus.ACTIVE:
@@ -110,25 +132,12 @@ async def check_can_withdraw(settings: Settings, customer: Customer, amount: Dec
 
 
 async def get_withdrawal(withdrawal_id: int) -> Withdrawal:
-    if not 1 <= withdrawal_id <= MAX_ID:
-        raise NotFound("withdrawal not found", code="withdrawal_not_found")
-    withdrawal = await Withdrawal.get_or_none(id=withdrawal_id)
-    if withdrawal is None:
-        raise NotFound("withdrawal not found", code="withdrawal_not_found")
-    return withdrawal
+    return await request_lifecycle.get(KIND, withdrawal_id)
 
 
 async def open_withdrawal_for(customer_id: int) -> Withdrawal | None:
     """The customer's live request, expiring it first if its time ran out."""
-    withdrawal = (
-        await Withdrawal.filter(customer_id=customer_id, status__in=OPEN_STATUSES)
-        .order_by("-id")
-        .first()
-    )
-    if withdrawal is not None and withdrawal.expires_at <= utcnow():
-        await expire_withdrawal(withdrawal)
-        return None
-    return withdrawal
+    return await request_lifecycle.open_for(KIND, customer_id)
 
 
 async def expire_withdrawal(
@@ -136,38 +145,11 @@ async def expire_withdrawal(
 ) -> bool:
     """End a request whose time ran out, once; True when this call expired it.
 
-    Readers (`open_withdrawal_for`, `_live`) and the sweep (`expire_overdue`) all come
-    here. Its codes are cancelled, its live capture links closed (they answer 410
-    "expired"), the conversation row freed, and the expiry audited. The customer is not
-    texted: a request they left alone ends silently, and their next text starts afresh.
-
-    Codes and links are touched before the request's own conditional UPDATE, the order
-    in which a code (code, then request) and a selfie (link, then request) take their
-    locks, so on PostgreSQL an expiry racing either waits for it instead of deadlocking.
-    When the request is no longer in `only_from` (the code or selfie won), everything
-    here is rolled back.
+    Its codes are cancelled, its live capture links closed, the conversation row freed
+    and the expiry audited; the customer is not texted (see `request_lifecycle.expire`,
+    also for the lock order against a code or selfie racing it).
     """
-    if withdrawal.expires_at > utcnow():
-        return False
-    try:
-        async with in_transaction():
-            await otp.cancel_codes(code_subject(withdrawal))
-            await close_links(withdrawal_id=withdrawal.id)
-            if not await _finish(
-                withdrawal, WithdrawalStatus.EXPIRED, "the request expired", only_from=only_from
-            ):
-                raise _NotExpired
-            await audit.record(
-                "withdrawal.expired",
-                actor=audit.SYSTEM,
-                customer_id=withdrawal.customer_id,  # type: ignore[attr-defined]
-                withdrawal_id=withdrawal.id,
-                amount=str(withdrawal.amount),
-                channel=withdrawal.channel.value,
-            )
-    except _NotExpired:
-        return False
-    return True
+    return await request_lifecycle.expire(KIND, withdrawal, only_from=only_from)
 
 
 async def expire_overdue(limit: int) -> int:
@@ -176,16 +158,7 @@ async def expire_overdue(limit: int) -> int:
     The expiry sweep's half for withdrawals; returns how many this call expired. Any
     number of callers may run it at once: each request is expired by exactly one.
     """
-    overdue = (
-        await Withdrawal.filter(status__in=WAITING_STATUSES, expires_at__lte=utcnow())
-        .order_by("expires_at", "id")
-        .limit(limit)
-    )
-    expired = 0
-    for withdrawal in overdue:
-        if await expire_withdrawal(withdrawal, only_from=WAITING_STATUSES):
-            expired += 1
-    return expired
+    return await request_lifecycle.expire_overdue(KIND, limit)
 
 
 async def start_withdrawal(
@@ -201,9 +174,7 @@ async def start_withdrawal(
     await check_can_withdraw(settings, customer, amount)
     now = utcnow()
     async with in_transaction():
-        # One request at a time: a new WITHDRAW replaces the previous one.
-        for previous in await Withdrawal.filter(customer_id=customer.id, status__in=OPEN_STATUSES):
-            await _finish(previous, WithdrawalStatus.CANCELLED, "replaced by a new request")
+        await request_lifecycle.replace_open(KIND, customer.id)
         withdrawal = await Withdrawal.create(
             customer_id=customer.id,
             amount_minor=to_minor(amount),
@@ -211,12 +182,7 @@ async def start_withdrawal(
             channel=channel,
             expires_at=now + timedelta(seconds=settings.conversation_timeout_seconds),
         )
-        code = await otp.issue_code(
-            settings,
-            customer_id=customer.id,
-            purpose=CodePurpose.WITHDRAWAL,
-            subject=code_subject(withdrawal),
-        )
+        code = await request_lifecycle.issue_code(KIND, settings, withdrawal)
         await enqueue_sms(
             settings,
             to=customer.phone,
@@ -235,13 +201,7 @@ async def start_withdrawal(
             amount=str(amount),
             channel=channel.value,
         )
-        await audit.record(
-            "code.sent",
-            actor=actor,
-            customer_id=customer.id,
-            purpose="withdrawal",
-            withdrawal_id=withdrawal.id,
-        )
+        await request_lifecycle.record_code_sent(KIND, withdrawal, actor=actor)
     return withdrawal
 
 
@@ -250,22 +210,7 @@ async def resend_code(settings: Settings, withdrawal_id: int, *, actor: str) -> 
 
     The request's failure count carries over: a new code is not a new set of guesses.
     """
-    withdrawal = await _live(withdrawal_id)
-    if withdrawal.status != WithdrawalStatus.AWAITING_CODE:
-        raise Conflict("this withdrawal is not waiting for a code", code="not_awaiting_code")
-    code = await otp.issue_code(
-        settings,
-        customer_id=withdrawal.customer_id,  # type: ignore[attr-defined]
-        purpose=CodePurpose.WITHDRAWAL,
-        subject=code_subject(withdrawal),
-    )
-    await audit.record(
-        "code.sent",
-        actor=actor,
-        customer_id=withdrawal.customer_id,  # type: ignore[attr-defined]
-        purpose="withdrawal",
-        withdrawal_id=withdrawal.id,
-    )
+    _, code = await request_lifecycle.issue_new_code(KIND, settings, withdrawal_id, actor=actor)
     return code
 
 
@@ -273,108 +218,56 @@ async def verify_code(
     settings: Settings, withdrawal_id: int, code: str, *, actor: str
 ) -> CodeOutcome:
     """Check the customer's code; on success, move on to the selfie."""
-    withdrawal = await _live(withdrawal_id)
+    withdrawal = await request_lifecycle.live(KIND, withdrawal_id)
     if withdrawal.status != WithdrawalStatus.AWAITING_CODE:
-        raise Conflict("the code for this withdrawal was already accepted", code="code_used")
+        raise Conflict(KIND.code_used, code="code_used")
     customer = await get_customer(withdrawal.customer_id)  # type: ignore[attr-defined]
-    # Using the code and moving the request on commit together: should the second half
-    # fail (the database, a crash), the customer's code still works on the next try.
-    async with in_transaction():
-        check = await otp.check_code(
+    check = await request_lifecycle.check_code(
+        KIND,
+        settings,
+        withdrawal,
+        customer,
+        code,
+        actor=actor,
+        on_accepted=_await_selfie,
+        on_locked_out=_text_locked_out,
+    )
+    return CodeOutcome(check.ok, check.attempts_left, withdrawal, check.message)
+
+
+async def _await_selfie(
+    settings: Settings, withdrawal: Withdrawal, customer: Customer, actor: str
+) -> None:
+    """Inside the code's transaction: on to the selfie, by capture link for SMS requests."""
+    if not await request_lifecycle.accept_code(
+        KIND, withdrawal, WithdrawalStatus.AWAITING_SELFIE, customer_id=customer.id, actor=actor
+    ):
+        raise Conflict(KIND.code_used, code="code_used")
+    if withdrawal.channel == Channel.SMS:
+        await request_lifecycle.send_capture_link(
+            KIND,
             settings,
+            withdrawal,
+            customer,
+            text=lambda url: messages.withdrawal_capture_link(
+                url, withdrawal.amount, customer.currency
+            ),
+            template="withdrawal_capture_link",
+        )
+
+
+async def _text_locked_out(settings: Settings, withdrawal: Withdrawal, customer: Customer) -> None:
+    """Too many wrong codes cancelled the request: an SMS customer is told why."""
+    if withdrawal.channel == Channel.SMS:
+        await enqueue_sms(
+            settings,
+            to=customer.phone,
+            body=messages.withdrawal_failed(
+                withdrawal.amount, customer.currency, "too many wrong codes."
+            ),
+            template="withdrawal_failed",
             customer_id=customer.id,
-            purpose=CodePurpose.WITHDRAWAL,
-            subject=code_subject(withdrawal),
-            code=code,
         )
-        if check.ok:
-            moved = await Withdrawal.filter(
-                id=withdrawal.id, status=WithdrawalStatus.AWAITING_CODE
-            ).update(status=WithdrawalStatus.AWAITING_SELFIE, code_verified_at=utcnow())
-            if not moved:
-                raise Conflict("the code for this withdrawal was already accepted")
-            await audit.record(
-                "code.checked",
-                actor=actor,
-                customer_id=customer.id,
-                withdrawal_id=withdrawal.id,
-                result="ok",
-            )
-            if withdrawal.channel == Channel.SMS:
-                url = await issue_capture_link(
-                    settings,
-                    customer_id=customer.id,
-                    purpose=CapturePurpose.WITHDRAWAL,
-                    withdrawal_id=withdrawal.id,
-                )
-                await enqueue_sms(
-                    settings,
-                    to=customer.phone,
-                    body=messages.withdrawal_capture_link(
-                        url, withdrawal.amount, customer.currency
-                    ),
-                    template="withdrawal_capture_link",
-                    customer_id=customer.id,
-                    respect_opt_out=False,
-                )
-                # The SMS says the link is valid 10 minutes: the request lives at least
-                # as long, or a selfie taken in time would meet an expired request.
-                until = link_deadline(settings)
-                await Withdrawal.filter(id=withdrawal.id, expires_at__lt=until).update(
-                    expires_at=until
-                )
-                await Conversation.filter(withdrawal_id=withdrawal.id).update(
-                    state=ConversationState.AWAITING_WITHDRAWAL_SELFIE, expires_at=until
-                )
-    if check.ok:
-        await withdrawal.refresh_from_db()
-        return CodeOutcome(
-            True, settings.otp_max_attempts - withdrawal.code_failures, withdrawal, ""
-        )
-
-    if check.reason == "no_code":
-        await withdrawal.refresh_from_db()
-        if withdrawal.code_verified_at is not None:
-            # The right code, presented twice at the same moment: the other one won.
-            # Not a wrong try; the same answer as a code sent after acceptance.
-            raise Conflict("the code for this withdrawal was already accepted", code="code_used")
-    return await _count_wrong_code(settings, withdrawal, customer, check.reason, actor)
-
-
-async def _count_wrong_code(
-    settings: Settings, withdrawal: Withdrawal, customer: Customer, reason: str, actor: str
-) -> CodeOutcome:
-    async with in_transaction():
-        await Withdrawal.filter(id=withdrawal.id).update(code_failures=F("code_failures") + 1)
-        await withdrawal.refresh_from_db()
-        attempts_left = max(settings.otp_max_attempts - withdrawal.code_failures, 0)
-        await audit.record(
-            "code.checked",
-            actor=actor,
-            customer_id=customer.id,
-            withdrawal_id=withdrawal.id,
-            result=reason,
-            attempts_left=attempts_left,
-        )
-        if attempts_left == 0:
-            await _finish(withdrawal, WithdrawalStatus.CANCELLED, "too many wrong codes")
-            if withdrawal.channel == Channel.SMS:
-                await enqueue_sms(
-                    settings,
-                    to=customer.phone,
-                    body=messages.withdrawal_failed(
-                        withdrawal.amount, customer.currency, "too many wrong codes."
-                    ),
-                    template="withdrawal_failed",
-                    customer_id=customer.id,
-                )
-            message = "Too many wrong codes: the withdrawal is cancelled."
-        elif reason == "expired":
-            message = "That code has expired. Text CALL for a new code by phone, or start again."
-        else:
-            message = f"That code is not right. {attempts_left} tries left."
-    await withdrawal.refresh_from_db()
-    return CodeOutcome(False, attempts_left, withdrawal, message)
 
 
 async def selfie_verified(
@@ -420,7 +313,7 @@ async def face_checked_by_staff(
     settings: Settings, withdrawal_id: int, *, verified: bool, distance: float, actor: str
 ) -> Withdrawal:
     """`POST /verify_face` for a withdrawal: a match approves it (staff then record it)."""
-    withdrawal = await _live(withdrawal_id)
+    withdrawal = await request_lifecycle.live(KIND, withdrawal_id)
     if withdrawal.status == WithdrawalStatus.AWAITING_CODE:
         raise Conflict("the code must be verified before the face", code="code_not_verified")
     if withdrawal.status != WithdrawalStatus.AWAITING_SELFIE:
@@ -438,7 +331,7 @@ async def record_withdrawal(settings: Settings, withdrawal_id: int, *, actor: st
     if withdrawal.channel == Channel.BRANCH and withdrawal.status == WithdrawalStatus.APPROVED:
         # An approval not used in time ends (410) rather than paying out hours later.
         # (An SMS withdrawal is recorded in the same breath as its selfie is approved.)
-        withdrawal = await _live(withdrawal_id)
+        withdrawal = await request_lifecycle.live(KIND, withdrawal_id)
     if withdrawal.status != WithdrawalStatus.APPROVED:
         raise Conflict(
             "the withdrawal can be recorded only after its code and face checks passed",
@@ -456,7 +349,7 @@ async def record_withdrawal(settings: Settings, withdrawal_id: int, *, actor: st
             customer.id, withdrawal.amount, limits_for(settings), withdrawal_id=withdrawal.id
         )
         await Withdrawal.filter(id=withdrawal.id).update(reference=entry.reference)
-        await _reset_conversation(withdrawal.id)
+        await request_lifecycle.reset_conversation(KIND, withdrawal.id)
         await enqueue_sms(
             settings,
             to=customer.phone,
@@ -485,22 +378,14 @@ async def selfie_failed(settings: Settings, withdrawal_id: int, *, reason: str, 
     withdrawal = await get_withdrawal(withdrawal_id)
     customer = await get_customer(withdrawal.customer_id)  # type: ignore[attr-defined]
     async with in_transaction():
-        finished = await _finish(
+        failed = await request_lifecycle.fail(
+            KIND,
             withdrawal,
-            WithdrawalStatus.FAILED,
             reason,
+            actor=actor,
             only_from=(WithdrawalStatus.AWAITING_SELFIE, WithdrawalStatus.APPROVED),
         )
-        if not finished:
-            return
-        await audit.record(
-            "withdrawal.failed",
-            actor=actor,
-            customer_id=customer.id,
-            withdrawal_id=withdrawal.id,
-            reason=reason,
-        )
-        if withdrawal.channel == Channel.SMS:
+        if failed and withdrawal.channel == Channel.SMS:
             await enqueue_sms(
                 settings,
                 to=customer.phone,
@@ -512,57 +397,4 @@ async def selfie_failed(settings: Settings, withdrawal_id: int, *, reason: str, 
 
 async def cancel_withdrawal(withdrawal_id: int, *, actor: str, reason: str = "cancelled") -> bool:
     """ABORT: cancel a request that is not finished. True when something was cancelled."""
-    withdrawal = await get_withdrawal(withdrawal_id)
-    async with in_transaction():
-        finished = await _finish(withdrawal, WithdrawalStatus.CANCELLED, reason)
-        if finished:
-            await audit.record(
-                "withdrawal.cancelled",
-                actor=actor,
-                customer_id=withdrawal.customer_id,  # type: ignore[attr-defined]
-                withdrawal_id=withdrawal.id,
-                reason=reason,
-            )
-    return finished
-
-
-async def _live(withdrawal_id: int) -> Withdrawal:
-    """An open request, or 409 (finished) / 410 (expired)."""
-    withdrawal = await get_withdrawal(withdrawal_id)
-    if withdrawal.status in OPEN_STATUSES and withdrawal.expires_at <= utcnow():
-        await expire_withdrawal(withdrawal)
-        await withdrawal.refresh_from_db()
-    if withdrawal.status == WithdrawalStatus.EXPIRED:
-        raise Gone("this withdrawal request has expired; start a new one", code="expired")
-    if withdrawal.status not in OPEN_STATUSES:
-        raise Conflict(f"this withdrawal is already {withdrawal.status.value}", code="finished")
-    return withdrawal
-
-
-async def _finish(
-    withdrawal: Withdrawal,
-    status: WithdrawalStatus,
-    reason: str,
-    only_from: tuple[WithdrawalStatus, ...] = OPEN_STATUSES,
-) -> bool:
-    """Move an open request to a final state (once) and free the conversation."""
-    # Codes first, then the request: the lock order of a code being checked (see
-    # `expire_withdrawal`). A request that is no longer open has no live code anyway.
-    await otp.cancel_codes(code_subject(withdrawal))
-    finished = await Withdrawal.filter(id=withdrawal.id, status__in=only_from).update(
-        status=status, failure_reason=reason[:200]
-    )
-    if finished:
-        await _reset_conversation(withdrawal.id)
-        await withdrawal.refresh_from_db()
-    return bool(finished)
-
-
-class _NotExpired(Exception):
-    """Rolls back an expiry that lost its race (the request moved on meanwhile)."""
-
-
-async def _reset_conversation(withdrawal_id: int) -> None:
-    await Conversation.filter(withdrawal_id=withdrawal_id).update(
-        state=ConversationState.IDLE, withdrawal_id=None, expires_at=None
-    )
+    return await request_lifecycle.cancel(KIND, withdrawal_id, actor=actor, reason=reason)
