@@ -432,8 +432,14 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def bench_webhook(workdir: Path, short: bool) -> dict[str, Any]:
     """Bare and bank both up; loads alternate between them, so a machine that slows
-    down or speeds up mid-benchmark weighs on both alike."""
-    count, seconds, rounds = (1500, 5.0, 1) if short else (12000, 20.0, 3)
+    down or speeds up mid-benchmark weighs on both alike.
+
+    The ratio is the median of each round's bank/bare ratio: the two runs of a round
+    are taken back to back, so a round compares like with like even when this shared
+    VM's speed drifts by a quarter within minutes (README, Benchmarks). The ratio of
+    the medians, which mixes runs from different moments, is reported beside it.
+    """
+    count, seconds, rounds = (1500, 5.0, 1) if short else (12000, 20.0, 5)
     bare_runs: list[dict[str, Any]] = []
     bank_runs: list[dict[str, Any]] = []
     with (
@@ -454,12 +460,18 @@ def bench_webhook(workdir: Path, short: bool) -> dict[str, Any]:
                 load_with_cpu(bank, process.pid, signed_sms_requests(bank, phones, count), seconds)
             )
     bare_stats, bank_stats = median_run(bare_runs), median_run(bank_runs)
+    round_ratios = [
+        bank["rps"] / bare["rps"] for bank, bare in zip(bank_runs, bare_runs, strict=True)
+    ]
+    ratio = statistics.median(round_ratios)
     return {
         "bare": bare_stats,
         "bank": bank_stats,
-        "throughput_ratio": round(bank_stats["rps"] / bare_stats["rps"], 3),
-        "target": "ratio >= 0.5 and bank p99 <= 50 ms (medians of alternating runs)",
-        "met": bank_stats["rps"] / bare_stats["rps"] >= 0.5 and bank_stats["p99_ms"] <= 50,
+        "throughput_ratio": round(ratio, 3),
+        "round_ratios": [round(r, 3) for r in round_ratios],
+        "ratio_of_medians": round(bank_stats["rps"] / bare_stats["rps"], 3),
+        "target": "ratio >= 0.5 (median of the rounds' ratios) and bank p99 <= 50 ms (median)",
+        "met": ratio >= 0.5 and bank_stats["p99_ms"] <= 50,
     }
 
 
@@ -544,11 +556,11 @@ def print_table(results: dict[str, Any]) -> None:
     if web:
         rows.append(
             (
-                "webhook req/s (bank / bare)",
+                "webhook req/s (bank / bare), ratio: median of rounds (of medians)",
                 f"{web['bank']['rps']} / {web['bare']['rps']}",
                 "ratio >= 0.5",
-                f"{web['throughput_ratio']}",
-                web["met"],
+                f"{web['throughput_ratio']} ({web.get('ratio_of_medians')})",
+                web["throughput_ratio"] >= 0.5,
             )
         )
         rows.append(
