@@ -8,8 +8,9 @@ met it; without a sweep, one nobody reads again stays `awaiting_code` /
 `awaiting_selfie`, in the staff API and in its conversation row, forever.
 
 `sweep()` is one pass: it finds up to `limit` overdue requests of each kind and hands
-each to the same per-request function the readers use (`withdrawals.expire_withdrawal`,
-`phone_changes.expire_phone_change`). There the expiry is a conditional UPDATE on the
+each to the same per-request function the readers use (`request_lifecycle.expire`,
+which `withdrawals.expire_withdrawal` and `phone_changes.expire_phone_change` wrap).
+There the expiry is a conditional UPDATE on the
 request's status, so a code or selfie arriving at the same moment, a reader, or the
 sweep of another worker either finds the request already expired or loses to it:
 each request is expired exactly once, with one audit event, and is never both
