@@ -179,9 +179,7 @@ async def verify_code(
     settings: Settings, change_id: int, code: str, *, actor: str
 ) -> PhoneCodeOutcome:
     """Check the code; SMS requests move on to the selfie, branch requests complete."""
-    change = await request_lifecycle.live(KIND, change_id)
-    if change.status != PhoneChangeStatus.AWAITING_CODE:
-        raise Conflict(KIND.code_used, code="code_used")
+    change = await request_lifecycle.awaiting_code(KIND, change_id)
     customer = await get_customer(change.customer_id)  # type: ignore[attr-defined]
     # Too many wrong codes only cancel the change: no SMS, to either number.
     check = await request_lifecycle.check_code(
@@ -202,10 +200,9 @@ async def _code_accepted(
         if change.channel == Channel.SMS
         else PhoneChangeStatus.AWAITING_CODE  # `_complete` below moves it to completed
     )
-    if not await request_lifecycle.accept_code(
+    await request_lifecycle.accept_code(
         KIND, change, next_status, customer_id=customer.id, actor=actor
-    ):
-        raise Conflict(KIND.code_used, code="code_used")
+    )
     if change.channel == Channel.SMS:
         await request_lifecycle.send_capture_link(
             KIND,

@@ -121,6 +121,15 @@ async def live(kind: RequestKind[R], request_id: int) -> R:
     return request
 
 
+async def awaiting_code(kind: RequestKind[R], request_id: int) -> R:
+    """A live request still waiting for its code, or 409 `code_used` (410 / 409 as
+    `live`)."""
+    request = await live(kind, request_id)
+    if request.status != kind.awaiting_code:
+        raise Conflict(kind.code_used, code="code_used")
+    return request
+
+
 async def expire(
     kind: RequestKind[R], request: R, *, only_from: tuple[StrEnum, ...] | None = None
 ) -> bool:
@@ -368,23 +377,23 @@ async def _count_wrong_code(
 
 async def accept_code(
     kind: RequestKind[R], request: R, next_status: StrEnum, *, customer_id: int, actor: str
-) -> bool:
+) -> None:
     """Inside the code's transaction: move the request on from awaiting its code, once.
 
-    False when another caller already did (the caller answers 409).
+    409 `code_used` when another caller already did (the transaction rolls back).
     """
     moved = await kind.model.filter(id=request.id, status=kind.awaiting_code).update(
         status=next_status, code_verified_at=utcnow()
     )
-    if moved:
-        await audit.record(
-            "code.checked",
-            actor=actor,
-            customer_id=customer_id,
-            **kind.key(request.id),
-            result="ok",
-        )
-    return bool(moved)
+    if not moved:
+        raise Conflict(kind.code_used, code="code_used")
+    await audit.record(
+        "code.checked",
+        actor=actor,
+        customer_id=customer_id,
+        **kind.key(request.id),
+        result="ok",
+    )
 
 
 async def send_capture_link(

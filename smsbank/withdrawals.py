@@ -218,9 +218,7 @@ async def verify_code(
     settings: Settings, withdrawal_id: int, code: str, *, actor: str
 ) -> CodeOutcome:
     """Check the customer's code; on success, move on to the selfie."""
-    withdrawal = await request_lifecycle.live(KIND, withdrawal_id)
-    if withdrawal.status != WithdrawalStatus.AWAITING_CODE:
-        raise Conflict(KIND.code_used, code="code_used")
+    withdrawal = await request_lifecycle.awaiting_code(KIND, withdrawal_id)
     customer = await get_customer(withdrawal.customer_id)  # type: ignore[attr-defined]
     check = await request_lifecycle.check_code(
         KIND,
@@ -239,10 +237,9 @@ async def _await_selfie(
     settings: Settings, withdrawal: Withdrawal, customer: Customer, actor: str
 ) -> None:
     """Inside the code's transaction: on to the selfie, by capture link for SMS requests."""
-    if not await request_lifecycle.accept_code(
+    await request_lifecycle.accept_code(
         KIND, withdrawal, WithdrawalStatus.AWAITING_SELFIE, customer_id=customer.id, actor=actor
-    ):
-        raise Conflict(KIND.code_used, code="code_used")
+    )
     if withdrawal.channel == Channel.SMS:
         await request_lifecycle.send_capture_link(
             KIND,
