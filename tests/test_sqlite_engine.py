@@ -4,6 +4,7 @@ process's lock without stalling it (smsbank/sqlite_engine.py)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import threading
 import time
@@ -17,7 +18,7 @@ from tortoise.transactions import in_transaction
 
 from smsbank.db import tortoise_config
 from smsbank.models import InboundMessage
-from smsbank.sqlite_engine import InlineSqliteClient
+from smsbank.sqlite_engine import BACKSTOP_CHECKPOINT_PAGES, InlineSqliteClient
 
 
 async def open_bank_db(path: Path, busy_timeout_ms: int | None = None) -> None:
@@ -163,3 +164,39 @@ async def test_a_transaction_that_cannot_begin_leaves_the_next_one_free(tmp_path
         assert await InboundMessage.filter(message_sid="SMnext").count() == 1
     finally:
         await Tortoise.close_connections()
+
+
+def checkpointer_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "sqlite-checkpoint" and t.is_alive()]
+
+
+async def test_the_log_is_checkpointed_by_a_thread_not_by_the_loop(bank_db: Path) -> None:
+    client = connections.get("default")
+    _, rows = await client.execute_query("PRAGMA wal_autocheckpoint")
+    # The loop's connection checkpoints only past ~40 MB of log (a backstop)...
+    assert list(rows[0]) == [BACKSTOP_CHECKPOINT_PAGES]
+    size_before = await asyncio.to_thread(os.path.getsize, bank_db)
+    await InboundMessage.bulk_create(
+        InboundMessage(message_sid=f"SMbulk{i}", from_phone="+1555", to_phone="+1", body="x" * 900)
+        for i in range(1500)
+    )
+    # ...so ~1.5 MB of new rows reach the database file only through the thread's
+    # checkpoint (SQLite's default, on the committing connection, waits for 4 MB).
+
+    def database_file_grew() -> bool:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if os.path.getsize(bank_db) >= size_before + 1_000_000:
+                return True
+            time.sleep(0.05)
+        return False
+
+    assert await asyncio.to_thread(database_file_grew)
+    assert len(checkpointer_threads()) == 1
+
+
+async def test_closing_the_database_stops_its_checkpointer(tmp_path: Path) -> None:
+    await open_bank_db(tmp_path / "close.sqlite3")
+    assert len(checkpointer_threads()) == 1
+    await Tortoise.close_connections()
+    assert checkpointer_threads() == []
