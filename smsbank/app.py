@@ -74,7 +74,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         bank_services.outbox = OutboxWorker(settings)
         bank_services.components.append(bank_services.outbox)
     if bank_services.inbound_batch is None:
-        bank_services.inbound_batch = InboundBatcher(settings)
+        bank_services.inbound_batch = InboundBatcher(settings, outbox=bank_services.outbox)
         bank_services.components.append(bank_services.inbound_batch)
     if settings.expiry_sweep_seconds > 0 and bank_services.expiry is None:
         bank_services.expiry = ExpirySweeper(settings)

@@ -94,17 +94,18 @@ def register_http_handlers(app: Quart) -> None:
 
     @app.after_request
     async def log_request(response: Response) -> Response:
-        started = getattr(g, "request_started", None)
-        elapsed = (time.perf_counter() - started) * 1000 if started else None
-        log.info(
-            "request",
-            extra={
-                "method": request.method,
-                "path": request.path,
-                "status": response.status_code,
-                "ms": round(elapsed, 1) if elapsed is not None else None,
-            },
-        )
+        if log.isEnabledFor(logging.INFO):  # the line is not built for nothing
+            started = getattr(g, "request_started", None)
+            elapsed = (time.perf_counter() - started) * 1000 if started else None
+            log.info(
+                "request",
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "ms": round(elapsed, 1) if elapsed is not None else None,
+                },
+            )
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         return response

@@ -42,6 +42,7 @@ import os
 import random
 import secrets
 import socket
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -65,6 +66,11 @@ CLAIM_SECONDS = 60.0
 MAX_BACKOFF_SECONDS = 900.0
 STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
 
+# What sending a claimed row needs (`Claimed`), as every claiming statement returns it:
+# the passes' claims here and the SMS batch's replies handed straight to this process's
+# worker (`OutboxWorker.hand_over`).
+CLAIMED_COLUMNS = "id, channel, to_phone, from_phone, body, template, attempts"
+
 # The claim, in hand-written SQL (smsbank/sql.py): it runs for every pass. Due: queued
 # and its time has come, or sending with its claim run out (its worker died). Each kind
 # is read in the order of the (status, next_attempt_at) index and stops at the limit;
@@ -73,7 +79,7 @@ STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
 # what sending a row needs, not the timestamps, whose parsing cost more than the claim.
 # SQLite: one statement, so one write lock; it runs whole before any other writer
 # (another worker, another process), and the rows it changes are no longer due.
-CLAIM_SQLITE_SQL = """
+CLAIM_SQLITE_SQL = f"""
 UPDATE outbound_message
 SET status = ?, claimed_by = ?, claimed_until = ?, attempts = attempts + 1, updated_at = ?
 WHERE id IN (
@@ -89,15 +95,15 @@ WHERE id IN (
         )
     ) ORDER BY next_attempt_at, id LIMIT ?
 )
-RETURNING id, channel, to_phone, from_phone, body, template, attempts
-"""
+RETURNING {CLAIMED_COLUMNS}
+"""  # noqa: S608 (a constant column list; every value is bound)
 # PostgreSQL: the due rows are locked first, skipping rows another worker is claiming,
 # so concurrent workers take disjoint rows without waiting (MATERIALIZED: each locking
 # select runs once, whatever the plan; PostgreSQL allows no FOR UPDATE in a UNION).
 # Up to twice the limit are locked for the statement's short transaction and only the
 # earliest `limit` claimed: a worker claiming at that moment skips the others, which
 # stay queued for the next pass.
-CLAIM_POSTGRES_SQL = """
+CLAIM_POSTGRES_SQL = f"""
 WITH queued AS MATERIALIZED (
     SELECT id, next_attempt_at FROM outbound_message
     WHERE status = ? AND next_attempt_at <= ?
@@ -113,8 +119,8 @@ WHERE id IN (
     SELECT id FROM (SELECT * FROM queued UNION ALL SELECT * FROM abandoned) AS due
     ORDER BY next_attempt_at, id LIMIT ?
 )
-RETURNING id, channel, to_phone, from_phone, body, template, attempts
-"""
+RETURNING {CLAIMED_COLUMNS}
+"""  # noqa: S608 (a constant column list; every value is bound)
 # How long `stop()` lets an in-flight pass finish before cancelling it; cancelled rows
 # stay claimed and are reclaimed when their claim runs out.
 STOP_GRACE_SECONDS = 5.0
@@ -163,6 +169,11 @@ class Claimed:
     template: str
     attempts: int  # counting this one
 
+    @classmethod
+    def from_row(cls, row: dict) -> Claimed:
+        """From a row of a claiming statement's `RETURNING` (`CLAIMED_COLUMNS`)."""
+        return cls(**{**row, "channel": MessageChannel(row["channel"])})
+
 
 async def claim_due(
     settings: Settings,
@@ -189,8 +200,7 @@ async def claim_due(
         async with in_transaction() as transaction:
             values = [*queued, *abandoned, *claim, limit]
             rows = await sql.fetch(transaction, CLAIM_POSTGRES_SQL, values)
-    claimed = [Claimed(**{**row, "channel": MessageChannel(row["channel"])}) for row in rows]
-    return sorted(claimed, key=lambda message: message.id)
+    return sorted(map(Claimed.from_row, rows), key=lambda message: message.id)
 
 
 async def deliver_due(
@@ -215,6 +225,17 @@ async def deliver_due(
         now=now,
         claim_seconds=claim_seconds,
     )
+    return await deliver_claimed(settings, backend, claimed, worker_id, now)
+
+
+async def deliver_claimed(
+    settings: Settings,
+    backend: SmsBackend,
+    claimed: list[Claimed],
+    worker_id: str,
+    now: datetime | None = None,
+) -> PassResult:
+    """Send messages `worker_id` holds the claim on, and record what became of each."""
     result = PassResult(claimed=len(claimed))
     if not claimed:
         return result
@@ -401,11 +422,12 @@ async def _record_failure(
 
 
 class OutboxWorker:
-    """The background component that runs `deliver_due` passes while the app serves.
+    """The background component that delivers the outbox while the app serves.
 
-    One per app process. Between passes it waits `outbox_poll_seconds`, or not at all
-    while a full batch was just claimed (a backlog drains at full speed), or until
-    `wake()` is called.
+    One per app process. It sends what is handed to it (`hand_over`: rows this process
+    wrote already claimed for it, sent at once) and runs `deliver_due` passes for the
+    rest: every `outbox_poll_seconds`, at once after a full batch (a backlog drains at
+    full speed), or when `wake()` is called.
     """
 
     def __init__(
@@ -423,6 +445,8 @@ class OutboxWorker:
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
+        self._handed: list[Claimed] = []
+        self._next_pass = 0.0  # loop time of the next claiming pass
         self.passes = 0
 
     @property
@@ -430,6 +454,11 @@ class OutboxWorker:
         if self._backend is None:
             raise RuntimeError("the outbox worker has not started")
         return self._backend
+
+    @property
+    def accepting(self) -> bool:
+        """Whether rows claimed for this worker now will be sent by it (it is running)."""
+        return self._task is not None and not self._stopping.is_set()
 
     async def start(self) -> None:
         if self._backend is None:
@@ -444,7 +473,17 @@ class OutboxWorker:
         )
 
     def wake(self) -> None:
-        """Start the next pass now (e.g. right after something was enqueued)."""
+        """Start the next claiming pass now (e.g. right after something was enqueued)."""
+        self._next_pass = 0.0
+        self._wake.set()
+
+    def hand_over(self, claimed: list[Claimed]) -> None:
+        """Send these rows, committed already claimed for `worker_id`, without a claim.
+
+        Should this process stop before sending them, their claim runs out and any
+        worker's pass takes them then, as for a worker that died mid-send.
+        """
+        self._handed += claimed
         self._wake.set()
 
     async def stop(self) -> None:
@@ -462,31 +501,50 @@ class OutboxWorker:
         log.info("outbox worker stopped", extra={"worker": self.worker_id})
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while not self._stopping.is_set():
-            pause = self.settings.outbox_poll_seconds
-            # Cleared before the pass, not after: a wake() during the pass is not lost.
+            # Cleared before the work, not after: a wake() meanwhile is not lost.
             self._wake.clear()
-            try:
-                result = await deliver_due(
-                    self.settings,
-                    self.backend,
-                    worker_id=self.worker_id,
-                    claim_seconds=self.claim_seconds,
-                )
-                self.passes += 1
-                if result.claimed >= self.settings.outbox_batch_size:
-                    pause = 0
-            except (DBConnectionError, OperationalError, ConnectionError) as exc:
-                # The database is down or locked. Rows this pass had claimed stay claimed and
-                # are taken again when their claim runs out; nothing is lost.
-                log.warning("outbox pass skipped: database unavailable", extra={"error": str(exc)})
-                pause = max(pause, 2.0)
-            except Exception:
-                # The worker must outlive a bug in one pass (the app keeps serving and the
-                # rows stay in the table); the traceback goes to the log in full.
-                log.exception("outbox pass crashed")
-                pause = max(pause, 2.0)
-            await self._sleep(pause)
+            await self._guarded(self._send_handed())
+            if loop.time() >= self._next_pass:
+                await self._guarded(self._claiming_pass())
+            await self._sleep(self._next_pass - loop.time())
+        await self._guarded(self._send_handed())  # what was handed over before stop()
+
+    async def _send_handed(self) -> None:
+        handed, self._handed = self._handed, []
+        if handed:
+            await deliver_claimed(self.settings, self.backend, handed, self.worker_id)
+
+    async def _claiming_pass(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._next_pass = loop.time() + self.settings.outbox_poll_seconds
+        result = await deliver_due(
+            self.settings, self.backend, worker_id=self.worker_id, claim_seconds=self.claim_seconds
+        )
+        self.passes += 1
+        if result.claimed >= self.settings.outbox_batch_size:
+            self._next_pass = 0.0
+
+    async def _guarded(self, work: Awaitable[None]) -> None:
+        try:
+            await work
+        except (DBConnectionError, OperationalError, ConnectionError) as exc:
+            # The database is down or locked. Rows claimed for this worker stay claimed and
+            # are taken again when their claim runs out; nothing is lost.
+            log.warning("outbox pass skipped: database unavailable", extra={"error": str(exc)})
+            self._backoff()
+        except Exception:
+            # The worker must outlive a bug in one pass (the app keeps serving and the
+            # rows stay in the table); the traceback goes to the log in full.
+            log.exception("outbox pass crashed")
+            self._backoff()
+
+    def _backoff(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._next_pass = max(
+            self._next_pass, loop.time() + max(self.settings.outbox_poll_seconds, 2.0)
+        )
 
     async def _sleep(self, seconds: float) -> None:
         if seconds <= 0:

@@ -28,7 +28,10 @@ the senders' locks):
 3. inserts the admitted inbound rows in one statement (`ON CONFLICT (message_sid) DO
    NOTHING`: a MessageSid seen before is a duplicate and nothing is written for it);
 4. runs the conversation machine for each new one exactly as the full path does
-   (`sms_service.run_machine`), and puts all the replies in the outbox in one statement.
+   (`sms_service.run_machine`), and puts all the replies in the outbox in one statement:
+   already claimed for this process's outbox worker when it runs, which is handed them
+   once the batch commits and sends them at once, with no claim of its own (the replies
+   of a process that dies first are reclaimed by any worker when the claim runs out).
 
 Per-statement cost, not SQLite's own work, was most of a batch's time when each message
 had four statements of its own (README, Benchmarks).
@@ -53,7 +56,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import DBConnectionError, OperationalError
@@ -69,6 +72,7 @@ from smsbank.models import (
     OutboundStatus,
 )
 from smsbank.outbox import sender_address
+from smsbank.outbox_worker import CLAIMED_COLUMNS, Claimed, OutboxWorker
 from smsbank.settings import Settings
 from smsbank.sms_service import (
     RATE_WINDOW,
@@ -119,12 +123,15 @@ ON CONFLICT (message_sid) DO NOTHING
 RETURNING message_sid
 """
 INBOUND_COLUMNS = 7
-INSERT_OUTBOUND_SQL = """
+INSERT_OUTBOUND_SQL = (
+    """
 INSERT INTO outbound_message (channel, to_phone, from_phone, body, template, customer_id,
-    status, attempts, next_attempt_at, created_at, updated_at)
+    status, claimed_by, claimed_until, attempts, next_attempt_at, created_at, updated_at)
 VALUES {rows}
-"""
-OUTBOUND_COLUMNS = 11
+RETURNING """
+    + CLAIMED_COLUMNS
+)
+OUTBOUND_COLUMNS = 13
 
 
 @dataclass
@@ -149,8 +156,12 @@ class InboundBatcher:
     finish). See the module docstring.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, outbox: OutboxWorker | None = None) -> None:
         self.settings = settings
+        # This process's outbox worker: a batch's replies are written claimed for it and
+        # handed to it once committed, so they go out at once and need no claim of their
+        # own (a claiming statement a pass). Without one they are queued for any worker.
+        self.outbox = outbox
         self._queue: list[_Queued] = []
         self._drain_task: asyncio.Task[None] | None = None
         self._lines: dict[str, _NumberLine] = {}
@@ -203,7 +214,9 @@ class InboundBatcher:
                 batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
                 results: list[Result | None]
                 try:
-                    results = await self._write(batch)
+                    results, replies = await self._write(batch)
+                    if replies and self.outbox is not None:
+                        self.outbox.hand_over(replies)
                     self.batches += 1
                     self.decided += sum(result is not None for result in results)
                 except (DBConnectionError, OperationalError, ConnectionError) as exc:
@@ -224,11 +237,14 @@ class InboundBatcher:
             self._queue = []
             self._drain_task = None
 
-    async def _write(self, batch: list[_Queued]) -> list[Result | None]:
+    async def _write(self, batch: list[_Queued]) -> tuple[list[Result | None], list[Claimed]]:
+        """Each message's result (None: the full path's) and, when this process's outbox
+        worker is running, the replies committed claimed for it."""
         phones = [queued.sms.from_phone for queued in batch]
         async with in_transaction() as connection:
             await serialize_senders(connection, phones)
             now = utcnow()
+            claim = self._claim(now)
             senders = await _senders(connection, phones, now)
             results: list[Result | None] = [None] * len(batch)
             admitted, repeats = self._admit(batch, senders)
@@ -246,19 +262,29 @@ class InboundBatcher:
                     # `batchable` promised otherwise; the batch rolls back, the full path runs.
                     raise RuntimeError(f"{queued.event.kind} left the idle state in a batch")
                 for template, text in turn.replies:
-                    outbound.append(_outbound_row(self.settings, row, template, text, now))
+                    outbound.append(_outbound_row(self.settings, row, template, text, now, claim))
                 results[index] = Result(
                     Handled.PROCESSED, [text for _, text in turn.replies], turn.state
                 )
+            claimed: list[Claimed] = []
             if outbound:
                 rows = sql.row_placeholders(len(outbound), OUTBOUND_COLUMNS)
                 values = [value for row in outbound for value in row]
-                await sql.execute(connection, INSERT_OUTBOUND_SQL.format(rows=rows), values)
+                query = INSERT_OUTBOUND_SQL.format(rows=rows)
+                inserted = await sql.fetch(connection, query, values)
+                if claim is not None:
+                    claimed = [Claimed.from_row(row) for row in inserted]
         for repeat, first in repeats.items():
             # The same MessageSid twice in one batch (Twilio retried while the first was
             # queued): a duplicate of the first, or the full path's if the first is.
             results[repeat] = None if results[first] is None else Result(Handled.DUPLICATE)
-        return results
+        return results, claimed
+
+    def _claim(self, now: datetime) -> tuple[str, datetime] | None:
+        """(claimed_by, claimed_until) for this batch's replies, if a worker will send them."""
+        if self.outbox is None or not self.outbox.accepting:
+            return None
+        return self.outbox.worker_id, now + timedelta(seconds=self.outbox.claim_seconds)
 
     def _admit(
         self, batch: list[_Queued], senders: dict[str, dict]
@@ -335,9 +361,16 @@ def _customer(row: dict) -> Customer:
 
 
 def _outbound_row(
-    settings: Settings, row: dict, template: str, text: str, now: datetime
+    settings: Settings,
+    row: dict,
+    template: str,
+    text: str,
+    now: datetime,
+    claim: tuple[str, datetime] | None,
 ) -> list[object]:
-    """One queued reply's values, in INSERT_OUTBOUND_SQL's column order."""
+    """One reply's values, in INSERT_OUTBOUND_SQL's column order: claimed (its first
+    attempt counted, as a claim counts it) or queued."""
+    claimed_by, claimed_until = claim or (None, None)
     return [
         MessageChannel.SMS.value,
         row["phone"],
@@ -345,8 +378,10 @@ def _outbound_row(
         text,
         template,
         row["id"],
-        OutboundStatus.QUEUED.value,
-        0,
+        (OutboundStatus.SENDING if claim else OutboundStatus.QUEUED).value,
+        claimed_by,
+        claimed_until,
+        1 if claim else 0,
         now,
         now,
         now,

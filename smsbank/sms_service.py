@@ -141,16 +141,20 @@ async def handle_inbound_sms(
                 result = await batcher.submit(sms, event)
             if result is None:  # not batchable, or the batch handed it back
                 result = await _handle_alone(settings, sms, event)
-    log.info(
-        "sms handled",
-        extra={
-            "from": mask_phone(sms.from_phone),
-            "command": event.kind.value,
-            "handled": result.handled.value,
-            "state": result.state.value if result.state else None,
-            "replies": len(result.replies),
-        },
-    )
+                if result.replies and batcher.outbox is not None:
+                    # Committed: its replies (a code, a link) go now, not at the next poll.
+                    batcher.outbox.wake()
+    if log.isEnabledFor(logging.INFO):
+        log.info(
+            "sms handled",
+            extra={
+                "from": mask_phone(sms.from_phone),
+                "command": event.kind.value,
+                "handled": result.handled.value,
+                "state": result.state.value if result.state else None,
+                "replies": len(result.replies),
+            },
+        )
     return result
 
 

@@ -23,15 +23,19 @@ from tortoise import Tortoise
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from smsbank.app import create_app
+from smsbank.clock import utcnow
 from smsbank.db import tortoise_config
 from smsbank.models import OutboundMessage, OutboundStatus
 from smsbank.outbox import enqueue_sms
-from smsbank.outbox_worker import OutboxWorker, deliver_due
+from smsbank.outbox_worker import CLAIM_SECONDS, OutboxWorker, deliver_due
 from smsbank.settings import Settings
-from smsbank.sms_backends import TwilioBackend
+from smsbank.sms_backends import ConsoleBackend, TwilioBackend
+from smsbank.sms_batch import InboundBatcher
+from smsbank.sms_service import Handled, InboundSms, handle_inbound_sms
 from tests.conftest import POSTGRES_URL, reset_database
 from tests.fake_twilio import FakeTwilio
 from tests.outbox.conftest import reload, wait_for
+from tests.twilio_signing import new_sid
 
 PROJECT = Path(__file__).resolve().parent.parent.parent
 
@@ -70,6 +74,131 @@ async def test_no_worker_when_the_outbox_is_disabled(settings: Settings) -> None
 
 async def _has_status(message: OutboundMessage, status: OutboundStatus) -> bool:
     return (await reload(message)).status == status
+
+
+# -- replies handed over by the SMS batch --------------------------------------------
+
+# Only the pass at start-up runs: whatever is sent later was handed over, not claimed.
+NO_MORE_PASSES = 3600.0
+
+
+async def _replies_to(phone: str) -> list[OutboundMessage]:
+    return await OutboundMessage.filter(to_phone=phone).order_by("id")
+
+
+async def test_a_batched_reply_is_sent_at_once_without_a_claiming_pass(
+    settings: Settings, make_customer: Any
+) -> None:
+    settings = settings.with_overrides(outbox_enabled=True, outbox_poll_seconds=NO_MORE_PASSES)
+    await reset_database(settings.database_url)
+    app = create_app(settings)
+    services = app.extensions["smsbank"]
+    async with app.test_app():
+        await wait_for(_worker_passed(services.outbox))
+        customer = await make_customer()
+        result = await handle_inbound_sms(
+            settings,
+            InboundSms(new_sid(), customer.phone, "+15550001111", "BAL"),
+            services.inbound_batch,
+        )
+        assert result.handled == Handled.PROCESSED
+        [reply] = await wait_for(_sent_replies(customer.phone), within=5)
+        assert reply.body == result.replies[0]
+        assert reply.attempts == 1 and reply.claimed_by is None and reply.provider_sid
+        assert services.outbox.passes == 1
+
+
+async def test_a_reply_handed_over_as_the_app_stops_is_still_sent(
+    settings: Settings, make_customer: Any
+) -> None:
+    settings = settings.with_overrides(outbox_enabled=True, outbox_poll_seconds=NO_MORE_PASSES)
+    await reset_database(settings.database_url)
+    app = create_app(settings)
+    services = app.extensions["smsbank"]
+    async with app.test_app():
+        await wait_for(_worker_passed(services.outbox))
+        customer = await make_customer()
+        await handle_inbound_sms(
+            settings,
+            InboundSms(new_sid(), customer.phone, "+15550001111", "BAL"),
+            services.inbound_batch,
+        )
+    # Stopped at once (leaving the block): the worker sent what it held before it ended.
+    await Tortoise.init(config=tortoise_config(settings.database_url))
+    try:
+        [reply] = await _replies_to(customer.phone)
+        assert reply.status == OutboundStatus.SENT
+    finally:
+        await Tortoise.close_connections()
+
+
+async def test_a_reply_of_the_full_path_is_sent_without_waiting_for_the_poll(
+    settings: Settings, make_customer: Any
+) -> None:
+    settings = settings.with_overrides(outbox_enabled=True, outbox_poll_seconds=NO_MORE_PASSES)
+    await reset_database(settings.database_url)
+    app = create_app(settings)
+    services = app.extensions["smsbank"]
+    async with app.test_app():
+        await wait_for(_worker_passed(services.outbox))
+        customer = await make_customer(balance="100.00")
+        # A withdrawal is no read-only command: the full path writes it, with its code.
+        result = await handle_inbound_sms(
+            settings,
+            InboundSms(new_sid(), customer.phone, "+15550001111", "W 20"),
+            services.inbound_batch,
+        )
+        assert result.replies
+        replies = await wait_for(_sent_replies(customer.phone), within=5)
+        assert [r.body for r in replies] == result.replies
+
+
+async def test_replies_of_a_process_that_died_before_sending_them_are_reclaimed(
+    settings: Settings, db: None, make_customer: Any
+) -> None:
+    """The process dies between the batch's commit and the hand-over: simulated by a
+    worker that drops what it is handed (a real kill is tested with separate processes
+    below, for rows claimed by a pass)."""
+    settings = settings.with_overrides(outbox_enabled=True, outbox_poll_seconds=NO_MORE_PASSES)
+    worker = OutboxWorker(settings)
+    await worker.start()
+    try:
+        worker.hand_over = lambda claimed: None  # type: ignore[method-assign]
+        batcher = InboundBatcher(settings, outbox=worker)
+        customer = await make_customer()
+        sms = InboundSms(new_sid(), customer.phone, "+15550001111", "BAL")
+        assert (await handle_inbound_sms(settings, sms, batcher)).handled == Handled.PROCESSED
+    finally:
+        await worker.stop()
+    [reply] = await _replies_to(customer.phone)
+    assert (reply.status, reply.claimed_by, reply.attempts) == (
+        OutboundStatus.SENDING,
+        worker.worker_id,
+        1,
+    )
+    backend = ConsoleBackend()
+    # Another worker leaves it while the dead one's claim lasts...
+    assert (await deliver_due(settings, backend)).claimed == 0
+    # ...and sends it once the claim has run out.
+    later = utcnow() + timedelta(seconds=CLAIM_SECONDS + 1)
+    assert (await deliver_due(settings, backend, now=later)).sent == 1
+    reply = await reload(reply)
+    assert (reply.status, reply.attempts) == (OutboundStatus.SENT, 2)
+
+
+def _worker_passed(worker: OutboxWorker) -> Any:
+    async def passed() -> bool:
+        return worker.passes >= 1
+
+    return passed
+
+
+def _sent_replies(phone: str) -> Any:
+    async def sent() -> list[OutboundMessage]:
+        replies = await _replies_to(phone)
+        return replies if replies and all(r.status == OutboundStatus.SENT for r in replies) else []
+
+    return sent
 
 
 # -- several processes -------------------------------------------------------------
