@@ -74,9 +74,33 @@ async def test_the_query_string_is_part_of_what_is_signed(
 
 async def test_repeated_fields_are_all_signed(signed_app: Any, settings: Settings) -> None:
     client = signed_app.test_client()
+    signer = TwilioSigner(settings)
     form = MultiDict([("MediaUrl", "b"), ("MediaUrl", "a"), ("Body", "x")])
-    response = await TwilioSigner(settings).post(client, PATH, form)
+    response = await signer.post(client, PATH, form)
     assert response.status_code == 200
+    assert (await response.get_json())["form"] == {"MediaUrl": "b", "Body": "x"}
+    # A value added to what was signed is refused.
+    only_one = signer.signature(PATH, MultiDict([("MediaUrl", "b"), ("Body", "x")]))
+    refused = await signer.post(client, PATH, form, signature=only_one)
+    assert refused.status_code == 403
+
+
+async def test_a_body_that_is_not_utf8_is_refused_not_crashed_on(
+    signed_app: Any, settings: Settings
+) -> None:
+    client = signed_app.test_client()
+    signature = TwilioSigner(settings).signature(PATH, {"Body": "x"})
+    response = await client.post(
+        PATH,
+        data=b"Body=\xff",
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Twilio-Signature": signature,
+        },
+    )
+    # Twilio signs the text it sends, in UTF-8; these bytes never came from it.
+    assert response.status_code == 403
+    assert (await response.get_json())["error"]["code"] == "invalid_signature"
 
 
 async def test_a_signature_over_the_url_with_its_default_port_passes(
