@@ -611,9 +611,10 @@ async def record_provider_status(
 ) -> StatusReport:
     """Apply a status callback: move the message with this sid forward, never back.
 
-    `outbox_id` (from the callback URL) finds a message whose sid is not recorded yet:
-    the callback beat the worker, or the worker died after the provider took it. That
-    row is settled here, so it is not sent a second time when its claim runs out.
+    `outbox_id` (from the callback URL) finds the message by its key, and also when its
+    sid is not recorded yet: the callback beat the worker, or the worker died after the
+    provider took it. That row is settled here, so it is not sent a second time when
+    its claim runs out. Without `outbox_id` the sid alone finds it.
     """
     new = PROVIDER_STATUSES.get(provider_status.strip().lower())
     if new is None:
@@ -625,9 +626,13 @@ async def record_provider_status(
         changes["last_error"] = f"Twilio reported {provider_status}" + (
             f", error {error_code}" if error_code else ""
         )
-    updated = await OutboundMessage.filter(provider_sid=provider_sid, status__in=behind).update(
-        **changes
-    )
+    # The row is found by its key when the URL names it, as every callback we ask for
+    # does: provider_sid has no index. A callback without it (one set up in Twilio's
+    # console, say) is matched by sid alone, reading the table.
+    this_sid = OutboundMessage.filter(provider_sid=provider_sid)
+    if outbox_id is not None:
+        this_sid = this_sid.filter(id=outbox_id)
+    updated = await this_sid.filter(status__in=behind).update(**changes)
     if not updated and outbox_id is not None:
         changes |= {
             "provider_sid": provider_sid,
@@ -640,9 +645,10 @@ async def record_provider_status(
         ).update(**changes)
     if updated:
         return StatusReport("updated", new)
-    current = await OutboundMessage.filter(provider_sid=provider_sid).first()
+    current = await this_sid.first()
     if current is None and outbox_id is not None:
-        current = await OutboundMessage.filter(id=outbox_id).first()
+        # Not a step forward for a row the worker had not recorded the sid of yet.
+        current = await OutboundMessage.filter(id=outbox_id, provider_sid__isnull=True).first()
     if current is None:
         return StatusReport("unknown")
     return StatusReport("unchanged", current.status)

@@ -146,6 +146,40 @@ async def test_a_callback_that_beats_the_worker_settles_the_row(
     assert fake.requests == []
 
 
+async def test_a_callback_without_the_outbox_id_is_matched_by_its_sid(
+    app: Any, client: Any, twilio_settings: Settings, twilio: TwilioBackend
+) -> None:
+    """As a status callback set up on the number in Twilio's console would come."""
+    message = await sent_sms(twilio_settings, twilio)
+    assert message.provider_sid is not None
+
+    response = await TwilioSigner(twilio_settings).post(
+        client, PATH, {"MessageSid": message.provider_sid, "MessageStatus": "delivered"}
+    )
+
+    assert (await response.get_json())["result"] == "updated"
+    assert (await reload(message)).status == OutboundStatus.DELIVERED
+
+
+async def test_a_callback_naming_another_messages_id_changes_nothing(
+    app: Any, client: Any, twilio_settings: Settings, twilio: TwilioBackend
+) -> None:
+    first = await sent_sms(twilio_settings, twilio)
+    second = await sent_sms(twilio_settings, twilio)
+    assert first.provider_sid is not None
+
+    response = await TwilioSigner(twilio_settings).post(
+        client,
+        PATH,
+        {"MessageSid": first.provider_sid, "MessageStatus": "failed"},
+        query=f"outbox_id={second.id}",
+    )
+
+    assert (await response.get_json())["result"] == "unknown"
+    assert (await reload(first)).status == OutboundStatus.SENT
+    assert (await reload(second)).status == OutboundStatus.SENT
+
+
 async def test_unknown_message_is_acknowledged(app: Any, client: Any, settings: Settings) -> None:
     response = await TwilioSigner(settings).post(
         client, PATH, {"MessageSid": new_sid("SM"), "MessageStatus": "delivered"}
