@@ -10,7 +10,7 @@ from __future__ import annotations
 import gc
 import logging
 
-from quart import Quart
+from quart import Quart, Response, request
 from quart_schema import QuartSchema
 
 import capture_page
@@ -33,6 +33,15 @@ from webhooks import voice as twilio_voice
 log = logging.getLogger("smsbank.app")
 
 MAX_REQUEST_BYTES = 12 * 1024 * 1024  # a 10 MB photo plus the multipart envelope
+# Where a request can queue a message outside the SMS path (codes, links, receipts).
+STAFF_AND_PAGE_BLUEPRINTS = (
+    customers.blueprint,
+    admin.blueprint,
+    legacy.blueprint,
+    branch.blueprint,
+    face_api.blueprint,
+    capture_page.blueprint,
+)
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> Quart:
@@ -84,6 +93,18 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     if bank_services.face is None:
         bank_services.face = FaceService(settings)
         bank_services.components.append(bank_services.face)
+
+    async def send_what_was_queued(response: Response) -> Response:
+        # A change made by staff or on a capture page has committed when its handler
+        # returns; what it queued (a code, an enrolment link, a receipt) goes now rather
+        # than at the worker's next poll. (The SMS path wakes the worker itself.)
+        outbox = bank_services.outbox
+        if outbox is not None and request.method != "GET" and response.status_code < 400:
+            outbox.wake()
+        return response
+
+    for blueprint in STAFF_AND_PAGE_BLUEPRINTS:
+        app.after_request_funcs.setdefault(blueprint.name, []).append(send_what_was_queued)
 
     @app.before_serving
     async def start() -> None:

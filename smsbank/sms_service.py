@@ -141,8 +141,9 @@ async def handle_inbound_sms(
                 result = await batcher.submit(sms, event)
             if result is None:  # not batchable, or the batch handed it back
                 result = await _handle_alone(settings, sms, event)
-                if result.replies and batcher.outbox is not None:
-                    # Committed: its replies (a code, a link) go now, not at the next poll.
+                if result.handled == Handled.PROCESSED and batcher.outbox is not None:
+                    # Committed: what it queued (its replies, a code, a capture link) goes
+                    # now, not at the worker's next poll.
                     batcher.outbox.wake()
     if log.isEnabledFor(logging.INFO):
         log.info(

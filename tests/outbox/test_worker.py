@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import sys
 from collections import Counter
@@ -25,7 +26,7 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 from smsbank.app import create_app
 from smsbank.clock import utcnow
 from smsbank.db import tortoise_config
-from smsbank.models import OutboundMessage, OutboundStatus
+from smsbank.models import Customer, OutboundMessage, OutboundStatus
 from smsbank.outbox import enqueue_sms
 from smsbank.outbox_worker import CLAIM_SECONDS, OutboxWorker, deliver_due
 from smsbank.settings import Settings
@@ -132,7 +133,7 @@ async def test_a_reply_handed_over_as_the_app_stops_is_still_sent(
         await Tortoise.close_connections()
 
 
-async def test_a_reply_of_the_full_path_is_sent_without_waiting_for_the_poll(
+async def test_what_the_full_path_queues_is_sent_without_waiting_for_the_poll(
     settings: Settings, make_customer: Any
 ) -> None:
     settings = settings.with_overrides(outbox_enabled=True, outbox_poll_seconds=NO_MORE_PASSES)
@@ -142,15 +143,44 @@ async def test_a_reply_of_the_full_path_is_sent_without_waiting_for_the_poll(
     async with app.test_app():
         await wait_for(_worker_passed(services.outbox))
         customer = await make_customer(balance="100.00")
-        # A withdrawal is no read-only command: the full path writes it, with its code.
+        # The face's embedding is not checked before the selfie.
+        await Customer.filter(id=customer.id).update(face_embedding=b"enrolled", face_model="Dlib")
+        # A withdrawal is no read-only command: the full path writes it, and its code is
+        # queued by the withdrawal itself, not as a reply.
         result = await handle_inbound_sms(
             settings,
             InboundSms(new_sid(), customer.phone, "+15550001111", "W 20"),
             services.inbound_batch,
         )
-        assert result.replies
-        replies = await wait_for(_sent_replies(customer.phone), within=5)
-        assert [r.body for r in replies] == result.replies
+        assert result.handled == Handled.PROCESSED
+        [code_sms] = await wait_for(_sent_replies(customer.phone), within=5)
+        [code] = re.findall(r"\b\d{6}\b", code_sms.body)
+        # The code accepted, the capture link is queued the same way.
+        await handle_inbound_sms(
+            settings,
+            InboundSms(new_sid(), customer.phone, "+15550001111", code),
+            services.inbound_batch,
+        )
+        replies = await wait_for(_sent_replies(customer.phone, at_least=2), within=5)
+        assert "/capture/" in replies[-1].body
+
+
+async def test_a_message_queued_by_a_staff_call_is_sent_without_waiting_for_the_poll(
+    settings: Settings, make_customer: Any, staff: dict[str, str]
+) -> None:
+    settings = settings.with_overrides(outbox_enabled=True, outbox_poll_seconds=NO_MORE_PASSES)
+    await reset_database(settings.database_url)
+    app = create_app(settings)
+    services = app.extensions["smsbank"]
+    async with app.test_app() as test_app:
+        await wait_for(_worker_passed(services.outbox))
+        customer = await make_customer()
+        response = await test_app.test_client().post(
+            f"/api/v1/customers/{customer.id}/enrolment-link", headers=staff
+        )
+        assert response.status_code == 202
+        [link] = await wait_for(_sent_replies(customer.phone), within=5)
+        assert "/capture/" in link.body
 
 
 async def test_replies_of_a_process_that_died_before_sending_them_are_reclaimed(
@@ -193,10 +223,12 @@ def _worker_passed(worker: OutboxWorker) -> Any:
     return passed
 
 
-def _sent_replies(phone: str) -> Any:
+def _sent_replies(phone: str, at_least: int = 1) -> Any:
     async def sent() -> list[OutboundMessage]:
         replies = await _replies_to(phone)
-        return replies if replies and all(r.status == OutboundStatus.SENT for r in replies) else []
+        if len(replies) >= at_least and all(r.status == OutboundStatus.SENT for r in replies):
+            return replies
+        return []
 
     return sent
 
