@@ -447,6 +447,7 @@ class OutboxWorker:
         self._wake = asyncio.Event()
         self._handed: list[Claimed] = []
         self._next_pass = 0.0  # loop time of the next claiming pass
+        self._not_before = 0.0  # after a failed pass: no other before this, woken or not
         self.passes = 0
 
     @property
@@ -466,6 +467,7 @@ class OutboxWorker:
             self._backend = build_backend(self.settings)
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
+        self._handed = []
         self._task = asyncio.create_task(self._run(), name="outbox-worker")
         log.info(
             "outbox worker started",
@@ -506,15 +508,22 @@ class OutboxWorker:
             # Cleared before the work, not after: a wake() meanwhile is not lost.
             self._wake.clear()
             await self._guarded(self._send_handed())
-            if loop.time() >= self._next_pass:
+            if loop.time() >= self._pass_due():
                 await self._guarded(self._claiming_pass())
-            await self._sleep(self._next_pass - loop.time())
+            await self._sleep(self._pass_due() - loop.time())
         await self._guarded(self._send_handed())  # what was handed over before stop()
 
+    def _pass_due(self) -> float:
+        return max(self._next_pass, self._not_before)
+
     async def _send_handed(self) -> None:
-        handed, self._handed = self._handed, []
-        if handed:
-            await deliver_claimed(self.settings, self.backend, handed, self.worker_id)
+        # At most a batch's worth at once, as a pass sends: a burst of hand-overs while
+        # the provider is slow must not become hundreds of concurrent requests. What is
+        # not sent yet stays here for the next turn (an error here ends this turn).
+        size = self.settings.outbox_batch_size
+        while self._handed:
+            chunk, self._handed = self._handed[:size], self._handed[size:]
+            await deliver_claimed(self.settings, self.backend, chunk, self.worker_id)
 
     async def _claiming_pass(self) -> None:
         loop = asyncio.get_running_loop()
@@ -541,10 +550,9 @@ class OutboxWorker:
             self._backoff()
 
     def _backoff(self) -> None:
+        # Not undone by wake(): a pass that keeps failing is not retried on every text.
         loop = asyncio.get_running_loop()
-        self._next_pass = max(
-            self._next_pass, loop.time() + max(self.settings.outbox_poll_seconds, 2.0)
-        )
+        self._not_before = loop.time() + max(self.settings.outbox_poll_seconds, 2.0)
 
     async def _sleep(self, seconds: float) -> None:
         if seconds <= 0:

@@ -102,7 +102,8 @@ STOP_GRACE_SECONDS = 5.0
 
 # In the SQL both databases accept (see smsbank/sql.py); `{...}` are runs of `?` only.
 # The senders, with their conversation's state and their messages of the last minute
-# (the flood gate), for the whole batch in one statement. Of the customer row, what the
+# (the flood gate, counted one past the limit at most: enough to know a sender is over
+# it), for the whole batch in one statement. Of the customer row, what the
 # batch and a read-only reply use: leaving out the timestamps, which no reply shows,
 # saves parsing three dates a message (a twentieth of the webhook's time). Tortoise
 # reads such a row as a partial model, which it refuses to save.
@@ -110,8 +111,10 @@ SENDERS_SQL = """
 SELECT c.id, c.name, c.phone, c.account_number, c.balance_minor, c.currency, c.status,
     c.face_embedding, c.face_model, c.face_failures, c.face_locked, c.sms_opted_out,
     v.state AS conversation_state,
-    (SELECT COUNT(*) FROM inbound_message i
-     WHERE i.from_phone = c.phone AND i.created_at >= ?) AS recent
+    (SELECT COUNT(*) FROM (
+        SELECT 1 FROM inbound_message i WHERE i.from_phone = c.phone AND i.created_at >= ?
+        LIMIT ?
+    ) AS recent_rows) AS recent
 FROM customer c LEFT JOIN conversation v ON v.customer_id = c.id
 WHERE c.phone IN ({phones})
 """
@@ -245,7 +248,7 @@ class InboundBatcher:
             await serialize_senders(connection, phones)
             now = utcnow()
             claim = self._claim(now)
-            senders = await _senders(connection, phones, now)
+            senders = await _senders(connection, phones, now, self.settings)
             results: list[Result | None] = [None] * len(batch)
             admitted, repeats = self._admit(batch, senders)
             stored = await _insert_inbound(connection, [batch[i] for i in admitted], senders, now)
@@ -322,12 +325,13 @@ class InboundBatcher:
 
 
 async def _senders(
-    connection: BaseDBAsyncClient, phones: list[str], now: datetime
+    connection: BaseDBAsyncClient, phones: list[str], now: datetime, settings: Settings
 ) -> dict[str, dict]:
     """Each sender's customer row (with `conversation_state` and `recent`), by phone."""
     distinct = list(dict.fromkeys(phones))
     query = SENDERS_SQL.format(phones=sql.placeholders(len(distinct)))
-    rows = await sql.fetch(connection, query, [now - RATE_WINDOW, *distinct])
+    enough = settings.inbound_rate_limit_per_minute + 1
+    rows = await sql.fetch(connection, query, [now - RATE_WINDOW, enough, *distinct])
     return {row["phone"]: row for row in rows}
 
 

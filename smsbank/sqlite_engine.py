@@ -168,7 +168,7 @@ class InlineSqliteClient(SqliteClient):
 
     async def close(self) -> None:
         if self.checkpointer is not None:
-            self.checkpointer.stop()
+            await self.checkpointer.stop()
             self.checkpointer = None
         await super().close()
 
@@ -195,9 +195,14 @@ class WalCheckpointer:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=10)
+        # Off the loop: a checkpoint under way finishes first (milliseconds, usually).
+        await asyncio.to_thread(self._thread.join, 10)
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
 
     def _run(self) -> None:
         try:
@@ -208,11 +213,15 @@ class WalCheckpointer:
             return
         try:
             connection.execute("PRAGMA busy_timeout=0")
+            failing = False
             while not self._stop.wait(self.interval_seconds):
                 try:
                     connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    failing = False
                 except sqlite3.Error as exc:
-                    log.warning("wal checkpoint failed", extra={"error": str(exc)})
+                    if not failing:  # once when it starts failing, not four times a second
+                        log.warning("wal checkpoint failed", extra={"error": str(exc)})
+                    failing = True
         finally:
             connection.close()
 

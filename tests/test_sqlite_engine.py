@@ -18,7 +18,7 @@ from tortoise.transactions import in_transaction
 
 from smsbank.db import tortoise_config
 from smsbank.models import InboundMessage
-from smsbank.sqlite_engine import BACKSTOP_CHECKPOINT_PAGES, InlineSqliteClient
+from smsbank.sqlite_engine import BACKSTOP_CHECKPOINT_PAGES, InlineSqliteClient, WalCheckpointer
 
 
 async def open_bank_db(path: Path, busy_timeout_ms: int | None = None) -> None:
@@ -166,8 +166,10 @@ async def test_a_transaction_that_cannot_begin_leaves_the_next_one_free(tmp_path
         await Tortoise.close_connections()
 
 
-def checkpointer_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "sqlite-checkpoint" and t.is_alive()]
+def checkpointer_of_the_bank_db() -> WalCheckpointer:
+    client = connections.get("default")
+    assert isinstance(client, InlineSqliteClient) and client.checkpointer is not None
+    return client.checkpointer
 
 
 async def test_the_log_is_checkpointed_by_a_thread_not_by_the_loop(bank_db: Path) -> None:
@@ -192,11 +194,12 @@ async def test_the_log_is_checkpointed_by_a_thread_not_by_the_loop(bank_db: Path
         return False
 
     assert await asyncio.to_thread(database_file_grew)
-    assert len(checkpointer_threads()) == 1
+    assert checkpointer_of_the_bank_db().running
 
 
 async def test_closing_the_database_stops_its_checkpointer(tmp_path: Path) -> None:
     await open_bank_db(tmp_path / "close.sqlite3")
-    assert len(checkpointer_threads()) == 1
+    checkpointer = checkpointer_of_the_bank_db()
+    assert checkpointer.running
     await Tortoise.close_connections()
-    assert checkpointer_threads() == []
+    assert not checkpointer.running

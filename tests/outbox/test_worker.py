@@ -28,7 +28,7 @@ from smsbank.clock import utcnow
 from smsbank.db import tortoise_config
 from smsbank.models import Customer, OutboundMessage, OutboundStatus
 from smsbank.outbox import enqueue_sms
-from smsbank.outbox_worker import CLAIM_SECONDS, OutboxWorker, deliver_due
+from smsbank.outbox_worker import CLAIM_SECONDS, OutboxWorker, claim_due, deliver_due
 from smsbank.settings import Settings
 from smsbank.sms_backends import ConsoleBackend, TwilioBackend
 from smsbank.sms_batch import InboundBatcher
@@ -109,28 +109,60 @@ async def test_a_batched_reply_is_sent_at_once_without_a_claiming_pass(
         assert services.outbox.passes == 1
 
 
-async def test_a_reply_handed_over_as_the_app_stops_is_still_sent(
-    settings: Settings, make_customer: Any
+async def test_what_was_handed_over_as_the_worker_stops_is_still_sent(
+    settings: Settings, db: None
 ) -> None:
     settings = settings.with_overrides(outbox_enabled=True, outbox_poll_seconds=NO_MORE_PASSES)
-    await reset_database(settings.database_url)
-    app = create_app(settings)
-    services = app.extensions["smsbank"]
-    async with app.test_app():
-        await wait_for(_worker_passed(services.outbox))
-        customer = await make_customer()
-        await handle_inbound_sms(
-            settings,
-            InboundSms(new_sid(), customer.phone, "+15550001111", "BAL"),
-            services.inbound_batch,
-        )
-    # Stopped at once (leaving the block): the worker sent what it held before it ended.
-    await Tortoise.init(config=tortoise_config(settings.database_url))
+    worker = OutboxWorker(settings)
+    await worker.start()
+    await wait_for(_worker_passed(worker))
+    message = await enqueue_sms(settings, to="+15550109997", body="hi", template="t")
+    claimed = await claim_due(settings, worker.worker_id, 10)
+    # Handed over and told to stop in the same turn of the loop: the worker's loop never
+    # runs again, so only its last act, sending what it holds, can send this.
+    worker.hand_over(claimed)
+    await worker.stop()
+    stored = await reload(message)
+    assert (stored.status, stored.attempts) == (OutboundStatus.SENT, 1)
+
+
+class SlowConsole(ConsoleBackend):
+    """The console backend taking 20 ms a send, counting how many are in flight."""
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    async def send_sms(self, to: str, from_: str, body: str, status_callback: str) -> str:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(0.02)
+            return await super().send_sms(to, from_, body, status_callback)
+        finally:
+            self.in_flight -= 1
+
+
+async def test_a_burst_handed_over_is_sent_a_batch_at_a_time(settings: Settings, db: None) -> None:
+    settings = settings.with_overrides(
+        outbox_enabled=True, outbox_poll_seconds=NO_MORE_PASSES, outbox_batch_size=10
+    )
+    backend = SlowConsole()
+    worker = OutboxWorker(settings, backend)
+    await worker.start()
     try:
-        [reply] = await _replies_to(customer.phone)
-        assert reply.status == OutboundStatus.SENT
+        await wait_for(_worker_passed(worker))
+        for index in range(45):
+            await enqueue_sms(settings, to=f"+1555010{index:04d}", body="hi", template="t")
+        worker.hand_over(await claim_due(settings, worker.worker_id, 100))
+
+        async def all_sent() -> bool:
+            return await OutboundMessage.filter(status=OutboundStatus.SENT).count() == 45
+
+        await wait_for(all_sent)
     finally:
-        await Tortoise.close_connections()
+        await worker.stop()
+    assert backend.most_in_flight == 10
 
 
 async def test_what_the_full_path_queues_is_sent_without_waiting_for_the_poll(
