@@ -15,6 +15,7 @@ import signal
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -87,15 +88,23 @@ async def _replies_to(phone: str) -> list[OutboundMessage]:
     return await OutboundMessage.filter(to_phone=phone).order_by("id")
 
 
-async def test_a_batched_reply_is_sent_at_once_without_a_claiming_pass(
-    settings: Settings, make_customer: Any
-) -> None:
+@asynccontextmanager
+async def app_past_its_first_pass(settings: Settings) -> AsyncIterator[tuple[Any, Any, Settings]]:
+    """The app serving with its outbox worker, whose next claiming pass is an hour away:
+    (the started app, its services, its settings)."""
     settings = settings.with_overrides(outbox_enabled=True, outbox_poll_seconds=NO_MORE_PASSES)
     await reset_database(settings.database_url)
     app = create_app(settings)
     services = app.extensions["smsbank"]
-    async with app.test_app():
+    async with app.test_app() as test_app:
         await wait_for(_worker_passed(services.outbox))
+        yield test_app, services, settings
+
+
+async def test_a_batched_reply_is_sent_at_once_without_a_claiming_pass(
+    settings: Settings, make_customer: Any
+) -> None:
+    async with app_past_its_first_pass(settings) as (_, services, settings):
         customer = await make_customer()
         result = await handle_inbound_sms(
             settings,
@@ -168,12 +177,7 @@ async def test_a_burst_handed_over_is_sent_a_batch_at_a_time(settings: Settings,
 async def test_what_the_full_path_queues_is_sent_without_waiting_for_the_poll(
     settings: Settings, make_customer: Any
 ) -> None:
-    settings = settings.with_overrides(outbox_enabled=True, outbox_poll_seconds=NO_MORE_PASSES)
-    await reset_database(settings.database_url)
-    app = create_app(settings)
-    services = app.extensions["smsbank"]
-    async with app.test_app():
-        await wait_for(_worker_passed(services.outbox))
+    async with app_past_its_first_pass(settings) as (_, services, settings):
         customer = await make_customer(balance="100.00")
         # The face's embedding is not checked before the selfie.
         await Customer.filter(id=customer.id).update(face_embedding=b"enrolled", face_model="Dlib")
@@ -200,12 +204,7 @@ async def test_what_the_full_path_queues_is_sent_without_waiting_for_the_poll(
 async def test_a_message_queued_by_a_staff_call_is_sent_without_waiting_for_the_poll(
     settings: Settings, make_customer: Any, staff: dict[str, str]
 ) -> None:
-    settings = settings.with_overrides(outbox_enabled=True, outbox_poll_seconds=NO_MORE_PASSES)
-    await reset_database(settings.database_url)
-    app = create_app(settings)
-    services = app.extensions["smsbank"]
-    async with app.test_app() as test_app:
-        await wait_for(_worker_passed(services.outbox))
+    async with app_past_its_first_pass(settings) as (test_app, _, settings):
         customer = await make_customer()
         response = await test_app.test_client().post(
             f"/api/v1/customers/{customer.id}/enrolment-link", headers=staff
