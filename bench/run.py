@@ -8,8 +8,9 @@ run, so the ratio holds even when the machine is busier on one day than another.
     python -m bench.run --short    # a quick pass that proves the harness works (CI)
 
 1. webhook: signed `BAL` webhooks (outbox write included) at 32 concurrent clients,
-   against a bare Quart endpoint answering empty TwiML, both served by hypercorn; three
-   alternating runs each, medians reported, with the servers' CPU time per request.
+   against a bare Quart endpoint answering empty TwiML, both served by hypercorn; five
+   alternating rounds, the ratio the median of each round's, with the servers' CPU
+   time per request.
 2. selfie: upload-to-decision of a 12-megapixel photo through `POST /verify_face`,
    against `DeepFace.verify(enrolment_photo, selfie)` with the same model/detector.
 3. isolation: webhook p99 while 4 selfie verifications run at once, against none.
