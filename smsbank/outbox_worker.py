@@ -497,10 +497,32 @@ class OutboxWorker:
             if not done:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
+                await self._release_claims()
         if self._owns_backend and self._backend is not None:
             await self._backend.close()
             self._backend = None
         log.info("outbox worker stopped", extra={"worker": self.worker_id})
+
+    async def _release_claims(self) -> None:
+        """Queue again, for any worker to send now, the rows a cut-short stop() left
+        claimed by this one (a send that hung, what it was handed), rather than leave
+        them until their claim runs out. One the provider took before the cut is sent
+        twice, as it would be after the claim: at-least-once either way."""
+        now = utcnow()
+        try:
+            released = await OutboundMessage.filter(
+                claimed_by=self.worker_id, status=OutboundStatus.SENDING
+            ).update(
+                status=OutboundStatus.QUEUED,
+                claimed_by=None,
+                claimed_until=None,
+                next_attempt_at=now,
+                updated_at=now,
+            )
+        except (DBConnectionError, OperationalError, ConnectionError) as exc:
+            log.warning("outbox claims not released at stop", extra={"error": str(exc)})
+            return
+        log.info("outbox claims released at stop", extra={"released": released})
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

@@ -24,6 +24,7 @@ import pytest
 from tortoise import Tortoise
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
+from smsbank import outbox_worker
 from smsbank.app import create_app
 from smsbank.clock import utcnow
 from smsbank.db import tortoise_config
@@ -172,6 +173,43 @@ async def test_a_burst_handed_over_is_sent_a_batch_at_a_time(settings: Settings,
     finally:
         await worker.stop()
     assert backend.most_in_flight == 10
+
+
+class HangingConsole(ConsoleBackend):
+    """The console backend with a send that never returns (a provider that hangs)."""
+
+    def __init__(self) -> None:
+        self.sends = 0
+
+    async def send_sms(self, to: str, from_: str, body: str, status_callback: str) -> str:
+        self.sends += 1
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+async def test_a_stop_that_cuts_a_send_short_queues_the_message_again(
+    settings: Settings, db: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(outbox_worker, "STOP_GRACE_SECONDS", 0.2)
+    settings = settings.with_overrides(outbox_enabled=True, outbox_poll_seconds=NO_MORE_PASSES)
+    backend = HangingConsole()
+    worker = OutboxWorker(settings, backend)
+    await worker.start()
+    await wait_for(_worker_passed(worker))
+    message = await enqueue_sms(settings, to="+15550109996", body="hi", template="t")
+    worker.hand_over(await claim_due(settings, worker.worker_id, 10))
+
+    async def sending() -> bool:
+        return backend.sends == 1
+
+    await wait_for(sending)
+    await worker.stop()  # the send hangs past the grace: cut short
+    stored = await reload(message)
+    # Not left claimed by a worker that is gone (for 60 s): queued for the next one...
+    assert (stored.status, stored.claimed_by, stored.attempts) == (OutboundStatus.QUEUED, None, 1)
+    # ...which sends it at once.
+    assert (await deliver_due(settings, ConsoleBackend())).sent == 1
+    assert (await reload(message)).attempts == 2
 
 
 async def test_what_the_full_path_queues_is_sent_without_waiting_for_the_poll(
