@@ -121,8 +121,8 @@ WHERE id IN (
 )
 RETURNING {CLAIMED_COLUMNS}
 """  # noqa: S608 (a constant column list; every value is bound)
-# How long `stop()` lets an in-flight pass finish before cancelling it; cancelled rows
-# stay claimed and are reclaimed when their claim runs out.
+# How long `stop()` lets an in-flight pass finish before cancelling it; the rows it
+# then still holds are queued again (`OutboxWorker._release_claims`).
 STOP_GRACE_SECONDS = 5.0
 
 
@@ -482,8 +482,9 @@ class OutboxWorker:
     def hand_over(self, claimed: list[Claimed]) -> None:
         """Send these rows, committed already claimed for `worker_id`, without a claim.
 
-        Should this process stop before sending them, their claim runs out and any
-        worker's pass takes them then, as for a worker that died mid-send.
+        `stop()` sends them before it ends, or queues them again if it has to cut its
+        work short; should the process die first, their claim runs out and any worker's
+        pass takes them then, as for a worker that died mid-send.
         """
         self._handed += claimed
         self._wake.set()
