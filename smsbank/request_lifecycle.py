@@ -156,11 +156,11 @@ async def expire(
                 kind, request, kind.expired, "the request expired", only_from=only_from
             ):
                 raise _NotExpired
-            await audit.record(
+            await _audit(
+                kind,
+                request,
                 f"{kind.name}.expired",
                 actor=audit.SYSTEM,
-                customer_id=request.customer_id,  # type: ignore[attr-defined]
-                **kind.key(request.id),
                 **kind.expiry_details(request),
                 channel=request.channel.value,
             )
@@ -224,13 +224,7 @@ async def cancel(kind: RequestKind[R], request_id: int, *, actor: str, reason: s
     async with in_transaction():
         finished = await finish(kind, request, kind.cancelled, reason)
         if finished:
-            await audit.record(
-                f"{kind.name}.cancelled",
-                actor=actor,
-                customer_id=request.customer_id,  # type: ignore[attr-defined]
-                **kind.key(request.id),
-                reason=reason,
-            )
+            await _audit(kind, request, f"{kind.name}.cancelled", actor=actor, reason=reason)
     return finished
 
 
@@ -243,13 +237,7 @@ async def fail(
     """
     if not await finish(kind, request, kind.failed, reason, only_from=only_from):
         return False
-    await audit.record(
-        f"{kind.name}.failed",
-        actor=actor,
-        customer_id=request.customer_id,  # type: ignore[attr-defined]
-        **kind.key(request.id),
-        reason=reason,
-    )
+    await _audit(kind, request, f"{kind.name}.failed", actor=actor, reason=reason)
     return True
 
 
@@ -273,13 +261,7 @@ async def issue_code(kind: RequestKind[R], settings: Settings, request: R) -> st
 
 
 async def record_code_sent(kind: RequestKind[R], request: R, *, actor: str) -> None:
-    await audit.record(
-        "code.sent",
-        actor=actor,
-        customer_id=request.customer_id,  # type: ignore[attr-defined]
-        purpose=kind.name,
-        **kind.key(request.id),
-    )
+    await _audit(kind, request, "code.sent", actor=actor, purpose=kind.name)
 
 
 async def issue_new_code(
@@ -429,4 +411,17 @@ async def send_capture_link(
     await kind.model.filter(id=request.id, expires_at__lt=until).update(expires_at=until)
     await Conversation.filter(**kind.key(request.id)).update(
         state=kind.selfie_state, expires_at=until
+    )
+
+
+async def _audit(
+    kind: RequestKind[R], request: R, action: str, *, actor: str, **details: Any
+) -> None:
+    """An audit event about `request`, naming its customer and its key (`kind.key`)."""
+    await audit.record(
+        action,
+        actor=actor,
+        customer_id=request.customer_id,  # type: ignore[attr-defined]
+        **kind.key(request.id),
+        **details,
     )
