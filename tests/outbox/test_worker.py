@@ -34,7 +34,7 @@ from smsbank.outbox_worker import CLAIM_SECONDS, OutboxWorker, claim_due, delive
 from smsbank.settings import Settings
 from smsbank.sms_backends import ConsoleBackend, TwilioBackend
 from smsbank.sms_batch import InboundBatcher
-from smsbank.sms_service import Handled, InboundSms, handle_inbound_sms
+from smsbank.sms_service import Handled, InboundSms, Result, handle_inbound_sms
 from tests.conftest import POSTGRES_URL, reset_database
 from tests.fake_twilio import FakeTwilio
 from tests.outbox.conftest import reload, wait_for
@@ -89,6 +89,12 @@ async def _replies_to(phone: str) -> list[OutboundMessage]:
     return await OutboundMessage.filter(to_phone=phone).order_by("id")
 
 
+async def text(services: Any, settings: Settings, phone: str, body: str) -> Result:
+    """A text from `phone`, handled as the running app's SMS webhook hands it on."""
+    sms = InboundSms(new_sid(), phone, "+15550001111", body)
+    return await handle_inbound_sms(settings, sms, services.inbound_batch)
+
+
 @asynccontextmanager
 async def app_past_its_first_pass(settings: Settings) -> AsyncIterator[tuple[Any, Any, Settings]]:
     """The app serving with its outbox worker, whose next claiming pass is an hour away:
@@ -107,11 +113,7 @@ async def test_a_batched_reply_is_sent_at_once_without_a_claiming_pass(
 ) -> None:
     async with app_past_its_first_pass(settings) as (_, services, settings):
         customer = await make_customer()
-        result = await handle_inbound_sms(
-            settings,
-            InboundSms(new_sid(), customer.phone, "+15550001111", "BAL"),
-            services.inbound_batch,
-        )
+        result = await text(services, settings, customer.phone, "BAL")
         assert result.handled == Handled.PROCESSED
         [reply] = await wait_for(_sent_replies(customer.phone), within=5)
         assert reply.body == result.replies[0]
@@ -221,20 +223,12 @@ async def test_what_the_full_path_queues_is_sent_without_waiting_for_the_poll(
         await Customer.filter(id=customer.id).update(face_embedding=b"enrolled", face_model="Dlib")
         # A withdrawal is no read-only command: the full path writes it, and its code is
         # queued by the withdrawal itself, not as a reply.
-        result = await handle_inbound_sms(
-            settings,
-            InboundSms(new_sid(), customer.phone, "+15550001111", "W 20"),
-            services.inbound_batch,
-        )
+        result = await text(services, settings, customer.phone, "W 20")
         assert result.handled == Handled.PROCESSED
         [code_sms] = await wait_for(_sent_replies(customer.phone), within=5)
         [code] = re.findall(r"\b\d{6}\b", code_sms.body)
         # The code accepted, the capture link is queued the same way.
-        await handle_inbound_sms(
-            settings,
-            InboundSms(new_sid(), customer.phone, "+15550001111", code),
-            services.inbound_batch,
-        )
+        await text(services, settings, customer.phone, code)
         replies = await wait_for(_sent_replies(customer.phone, at_least=2), within=5)
         assert "/capture/" in replies[-1].body
 
