@@ -16,6 +16,7 @@ from typing import Any
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
 _PATTERNS: list[tuple[re.Pattern[str], Any]] = [
     (re.compile(r"/capture/[A-Za-z0-9_\-]{16,}"), "/capture/<token>"),
+    (re.compile(r"/c/[A-Za-z0-9_\-]{16,}"), "/c/<token>"),
     (re.compile(r"\bsbk_[A-Za-z0-9_\-]+"), "sbk_<key>"),
     (re.compile(r"(?i)(bearer\s+)\S+"), r"\1<key>"),
     (re.compile(r"(?<![\d+])\d{6}(?!\d)"), "<code>"),

@@ -29,8 +29,9 @@ from tortoise.transactions import in_transaction
 
 from smsbank import audit, messages, request_lifecycle
 from smsbank.clock import utcnow
-from smsbank.customers import get_customer, mask_account
+from smsbank.customers import get_customer
 from smsbank.errors import Conflict, Forbidden, ValidationFailed
+from smsbank.i18n import N_, Text
 from smsbank.models import (
     CapturePurpose,
     Channel,
@@ -76,13 +77,17 @@ KIND = request_lifecycle.RequestKind(
     cancelled=PhoneChangeStatus.CANCELLED,
     failed=PhoneChangeStatus.FAILED,
     expired=PhoneChangeStatus.EXPIRED,
-    not_found="phone change not found",
-    gone="this phone change has expired; start a new one",
-    finished="this phone change is already {}",
-    code_used="the code for this change was already accepted",
-    not_awaiting_code="this change is not waiting for a code",
-    locked_out="Too many wrong codes: the number change is cancelled.",
+    not_found=N_("phone change not found"),
+    gone=N_("this phone change has expired; start a new one"),
+    finished=N_("this phone change has already ended ({status})"),
+    code_used=N_("the code for this change was already accepted"),
+    not_awaiting_code=N_("this change is not waiting for a code"),
+    locked_out=N_(
+        "Too many wrong codes: the number change is cancelled. To try again, text PHONE "
+        "and the new number."
+    ),
 )
+NUMBER_TAKEN_MEANWHILE = Text("That number now belongs to another customer.")
 
 
 async def get_phone_change(change_id: int) -> PhoneChange:
@@ -114,21 +119,21 @@ async def start_phone_change(
     """Create the request, text a code to the new number and tell the old one."""
     customer = await get_customer(customer_id)
     if customer.status != CustomerStatus.ACTIVE:
-        raise Forbidden("This account is locked. Please visit your branch.", code="account_locked")
+        raise Forbidden(request_lifecycle.ACCOUNT_LOCKED, code="account_locked")
     if new_phone == customer.phone:
-        raise ValidationFailed("That is already your number.", code="same_phone")
+        raise ValidationFailed(Text("That is already your number."), code="same_phone")
     if await Customer.exists(phone=new_phone):
-        raise Conflict("That number belongs to another customer.", code="phone_taken")
+        raise Conflict(
+            Text("That number belongs to another customer. Check the number and try again."),
+            code="phone_taken",
+        )
     if channel == Channel.SMS and not customer.face_enrolled:
         raise Conflict(
-            "Changing your number by text needs a face enrolled. Please visit your branch.",
+            Text("Changing your number by text needs a face enrolled. Please visit your branch."),
             code="face_not_enrolled",
         )
     if channel == Channel.SMS and customer.face_locked:
-        raise Forbidden(
-            "Selfie checks are locked after too many failures. Please visit your branch.",
-            code="face_locked",
-        )
+        raise Forbidden(request_lifecycle.FACE_LOCKED, code="face_locked")
     now = utcnow()
     async with in_transaction():
         await request_lifecycle.replace_open(KIND, customer.id)
@@ -144,7 +149,9 @@ async def start_phone_change(
         await enqueue_sms(
             settings,
             to=new_phone,
-            body=messages.phone_change_code(code, mask_account(customer.account_number)),
+            body=messages.phone_change_code(
+                customer.language, code, customer.account_number, settings.otp_ttl_seconds
+            ),
             template="phone_change_code",
             customer_id=customer.id,
             respect_opt_out=False,
@@ -152,7 +159,7 @@ async def start_phone_change(
         await enqueue_sms(
             settings,
             to=customer.phone,
-            body=messages.phone_change_code_sent(mask_phone(new_phone)),
+            body=messages.phone_change_code_sent(customer.language, new_phone),
             template="phone_change_code_sent",
             customer_id=customer.id,
             respect_opt_out=False,
@@ -209,7 +216,9 @@ async def _code_accepted(
             settings,
             change,
             customer,
-            text=messages.phone_change_capture_link,
+            text=lambda url: messages.phone_change_capture_link(
+                customer.language, url, settings.capture_ttl_seconds
+            ),
             template="phone_change_capture_link",
         )
     else:
@@ -239,9 +248,7 @@ async def selfie_verified(
             await _complete(settings, change, customer, actor)
     except IntegrityError:
         # Someone registered the number while we waited for the selfie.
-        await selfie_failed(
-            settings, change.id, reason="that number now belongs to another customer", actor=actor
-        )
+        await selfie_failed(settings, change.id, reason=NUMBER_TAKEN_MEANWHILE, actor=actor)
     await change.refresh_from_db()
     return change
 
@@ -258,7 +265,7 @@ async def _complete(
     await enqueue_sms(
         settings,
         to=change.old_phone,
-        body=messages.phone_changed_old(mask_phone(change.new_phone)),
+        body=messages.phone_changed_old(customer.language, change.new_phone),
         template="phone_changed_old",
         customer_id=customer.id,
         respect_opt_out=False,
@@ -266,7 +273,7 @@ async def _complete(
     await enqueue_sms(
         settings,
         to=change.new_phone,
-        body=messages.phone_changed_new(),
+        body=messages.phone_changed_new(customer.language),
         template="phone_changed_new",
         customer_id=customer.id,
         respect_opt_out=False,
@@ -284,6 +291,7 @@ async def _complete(
 async def selfie_failed(settings: Settings, change_id: int, *, reason: str, actor: str) -> None:
     """The selfies ran out: the change fails and the customer is told on the old phone."""
     change = await get_phone_change(change_id)
+    customer = await get_customer(change.customer_id)  # type: ignore[attr-defined]
     async with in_transaction():
         failed = await request_lifecycle.fail(
             KIND, change, reason, actor=actor, only_from=(PhoneChangeStatus.AWAITING_SELFIE,)
@@ -292,7 +300,13 @@ async def selfie_failed(settings: Settings, change_id: int, *, reason: str, acto
             await enqueue_sms(
                 settings,
                 to=change.old_phone,
-                body=messages.phone_change_failed(reason),
+                body=messages.phone_change_failed(
+                    customer.language,
+                    reason,
+                    messages.RETRY_PHONE_CHANGE
+                    if request_lifecycle.can_try_again(customer)
+                    else None,
+                ),
                 template="phone_change_failed",
                 customer_id=change.customer_id,  # type: ignore[attr-defined]
             )

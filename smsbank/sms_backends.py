@@ -30,6 +30,7 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
 
+from smsbank.i18n import voice
 from smsbank.logs import mask_text
 from smsbank.settings import Settings
 
@@ -56,7 +57,9 @@ class SmsBackend(Protocol):
 
     async def send_sms(self, to: str, from_: str, body: str, status_callback: str) -> str: ...
 
-    async def place_call(self, to: str, from_: str, say: str, status_callback: str) -> str: ...
+    async def place_call(
+        self, to: str, from_: str, say: str, status_callback: str, language: str
+    ) -> str: ...
 
     async def close(self) -> None: ...
 
@@ -69,7 +72,9 @@ class ConsoleBackend:
     async def send_sms(self, to: str, from_: str, body: str, status_callback: str) -> str:
         return _console_sid("SM")
 
-    async def place_call(self, to: str, from_: str, say: str, status_callback: str) -> str:
+    async def place_call(
+        self, to: str, from_: str, say: str, status_callback: str, language: str
+    ) -> str:
         return _console_sid("CA")
 
     async def close(self) -> None:
@@ -143,12 +148,14 @@ class TwilioBackend:
 
         return await self._call(create)
 
-    async def place_call(self, to: str, from_: str, say: str, status_callback: str) -> str:
+    async def place_call(
+        self, to: str, from_: str, say: str, status_callback: str, language: str
+    ) -> str:
         twiml = VoiceResponse()
         # Said twice: a code read once is easily missed when the phone is still at the ear.
-        twiml.say(say)
+        twiml.say(say, **voice(language))
         twiml.pause(length=1)
-        twiml.say(say)
+        twiml.say(say, **voice(language))
 
         async def create() -> str:
             call = await self._client.calls.create_async(

@@ -17,6 +17,7 @@ from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from smsbank import messages, sms_service
 from smsbank.http import settings
+from smsbank.i18n import DEFAULT_LANGUAGE, voice
 from webhooks.signature import verify_twilio_request
 from webhooks.sms import address_field, sid_field, twiml
 
@@ -26,7 +27,7 @@ MENU_PATH = "/webhooks/twilio/voice/menu"
 GATHER_TIMEOUT_SECONDS = 6
 
 
-def menu(prompt: str) -> Gather:
+def menu(prompt: str, language: str) -> Gather:
     """One key press, posted (signed) to the menu endpoint."""
     gather = Gather(
         num_digits=1,
@@ -34,7 +35,7 @@ def menu(prompt: str) -> Gather:
         method="POST",
         timeout=GATHER_TIMEOUT_SECONDS,
     )
-    gather.say(prompt)
+    gather.say(prompt, **voice(language))
     return gather
 
 
@@ -49,12 +50,13 @@ async def post_voice() -> Response:
     )
     response = VoiceResponse()
     if customer is None:
-        response.say(messages.voice_not_registered())
+        response.say(messages.voice_not_registered(DEFAULT_LANGUAGE), **voice(DEFAULT_LANGUAGE))
         response.hangup()
         return twiml(response)
-    response.append(menu(messages.voice_menu()))
+    language = customer.language
+    response.append(menu(messages.voice_menu(language), language))
     # Reached only when the caller pressed nothing.
-    response.say("We did not get a choice. Goodbye.")
+    response.say(messages.voice_no_choice(language), **voice(language))
     response.hangup()
     return twiml(response)
 
@@ -69,10 +71,11 @@ async def post_voice_menu() -> Response:
     digit = form.get("Digits", "").strip()[:1]
     answer = await sms_service.voice_menu_choice(settings(), caller, digit)
     response = VoiceResponse()
+    language = answer.language
     for sentence in answer.say:
-        response.say(sentence)
+        response.say(sentence, **voice(language))
     if answer.menu_again:
-        response.append(menu("For anything else, press 1, 2 or 3. Or hang up."))
-        response.say("Goodbye.")
+        response.append(menu(messages.voice_menu_again(language), language))
+        response.say(messages.voice_goodbye(language), **voice(language))
     response.hangup()
     return twiml(response)

@@ -89,6 +89,7 @@ async def post_customer(data: NewCustomer) -> tuple[dict[str, Any], int]:
         phone,
         currency=settings().currency,
         initial_deposit=deposit,
+        language=data.language,
         actor=current_staff().actor,
     )
     return customer_json(customer), 201
@@ -110,7 +111,8 @@ async def get_customer_by_id(customer_id: int) -> dict[str, Any]:
 @document_response(ErrorResponse, 400)
 @document_response(ErrorResponse, 404)
 async def patch_customer(customer_id: int, data: CustomerPatch) -> dict[str, Any]:
-    """Rename, lock or unlock an account, or lift a face-verification lockout."""
+    """Rename, lock or unlock an account, lift a face-verification lockout, or set the
+    language the bank writes and speaks to the customer in."""
     customer = await get_customer(customer_id)
     changes: dict[str, Any] = {}
     if data.name is not None:
@@ -121,8 +123,10 @@ async def patch_customer(customer_id: int, data: CustomerPatch) -> dict[str, Any
         changes["face_locked"] = data.face_locked
         if not data.face_locked:
             changes["face_failures"] = 0
+    if data.language is not None:
+        changes["language"] = data.language
     if not changes:
-        raise ValidationFailed("nothing to change: send name, status or face_locked")
+        raise ValidationFailed("nothing to change: send name, status, face_locked or language")
     async with in_transaction():
         await Customer.filter(id=customer.id).update(**changes)
         await customer.refresh_from_db()
@@ -133,6 +137,7 @@ async def patch_customer(customer_id: int, data: CustomerPatch) -> dict[str, Any
             fields=sorted(changes),
             status=customer.status.value,
             face_locked=customer.face_locked,
+            language=customer.language,
         )
     return customer_json(customer)
 

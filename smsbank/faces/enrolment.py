@@ -18,10 +18,11 @@ from tortoise.transactions import in_transaction
 
 from smsbank import audit
 from smsbank.clock import utcnow
-from smsbank.customers import clean_name, create_customer, get_customer
+from smsbank.customers import clean_language, clean_name, create_customer, get_customer
 from smsbank.errors import Conflict
 from smsbank.faces.crypto import decrypt_embedding, encrypt_embedding
 from smsbank.faces.service import FaceResult, FaceService, running_face_service
+from smsbank.i18n import DEFAULT_LANGUAGE
 from smsbank.models import Customer
 from smsbank.settings import Settings
 
@@ -83,6 +84,7 @@ async def create_customer_with_photo(
     initial_deposit: Decimal | None,
     actor: str,
     faces: FaceService | None = None,
+    language: str = DEFAULT_LANGUAGE,
 ) -> Customer:
     """Open an account with a face, all or nothing: no usable face, no customer.
 
@@ -90,6 +92,7 @@ async def create_customer_with_photo(
     customer, the opening deposit and the embedding are written in one transaction.
     """
     name = clean_name(name)
+    language = clean_language(language)
     if await Customer.exists(phone=phone):
         raise Conflict("a customer already has that phone number", code="phone_taken")
     async with face_engine(settings, faces) as engine:
@@ -97,7 +100,12 @@ async def create_customer_with_photo(
         model = engine.model_label
     async with in_transaction():
         customer = await create_customer(
-            name, phone, currency=settings.currency, initial_deposit=initial_deposit, actor=actor
+            name,
+            phone,
+            currency=settings.currency,
+            initial_deposit=initial_deposit,
+            language=language,
+            actor=actor,
         )
         return await store_embedding(
             settings, customer.id, result, model=model, actor=actor, source="new_customer"

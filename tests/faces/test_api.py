@@ -135,10 +135,11 @@ async def test_an_enrolment_link_is_texted_not_shown(
     assert response.status_code == 202
     body = await response.get_json()
     assert body["sent_to"] != customer.phone and body["sent_to"].endswith("4444")
-    assert "/capture/" not in str(body)
+    assert "/capture/" not in str(body) and "/c/" not in str(body)
     texts = await OutboundMessage.filter(template="enrolment_link", to_phone=customer.phone)
     assert len(texts) == 1
-    url = next(word for word in texts[0].body.split() if "/capture/" in word)
+    assert "valid for 10 minutes" in texts[0].body
+    url = next(word for word in texts[0].body.split() if "/c/" in word)
     enrolled = await face_client.post(path_of(url), files={"selfie": photo(grace_jpeg)["photo"]})
     assert (await enrolled.get_json())["status"] == "enrolled"
     assert (await Customer.get(id=customer.id)).face_enrolled

@@ -12,7 +12,7 @@ from smsbank import ledger
 from smsbank.models import Customer, InboundMessage, MessageChannel, OutboundMessage
 from smsbank.settings import Settings
 from tests.twilio_signing import TwilioSigner, new_sid, voice_form
-from tests.webhooks.handset import Handset, digits_in_call
+from tests.webhooks.handset import CAPTURE_LINK_RE, Handset, digits_in_call
 
 VOICE = "/webhooks/twilio/voice"
 MENU = "/webhooks/twilio/voice/menu"
@@ -111,7 +111,7 @@ async def test_press_3_reads_a_fresh_withdrawal_code(
     root = await twiml(await call(client, settings, MENU, customer.phone, Digits="3"))
     code = digits_in_call(spoken(root)[0])
     [link_sms] = await phone.ask(code)
-    assert "/capture/" in link_sms
+    assert CAPTURE_LINK_RE.search(link_sms)
 
 
 async def test_press_3_for_a_phone_change_calls_the_new_number(
@@ -130,7 +130,7 @@ async def test_press_3_for_a_phone_change_calls_the_new_number(
     ).first()
     assert outbound is not None
     [link_sms] = await old.ask(digits_in_call(outbound.body))
-    assert "/capture/" in link_sms
+    assert CAPTURE_LINK_RE.search(link_sms)
 
 
 async def test_press_3_with_nothing_pending(
