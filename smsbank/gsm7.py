@@ -103,9 +103,21 @@ def to_gsm7(text: str) -> str:
     """`text` written in GSM-7 only (see the module docstring)."""
     if text.isascii() and "`" not in text and "\t" not in text and text.isprintable():
         return text  # the common case: plain ASCII is GSM-7 already
-    if is_gsm7(text) and "é" not in text and "É" not in text:
-        return text
-    return "".join(_plain(char) for char in text)
+    return text.translate(_TABLE)
+
+
+class _PlainTable(dict[int, str]):
+    """str.translate's table: each character's plain form, worked out once and kept."""
+
+    def __missing__(self, code: int) -> str:
+        plain = _plain(chr(code))
+        if len(self) < _TABLE_LIMIT:  # a text full of rare characters cannot grow it forever
+            self[code] = plain
+        return plain
+
+
+_TABLE_LIMIT = 20_000
+_TABLE = _PlainTable()
 
 
 def _plain(char: str) -> str:
@@ -155,4 +167,4 @@ def _parts(sizes: list[int], single: int, part: int) -> int:
 
 def septets(text: str) -> int:
     """Length of a GSM-7 text in septets (extension characters count two)."""
-    return sum(2 if char in EXTENSION else 1 for char in text)
+    return len(text) + sum(text.count(char) for char in EXTENSION)

@@ -30,7 +30,7 @@ import functools
 import gettext
 import io
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -213,15 +213,32 @@ def localize(text: str, language: str) -> str:
     return chosen.gettext(text)
 
 
-def render(language: str, msgid: str, values: Mapping[str, object]) -> str:
+@dataclass(frozen=True)
+class Writing:
+    """How a rendered text is written down: `template` rewrites a translated template
+    (a small, fixed set of strings: worth caching), `value` each value filled into it.
+    SMS texts use it to write GSM-7 (`smsbank.messages`)."""
+
+    template: Callable[[str], str]
+    value: Callable[[str], str]
+
+
+def render(
+    language: str, msgid: str, values: Mapping[str, object], writing: Writing | None = None
+) -> str:
     """The msgid translated into `language` and filled in with `values`."""
-    return _render(catalog(language), msgid, None, None, values)
+    return _render(catalog(language), msgid, None, None, values, writing)
 
 
 def render_counted(
-    language: str, singular: str, plural: str, count: int, values: Mapping[str, object]
+    language: str,
+    singular: str,
+    plural: str,
+    count: int,
+    values: Mapping[str, object],
+    writing: Writing | None = None,
 ) -> str:
-    return _render(catalog(language), singular, plural, count, values)
+    return _render(catalog(language), singular, plural, count, values, writing)
 
 
 def _render(
@@ -230,6 +247,7 @@ def _render(
     plural: str | None,
     count: int | None,
     values: Mapping[str, object],
+    writing: Writing | None = None,
 ) -> str:
     if plural is None:
         template = chosen.gettext(msgid)
@@ -237,10 +255,14 @@ def _render(
         assert count is not None
         template = chosen.ngettext(msgid, plural, count)
         values = {"count": count, **values}
+    if writing is not None:
+        template = writing.template(template)
     if not values:
         return template
     filled = {
         key: localize(value, chosen.language) if isinstance(value, Text) else value
         for key, value in values.items()
     }
+    if writing is not None:
+        filled = {key: writing.value(str(value)) for key, value in filled.items()}
     return template.format(**filled)
