@@ -127,6 +127,24 @@ def history_line(
     return f"{day} {sign}{_m(amount, currency)} {reference} bal {_m(after, currency)}"
 
 
+def country_not_served(countries: list[str]) -> str:
+    return (
+        f"We can only text and call numbers in {', '.join(countries)}, and that number is "
+        "not one of them."
+    )
+
+
+def premium_rate_number() -> str:
+    return "That is a premium-rate number: we never text or call those."
+
+
+def calls_busy() -> str:
+    return (
+        f"{BANK}: we cannot call right now. Use the code we texted you, or try CALL again "
+        "in an hour."
+    )
+
+
 def phone_change_cancelled(new_phone_masked: str) -> str:
     return f"{BANK}: the change of your number to {new_phone_masked} is cancelled."
 
@@ -153,4 +171,26 @@ def voice_not_registered() -> str:
     return (
         f"This phone number is not registered with {BANK}. "
         "Please visit a branch to open an account. Goodbye."
+    )
+
+
+def voice_callback_menu() -> str:
+    return (
+        f"This is {BANK} calling you back. For your balance, press 1. For your last "
+        "transactions, press 2. For a new code for your pending request, press 3."
+    )
+
+
+def voice_calling_back() -> str:
+    return (
+        f"Welcome to {BANK}. For your security we read nothing private on a call we cannot "
+        "verify. If this number is registered with us, we will call it back in a moment. "
+        "You can also text us. Goodbye."
+    )
+
+
+def voice_menu_unavailable() -> str:
+    return (
+        f"Sorry, {BANK} cannot read your account on this call. Please call again, or text "
+        "us. Goodbye."
     )

@@ -27,7 +27,7 @@ from datetime import timedelta
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from smsbank import audit, messages, request_lifecycle
+from smsbank import audit, destinations, messages, request_lifecycle
 from smsbank.clock import utcnow
 from smsbank.customers import get_customer, mask_account
 from smsbank.errors import Conflict, Forbidden, ValidationFailed
@@ -119,6 +119,9 @@ async def start_phone_change(
         raise ValidationFailed("That is already your number.", code="same_phone")
     if await Customer.exists(phone=new_phone):
         raise Conflict("That number belongs to another customer.", code="phone_taken")
+    # The code is texted there: never to a country the bank does not serve, nor to a
+    # premium-rate number (SMS pumping).
+    destinations.ensure_allowed(settings, new_phone)
     if channel == Channel.SMS and not customer.face_enrolled:
         raise Conflict(
             "Changing your number by text needs a face enrolled. Please visit your branch.",

@@ -52,7 +52,17 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from smsbank import audit, ledger, messages, phone_changes, sql, withdrawals
+from smsbank import (
+    audit,
+    calls,
+    destinations,
+    ledger,
+    messages,
+    phone_changes,
+    quotas,
+    sql,
+    withdrawals,
+)
 from smsbank.clock import utcnow
 from smsbank.conversation import Action, Event, Kind, parse, pending_request, step
 from smsbank.customers import mask_account
@@ -73,6 +83,7 @@ from smsbank.models import (
 from smsbank.money import format_money, from_minor
 from smsbank.outbox import enqueue_call, enqueue_sms
 from smsbank.phones import mask_phone
+from smsbank.quotas import Quota
 from smsbank.settings import Settings
 
 if TYPE_CHECKING:
@@ -236,11 +247,7 @@ async def _handle(
     if not keyword and await _flooding(connection, settings, sms.from_phone):
         return Result(Handled.THROTTLED)
     if customer is None:
-        if (
-            not keyword
-            and await _first_unregistered_reply_today(sms.from_phone)
-            and not await _stranger_opted_out(settings, sms.from_phone, inbound)
-        ):
+        if not keyword and await _may_answer_stranger(settings, sms.from_phone, inbound):
             text = messages.unregistered_number()
             await enqueue_sms(
                 settings, to=sms.from_phone, body=text, template=UNREGISTERED_TEMPLATE
@@ -266,6 +273,30 @@ async def _flooding(connection: BaseDBAsyncClient, settings: Settings, phone: st
             log.warning("inbound sms throttled", extra={"from": mask_phone(phone)})
         return True
     return False
+
+
+async def _may_answer_stranger(settings: Settings, phone: str, inbound: InboundMessage) -> bool:
+    """Whether a number that is no customer's gets the "not registered" reply.
+
+    Not from outside the allowed countries or a premium-rate number (SMS pumping earns
+    its money from our replies), not twice a day, not after it said STOP, and not once
+    the bank sent its hourly cap of such replies, all numbers together; the cap is
+    counted last, so only a reply that goes out uses it.
+    """
+    if destinations.refusal(settings, phone) is not None:
+        return False
+    if not await _first_unregistered_reply_today(phone):
+        return False
+    if await _stranger_opted_out(settings, phone, inbound):
+        return False
+    if not await quotas.take(stranger_replies(settings)):
+        log.warning("replies to strangers capped", extra={"from": mask_phone(phone)})
+        return False
+    return True
+
+
+def stranger_replies(settings: Settings) -> Quota:
+    return Quota("stranger_reply", settings.stranger_replies_per_hour)
 
 
 async def _stranger_opted_out(settings: Settings, phone: str, inbound: InboundMessage) -> bool:
@@ -453,6 +484,7 @@ async def _perform(settings: Settings, turn: Turn, action: Action, event: Event)
             return await _cancel_phone_change(turn)
         if action == Action.CALL_WITHDRAWAL_CODE:
             assert turn.withdrawal_id is not None
+            await calls.reserve_call(settings, customer.phone)
             code = await withdrawals.resend_code(settings, turn.withdrawal_id, actor=ACTOR_SMS)
             await enqueue_call(
                 settings,
@@ -464,6 +496,8 @@ async def _perform(settings: Settings, turn: Turn, action: Action, event: Event)
             return Event(Kind.DONE, detail=messages.calling_with_code())
         if action == Action.CALL_PHONE_CODE:
             assert turn.phone_change_id is not None
+            change = await phone_changes.get_phone_change(turn.phone_change_id)
+            await calls.reserve_call(settings, change.new_phone)
             code, new_phone = await phone_changes.resend_code(
                 settings, turn.phone_change_id, actor=ACTOR_SMS
             )
@@ -663,6 +697,7 @@ async def _voice_code(settings: Settings, customer: Customer) -> VoiceAnswer:
             return VoiceAnswer([messages.voice_code(code)])
         change = await phone_changes.open_phone_change_for(customer.id)
         if change is not None and change.status == PhoneChangeStatus.AWAITING_CODE:
+            await calls.reserve_call(settings, change.new_phone)
             code, new_phone = await phone_changes.resend_code(
                 settings, change.id, actor=ACTOR_VOICE
             )
