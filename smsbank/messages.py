@@ -7,6 +7,7 @@ Messages stay within one or two SMS segments.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 from smsbank.money import format_money
@@ -54,6 +55,20 @@ def phone_change_code(code: str, masked_account: str) -> str:
     )
 
 
+def phone_change_code_at_branch(code: str, masked_account: str) -> str:
+    return (
+        f"{code} is your {BANK} code to move account {masked_account} to this phone. "
+        "Give it only to the staff at your branch. It expires in 5 minutes."
+    )
+
+
+def phone_change_started_at_branch(new_phone_masked: str) -> str:
+    return (
+        f"{BANK}: a change of your number to {new_phone_masked} was started at a branch. "
+        "If this was not you, text ABORT now."
+    )
+
+
 def phone_change_code_sent(new_phone_masked: str) -> str:
     return (
         f"{BANK}: we sent a code to {new_phone_masked}. Reply here with that code to "
@@ -65,15 +80,36 @@ def phone_change_capture_link(url: str) -> str:
     return f"{BANK}: code accepted. To confirm your new number, take a selfie here: {url}"
 
 
-def phone_changed_old(new_phone_masked: str) -> str:
+def phone_changed_old(new_phone_masked: str, paused_hours: int) -> str:
     return (
         f"{BANK}: your number was changed to {new_phone_masked}. "
-        "If this was not you, call your branch now."
+        f"If this was not you, call your branch now.{_paused(paused_hours)}"
     )
 
 
-def phone_changed_new() -> str:
-    return f"{BANK}: this is now your banking number. Text HELP for commands."
+def phone_changed_new(paused_hours: int) -> str:
+    return f"{BANK}: this is now your banking number. Text HELP for commands." + _paused(
+        paused_hours
+    )
+
+
+def _paused(hours: int) -> str:
+    """What a change notice adds about the cooling-off (nothing when there is none)."""
+    if hours <= 0:
+        return ""
+    return f" Withdrawals are paused for {hours} hour{'' if hours == 1 else 's'}."
+
+
+def moment(when: datetime) -> str:
+    """A time as texts give it: "26 Nov 14:05 UTC"."""
+    return f"{when:%d %b %H:%M} UTC"
+
+
+def withdrawals_paused(until: str) -> str:
+    return (
+        f"Withdrawals are paused until {until} after a change of your number or face. "
+        "If this was not you, call your branch."
+    )
 
 
 def phone_change_failed(reason: str) -> str:

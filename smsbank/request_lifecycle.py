@@ -79,6 +79,10 @@ class RequestKind(Generic[R]):
         return {self.id_field: request_id}
 
 
+# Why a request the customer cancelled by texting ABORT ended (its `failure_reason`).
+CANCELLED_BY_CUSTOMER = "cancelled by the customer (ABORT)"
+
+
 @dataclass(frozen=True)
 class CodeCheck:
     ok: bool
@@ -216,6 +220,16 @@ async def reset_conversation(kind: RequestKind[R], request_id: int) -> None:
     await Conversation.filter(**kind.key(request_id)).update(
         state=ConversationState.IDLE, **{kind.id_field: None}, expires_at=None
     )
+
+
+async def point_conversation(kind: RequestKind[R], request: R, state: ConversationState) -> None:
+    """Inside the caller's transaction (holding the customer's number's lock, see
+    `sql.serialize_senders`): point the customer's conversation at `request`, started
+    outside it, so that what the customer texts next acts on it (an ABORT)."""
+    customer_id = request.customer_id  # type: ignore[attr-defined]
+    link = {**kind.key(request.id), "state": state, "expires_at": request.expires_at}
+    if not await Conversation.filter(customer_id=customer_id).update(**link):
+        await Conversation.create(customer_id=customer_id, **link)
 
 
 async def cancel(kind: RequestKind[R], request_id: int, *, actor: str, reason: str) -> bool:

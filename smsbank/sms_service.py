@@ -60,6 +60,7 @@ from smsbank import (
     messages,
     phone_changes,
     quotas,
+    request_lifecycle,
     sql,
     withdrawals,
 )
@@ -182,7 +183,7 @@ async def _handle_alone(settings: Settings, sms: InboundSms, event: Event) -> Re
     """The full path: one transaction for this message (steps 1-5 of the docstring)."""
     try:
         async with in_transaction() as connection:
-            await serialize_senders(connection, [sms.from_phone])
+            await sql.serialize_senders(connection, [sms.from_phone])
             customer = await Customer.get_or_none(phone=sms.from_phone)
             inbound = await InboundMessage.create(
                 message_sid=sms.message_sid,
@@ -204,24 +205,6 @@ def batchable(event: Event) -> bool:
     idle and asks for no action but a reply built from the customer's row."""
     outcome = step(S.IDLE, event)
     return outcome.state == S.IDLE and set(outcome.actions) <= READ_ONLY_ACTIONS
-
-
-async def serialize_senders(connection: BaseDBAsyncClient, phones: list[str]) -> None:
-    """These numbers' messages one at a time, across workers and hosts (PostgreSQL).
-
-    Transaction-level advisory locks on each number's hash, taken in the order of the
-    hashes, so two transactions locking several numbers (SMS batches) never wait on
-    each other in a cycle. SQLite needs nothing: its transactions begin with the
-    database's write lock.
-    """
-    if connection.capabilities.dialect == "postgres":
-        await sql.fetch(connection, LOCK_SENDERS_SQL, [phones])
-
-
-LOCK_SENDERS_SQL = """
-SELECT pg_advisory_xact_lock(key)
-FROM (SELECT DISTINCT hashtext(phone) AS key FROM unnest(?::text[]) AS phone ORDER BY key) AS keys
-"""
 
 
 def over_flood_limit(settings: Settings, recent: int) -> bool:
@@ -441,9 +424,10 @@ async def _reconciled_state(conversation: Conversation) -> ConversationState:
                 change.id, actor=ACTOR_SMS, reason="the conversation timed out"
             )
             return S.IDLE
-        if change.status == PhoneChangeStatus.AWAITING_CODE:
-            return S.AWAITING_PHONE_CODE
-        return S.AWAITING_PHONE_SELFIE
+        if change.status != PhoneChangeStatus.AWAITING_CODE:
+            return S.AWAITING_PHONE_SELFIE
+        at_branch = change.channel == Channel.BRANCH
+        return S.BRANCH_PHONE_CHANGE if at_branch else S.AWAITING_PHONE_CODE
     return S.IDLE
 
 
@@ -553,7 +537,7 @@ async def _cancel_withdrawal(turn: Turn) -> Event:
     assert turn.withdrawal_id is not None
     withdrawal = await withdrawals.get_withdrawal(turn.withdrawal_id)
     cancelled = await withdrawals.cancel_withdrawal(
-        withdrawal.id, actor=ACTOR_SMS, reason="cancelled by the customer (ABORT)"
+        withdrawal.id, actor=ACTOR_SMS, reason=request_lifecycle.CANCELLED_BY_CUSTOMER
     )
     if not cancelled:
         raise Conflict("There was nothing left to cancel.", code="finished")
@@ -567,7 +551,7 @@ async def _cancel_phone_change(turn: Turn) -> Event:
     assert turn.phone_change_id is not None
     change = await phone_changes.get_phone_change(turn.phone_change_id)
     cancelled = await phone_changes.cancel_phone_change(
-        change.id, actor=ACTOR_SMS, reason="cancelled by the customer (ABORT)"
+        change.id, actor=ACTOR_SMS, reason=request_lifecycle.CANCELLED_BY_CUSTOMER
     )
     if not cancelled:
         raise Conflict("There was nothing left to cancel.", code="finished")
