@@ -120,6 +120,13 @@ def enrolment_link(url: str) -> str:
     return f"{BANK}: to enrol your face for withdrawals, take a selfie here: {url}"
 
 
+def face_changed(paused_hours: int) -> str:
+    return (
+        f"{BANK}: your face was changed at a branch. If this was not you, call your branch "
+        f"now.{_paused(paused_hours)}"
+    )
+
+
 def voice_code(code: str) -> str:
     """What a call reads: the digits one by one, twice."""
     spaced = ", ".join(code)

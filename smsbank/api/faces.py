@@ -30,10 +30,14 @@ from smsbank.capture import issue_enrolment_link
 from smsbank.customers import customer_json, get_customer
 from smsbank.errors import Conflict, Forbidden, ValidationFailed
 from smsbank.faces.checks import compare_with_enrolled, record_check
-from smsbank.faces.enrolment import create_customer_with_photo, enrol_customer_photo
+from smsbank.faces.enrolment import (
+    FaceAlreadyEnrolled,
+    create_customer_with_photo,
+    enrol_customer_photo,
+)
 from smsbank.faces.service import FaceService, FaceUnavailable
 from smsbank.http import services, settings
-from smsbank.models import Withdrawal, WithdrawalStatus
+from smsbank.models import CustomerStatus, Withdrawal, WithdrawalStatus
 from smsbank.outbox import enqueue_sms
 from smsbank.phones import mask_phone
 
@@ -131,9 +135,11 @@ def _id_field(form: dict[str, str], field: str) -> int | None:
 @security_scheme([{"bearerAuth": []}])
 @document_request(PhotoUpload, source=DataSource.FORM_MULTIPART)
 @document_response(CustomerOut, 200)
-@photo_errors(404)
+@photo_errors(403, 404)
 async def put_customer_face(customer_id: int) -> dict[str, Any]:
-    """Enrol (or replace) the customer's face from a photo with exactly one face."""
+    """Enrol the customer's face from a photo with exactly one face, or replace it at
+    the counter: refused (403) on a locked account or while face checks are locked;
+    a replacement is audited, texted to the customer and pauses withdrawals."""
     _, files = await _form()
     photo = await _photo(files)
     customer = await enrol_customer_photo(
@@ -145,7 +151,7 @@ async def put_customer_face(customer_id: int) -> dict[str, Any]:
 @blueprint.post("/api/v1/customers/<int:customer_id>/enrolment-link")
 @security_scheme([{"bearerAuth": []}])
 @document_response(EnrolmentLinkOut, 202)
-@errors(404, 409)
+@errors(403, 404, 409)
 async def post_enrolment_link(customer_id: int) -> tuple[dict[str, Any], int]:
     """Text the customer a link on which they enrol their face with a selfie.
 
@@ -153,6 +159,15 @@ async def post_enrolment_link(customer_id: int) -> tuple[dict[str, Any], int]:
     enrols their face on this account.
     """
     customer = await get_customer(customer_id)
+    if customer.face_enrolled:
+        # Whoever holds the phone would enrol their own face: a face is changed only
+        # at a branch, where staff see who is asking.
+        raise FaceAlreadyEnrolled(
+            "this customer already has a face enrolled; an enrolment link cannot change it: "
+            f"re-enrol at the counter with PUT /api/v1/customers/{customer.id}/face"
+        )
+    if customer.status != CustomerStatus.ACTIVE:
+        raise Forbidden("the account is locked; unlock it first", code="account_locked")
     if customer.sms_opted_out:
         raise Conflict(
             "the customer has opted out of text messages (STOP); they must text START first",
