@@ -100,6 +100,20 @@ def _paused(hours: int) -> str:
     return f" Withdrawals are paused for {hours} hour{'' if hours == 1 else 's'}."
 
 
+def codes_locked() -> str:
+    return (
+        f"{BANK}: too many wrong codes in 24 hours. Withdrawals and number changes by "
+        "text are locked: please visit your branch to unlock them."
+    )
+
+
+def codes_locked_refusal() -> str:
+    return (
+        "Withdrawals and number changes by text are locked after too many wrong codes. "
+        "Please visit your branch to unlock them."
+    )
+
+
 def moment(when: datetime) -> str:
     """A time as texts give it: "26 Nov 14:05 UTC"."""
     return f"{when:%d %b %H:%M} UTC"

@@ -30,7 +30,16 @@ from datetime import timedelta
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from smsbank import audit, cooling_off, destinations, messages, request_lifecycle, sql, withdrawals
+from smsbank import (
+    audit,
+    code_lock,
+    cooling_off,
+    destinations,
+    messages,
+    request_lifecycle,
+    sql,
+    withdrawals,
+)
 from smsbank.clock import utcnow
 from smsbank.customers import get_customer, mask_account
 from smsbank.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -58,6 +67,7 @@ class PhoneCodeOutcome:
     attempts_left: int
     change: PhoneChange
     message: str
+    told: bool = False  # the customer was texted why (a lock)
 
 
 def code_subject(change: PhoneChange) -> str:
@@ -131,6 +141,7 @@ async def start_phone_change(
             "Changing your number by text needs a face enrolled. Please visit your branch.",
             code="face_not_enrolled",
         )
+    code_lock.ensure_unlocked(customer, channel)
     if channel == Channel.SMS and customer.face_locked:
         raise Forbidden(
             "Selfie checks are locked after too many failures. Please visit your branch.",
@@ -248,7 +259,7 @@ async def verify_code(
     check = await request_lifecycle.check_code(
         KIND, settings, change, customer, code, actor=actor, on_accepted=_code_accepted
     )
-    return PhoneCodeOutcome(check.ok, check.attempts_left, change, check.message)
+    return PhoneCodeOutcome(check.ok, check.attempts_left, change, check.message, check.told)
 
 
 async def _code_accepted(

@@ -24,13 +24,14 @@ from typing import Any, Generic, TypeVar
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from smsbank import audit, otp
+from smsbank import audit, code_lock, messages, otp
 from smsbank.capture import close_links, issue_capture_link, link_deadline
 from smsbank.clock import utcnow
 from smsbank.customers import MAX_ID
 from smsbank.errors import Conflict, Gone, NotFound
 from smsbank.models import (
     CapturePurpose,
+    Channel,
     CodePurpose,
     Conversation,
     ConversationState,
@@ -88,6 +89,7 @@ class CodeCheck:
     ok: bool
     attempts_left: int
     message: str  # for the customer, when the code was not accepted
+    told: bool = False  # the customer was texted why (a lock): no reply needed
 
 
 async def get(kind: RequestKind[R], request_id: int) -> R:
@@ -310,8 +312,10 @@ async def check_code(
     the code: should it fail (the database, a crash), the customer's code still works on
     the next try. A wrong or expired code counts against the request; the last one
     cancels it, and `on_locked_out(settings, request, customer)` runs in that
-    transaction.
+    transaction. Every wrong code also counts toward the customer's daily cap
+    (`smsbank.code_lock`): reaching it locks codes by SMS and cancels an SMS request.
     """
+    code_lock.ensure_unlocked(customer, request.channel)
     async with in_transaction():
         check = await otp.check_code(
             settings,
@@ -358,7 +362,13 @@ async def _count_wrong_code(
             result=reason,
             attempts_left=attempts_left,
         )
-        if attempts_left == 0:
+        locked = await code_lock.lock_if_over(settings, customer, actor=actor)
+        if locked and request.channel == Channel.SMS:
+            # Texted why already (`lock_if_over`); the request ends with no more tries.
+            await finish(kind, request, kind.cancelled, "too many wrong codes today")
+            attempts_left = 0
+            message = messages.codes_locked_refusal()
+        elif attempts_left == 0:
             await finish(kind, request, kind.cancelled, "too many wrong codes")
             if on_locked_out is not None:
                 await on_locked_out(settings, request, customer)
@@ -368,7 +378,7 @@ async def _count_wrong_code(
         else:
             message = f"That code is not right. {attempts_left} tries left."
     await request.refresh_from_db()
-    return CodeCheck(False, attempts_left, message)
+    return CodeCheck(False, attempts_left, message, told=locked and request.channel == Channel.SMS)
 
 
 async def accept_code(

@@ -530,6 +530,8 @@ async def _check_phone_code(settings: Settings, turn: Turn, code: str) -> Event:
         return Event(Kind.CODE_ACCEPTED)
     if outcome.change.status in phone_changes.OPEN_STATUSES:
         return Event(Kind.CODE_REJECTED, detail=outcome.message)
+    if outcome.told:  # texted already why it ended (the day's wrong codes locked codes)
+        return Event(Kind.REQUEST_ENDED)
     return Event(Kind.REQUEST_ENDED, detail=f"{messages.BANK}: {outcome.message}")
 
 

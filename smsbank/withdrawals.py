@@ -35,7 +35,7 @@ from decimal import Decimal
 
 from tortoise.transactions import in_transaction
 
-from smsbank import audit, cooling_off, ledger, messages, request_lifecycle
+from smsbank import audit, code_lock, cooling_off, ledger, messages, request_lifecycle
 from smsbank.clock import utcnow
 from smsbank.customers import get_customer, mask_account
 from smsbank.errors import BankError, Conflict, Forbidden, InsufficientFunds
@@ -113,7 +113,9 @@ KIND = request_lifecycle.RequestKind(
 )
 
 
-async def check_can_withdraw(settings: Settings, customer: Customer, amount: Decimal) -> None:
+async def check_can_withdraw(
+    settings: Settings, customer: Customer, amount: Decimal, channel: Channel
+) -> None:
     """Refuse early, with a message the customer can act on."""
     if customer.status != CustomerStatus.ACTIVE:
         raise Forbidden("This account is locked. Please visit your branch.", code="account_locked")
@@ -128,6 +130,7 @@ async def check_can_withdraw(settings: Settings, customer: Customer, amount: Dec
             code="face_locked",
         )
     cooling_off.ensure_no_hold(customer)
+    code_lock.ensure_unlocked(customer, channel)
     if customer.balance < amount:
         raise InsufficientFunds("There is not enough money in the account for that.")
     await ledger.check_withdrawal_limits(customer.id, amount, limits_for(settings))
@@ -173,7 +176,7 @@ async def start_withdrawal(
 ) -> Withdrawal:
     """Create a withdrawal request and text its code to the customer's phone."""
     customer = await get_customer(customer_id)
-    await check_can_withdraw(settings, customer, amount)
+    await check_can_withdraw(settings, customer, amount, channel)
     now = utcnow()
     async with in_transaction():
         await request_lifecycle.replace_open(KIND, customer.id)
