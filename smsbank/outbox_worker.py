@@ -50,7 +50,7 @@ from tortoise import connections
 from tortoise.exceptions import DBConnectionError, OperationalError
 from tortoise.transactions import in_transaction
 
-from smsbank import sql
+from smsbank import calls, sql
 from smsbank.clock import utcnow
 from smsbank.models import MessageChannel, OutboundMessage, OutboundStatus
 from smsbank.phones import mask_phone
@@ -317,8 +317,14 @@ async def _send_one(
     callback = status_callback_url(settings, message.id)
     try:
         if message.channel == MessageChannel.VOICE:
+            # A call-back offers the voice menu; its key press names this very call.
+            menu_url = (
+                calls.callback_menu_url(settings, message.id)
+                if message.template == calls.CALLBACK_TEMPLATE
+                else None
+            )
             sid = await backend.place_call(
-                message.to_phone, message.from_phone, message.body, callback
+                message.to_phone, message.from_phone, message.body, callback, menu_url
             )
         else:
             sid = await backend.send_sms(

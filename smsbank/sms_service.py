@@ -636,11 +636,9 @@ async def record_call(call_sid: str, from_phone: str, to_phone: str) -> Customer
     return customer
 
 
-async def voice_menu_choice(settings: Settings, from_phone: str, digit: str) -> VoiceAnswer:
-    """What a registered caller hears after pressing `digit` in the menu."""
-    customer = await Customer.get_or_none(phone=from_phone)
-    if customer is None:
-        return VoiceAnswer([messages.voice_not_registered()], menu_again=False)
+async def voice_menu_choice(settings: Settings, customer: Customer, digit: str) -> VoiceAnswer:
+    """What a customer hears after pressing `digit` in the menu (who the customer is,
+    `smsbank.calls.menu_customer` decided)."""
     if digit == "1":
         return VoiceAnswer([f"Your balance is {_spoken_money(customer.balance, customer)}."])
     if digit == "2":
@@ -672,9 +670,10 @@ async def _spoken_history(customer: Customer) -> list[str]:
 async def _voice_code(settings: Settings, customer: Customer) -> VoiceAnswer:
     """Option 3: a fresh code for the pending step.
 
-    A withdrawal code is read on this call: the caller is on the registered phone, the
-    same phone the SMS code went to. A phone-change code is never read here: it must
-    prove the customer holds the NEW number, so the bank calls that number instead.
+    A withdrawal code is read on this call: the caller is on the registered phone (its
+    caller ID attested, or the bank called it back), the same phone the SMS code went
+    to. A phone-change code is never read here: it must prove the customer holds the
+    NEW number, so the bank calls that number instead.
     """
     withdrawal = await withdrawals.open_withdrawal_for(customer.id)
     try:
