@@ -22,13 +22,13 @@ from quart_schema import (
 from quart_schema.pydantic import File
 from tortoise.transactions import in_transaction
 
-from smsbank import messages, withdrawals
+from smsbank import messages, quotas, withdrawals
 from smsbank.api.auth import current_staff, protect
 from smsbank.api.customers import parse_amount_field, parse_phone_field
 from smsbank.api.schemas import CustomerOut, ErrorResponse
 from smsbank.capture import issue_enrolment_link
 from smsbank.customers import customer_json, get_customer
-from smsbank.errors import Conflict, Forbidden, ValidationFailed
+from smsbank.errors import Conflict, Forbidden, TooManyRequests, ValidationFailed
 from smsbank.faces.checks import compare_with_enrolled, record_check
 from smsbank.faces.enrolment import (
     FaceAlreadyEnrolled,
@@ -40,6 +40,7 @@ from smsbank.http import services, settings
 from smsbank.models import CustomerStatus, Withdrawal, WithdrawalStatus
 from smsbank.outbox import enqueue_sms
 from smsbank.phones import mask_phone
+from smsbank.quotas import Quota
 
 blueprint = protect(Blueprint("faces", __name__))
 tag_blueprint(blueprint, ["faces"])
@@ -67,7 +68,9 @@ class FaceCheckForm(BaseModel):
 
 class FaceCheckOut(BaseModel):
     verified: bool
-    distance: float
+    # The exact distance for a withdrawal's check (bounded by the lockout); null for a
+    # plain check, which must not be an oracle for tuning a spoof (it is audited).
+    distance: float | None
     threshold: float
     customer_id: int
     withdrawal_id: int | None = None
@@ -218,10 +221,11 @@ async def post_add_customer() -> tuple[dict[str, Any], int]:
 @security_scheme([{"bearerAuth": []}])
 @document_request(FaceCheckForm, source=DataSource.FORM_MULTIPART)
 @document_response(FaceCheckOut, 200)
-@photo_errors(403, 404, 409, 410)
+@photo_errors(403, 404, 409, 410, 429)
 async def post_verify_face() -> dict[str, Any]:
     """Compare a photo with the enrolled face: for a withdrawal (a match approves it;
-    a mismatch counts toward the lockout) or, by customer id, as a plain check."""
+    a mismatch counts toward the lockout) or, by customer id, as a plain check (the
+    decision only, `distance` null; limited per customer and per key an hour)."""
     form, files = await _form()
     withdrawal_id = _id_field(form, "withdrawal_id")
     customer_id = _id_field(form, "customer_id")
@@ -239,6 +243,8 @@ async def post_verify_face() -> dict[str, Any]:
         customer_id = withdrawal.customer_id  # type: ignore[attr-defined]
     assert customer_id is not None
     customer = await get_customer(customer_id)
+    if withdrawal is None:
+        await _count_plain_check(customer.id, actor)
     if withdrawal is not None and customer.face_locked:
         raise Forbidden(
             "face checks are locked for this customer after too many failed selfies; "
@@ -257,7 +263,7 @@ async def post_verify_face() -> dict[str, Any]:
     )
     body: dict[str, Any] = {
         "verified": result.verified,
-        "distance": round(float(result.distance or 0.0), 6),
+        "distance": round(float(result.distance or 0.0), 6) if withdrawal else None,
         "threshold": result.threshold,
         "customer_id": customer.id,
         "face_locked": check.locked,
@@ -282,6 +288,22 @@ async def post_verify_face() -> dict[str, Any]:
         body["withdrawal_id"] = withdrawal.id
         body["withdrawal_status"] = updated.status.value
     return body
+
+
+async def _count_plain_check(customer_id: int, actor: str) -> None:
+    """A plain check, counted per customer and per API key before the face is looked at:
+    a face check answered without limit is a way to tune a spoof; 429 past the hour's."""
+    configured = settings()
+    allowed = await quotas.take_all(
+        (Quota("face_check", configured.face_checks_per_customer_per_hour), customer_id),
+        (Quota("face_check_key", configured.face_checks_per_key_per_hour), actor),
+    )
+    if not allowed:
+        raise TooManyRequests(
+            "too many plain face checks for this customer or this key in the last hour; "
+            "try again in an hour (a withdrawal's face check is not limited this way)",
+            code="too_many_face_checks",
+        )
 
 
 async def _withdrawal_awaiting_face(withdrawal_id: int) -> Withdrawal:
