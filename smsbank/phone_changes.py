@@ -36,6 +36,7 @@ from smsbank import (
     cooling_off,
     destinations,
     messages,
+    otp,
     request_lifecycle,
     sql,
     withdrawals,
@@ -175,6 +176,7 @@ async def start_phone_change(
             template="phone_change_code",
             customer_id=customer.id,
             respect_opt_out=False,
+            secret_expires_at=otp.code_deadline(settings),
         )
         await enqueue_sms(
             settings,

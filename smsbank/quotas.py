@@ -82,6 +82,17 @@ async def take_all(*wanted: tuple[Quota, object], now: datetime | None = None) -
     return True
 
 
+GIVE_BACK_SQL = "UPDATE usage_counter SET count = count - 1 WHERE key = ? AND count > 0"
+
+
+async def give_back(*taken: tuple[Quota, object], now: datetime | None = None) -> None:
+    """Uncount an event counted (in this window) for something that then did not happen."""
+    now = now or utcnow()
+    connection = connections.get("default")
+    for quota, subject in taken:
+        await sql.execute(connection, GIVE_BACK_SQL, [quota.key(subject, now)])
+
+
 async def prune(*, now: datetime | None = None) -> int:
     """Remove counters of windows that ended long ago; returns how many."""
     before = (now or utcnow()) - KEEP

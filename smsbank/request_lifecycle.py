@@ -421,6 +421,9 @@ async def send_capture_link(
         purpose=kind.capture_purpose,
         **kind.key(request.id),
     )
+    # The SMS says the link is valid 10 minutes: the request lives at least as long, or
+    # a selfie taken in time would meet an expired request.
+    until = link_deadline(settings)
     await enqueue_sms(
         settings,
         to=customer.phone,
@@ -428,10 +431,8 @@ async def send_capture_link(
         template=template,
         customer_id=customer.id,
         respect_opt_out=False,
+        secret_expires_at=until,
     )
-    # The SMS says the link is valid 10 minutes: the request lives at least as long, or
-    # a selfie taken in time would meet an expired request.
-    until = link_deadline(settings)
     await kind.model.filter(id=request.id, expires_at__lt=until).update(expires_at=until)
     await Conversation.filter(**kind.key(request.id)).update(
         state=kind.selfie_state, expires_at=until

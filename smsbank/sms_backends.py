@@ -55,6 +55,9 @@ class SmsBackend(Protocol):
     """Delivers one SMS or call and returns the provider's id for it."""
 
     name: str
+    # Whether a sent text's secret can be scrubbed from the outbox at once (the
+    # provider has it); the console's texts are read from the outbox by the dev phone.
+    scrubs_when_sent: bool
 
     async def send_sms(self, to: str, from_: str, body: str, status_callback: str) -> str: ...
 
@@ -69,6 +72,7 @@ class ConsoleBackend:
     """Development backend: nothing leaves the machine; the dev phone shows the message."""
 
     name = "console"
+    scrubs_when_sent = False
 
     async def send_sms(self, to: str, from_: str, body: str, status_callback: str) -> str:
         return _console_sid("SM")
@@ -124,6 +128,7 @@ class TwilioBackend:
     """
 
     name = "twilio"
+    scrubs_when_sent = True
 
     def __init__(self, settings: Settings, *, timeout: float = SEND_TIMEOUT_SECONDS) -> None:
         self.timeout = timeout

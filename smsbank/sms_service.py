@@ -58,6 +58,7 @@ from smsbank import (
     destinations,
     ledger,
     messages,
+    otp,
     phone_changes,
     quotas,
     request_lifecycle,
@@ -476,6 +477,7 @@ async def _perform(settings: Settings, turn: Turn, action: Action, event: Event)
                 say=messages.voice_code(code),
                 template="withdrawal_code_call",
                 customer_id=customer.id,
+                secret_expires_at=otp.code_deadline(settings),
             )
             return Event(Kind.DONE, detail=messages.calling_with_code())
         if action == Action.CALL_PHONE_CODE:
@@ -492,6 +494,7 @@ async def _perform(settings: Settings, turn: Turn, action: Action, event: Event)
                 say=messages.voice_code(code),
                 template="phone_change_code_call",
                 customer_id=customer.id,
+                secret_expires_at=otp.code_deadline(settings),
             )
             return Event(
                 Kind.DONE, detail=messages.calling_new_phone_with_code(mask_phone(new_phone))
@@ -692,6 +695,7 @@ async def _voice_code(settings: Settings, customer: Customer) -> VoiceAnswer:
                 say=messages.voice_code(code),
                 template="phone_change_code_call",
                 customer_id=customer.id,
+                secret_expires_at=otp.code_deadline(settings),
             )
             return VoiceAnswer(
                 ["We are calling your new number now with the code. Text it to us from this phone."]

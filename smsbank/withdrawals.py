@@ -35,7 +35,7 @@ from decimal import Decimal
 
 from tortoise.transactions import in_transaction
 
-from smsbank import audit, code_lock, cooling_off, ledger, messages, request_lifecycle
+from smsbank import audit, code_lock, cooling_off, ledger, messages, otp, request_lifecycle
 from smsbank.clock import utcnow
 from smsbank.customers import get_customer, mask_account
 from smsbank.errors import BankError, Conflict, Forbidden, InsufficientFunds
@@ -197,6 +197,7 @@ async def start_withdrawal(
             template="withdrawal_code",
             customer_id=customer.id,
             respect_opt_out=False,  # the customer just asked for it
+            secret_expires_at=otp.code_deadline(settings),
         )
         await audit.record(
             "withdrawal.started",

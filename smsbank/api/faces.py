@@ -26,9 +26,9 @@ from smsbank import messages, quotas, withdrawals
 from smsbank.api.auth import current_staff, protect
 from smsbank.api.customers import parse_amount_field, parse_phone_field
 from smsbank.api.schemas import CustomerOut, ErrorResponse
-from smsbank.capture import issue_enrolment_link
+from smsbank.capture import issue_enrolment_link, link_deadline
 from smsbank.customers import customer_json, get_customer
-from smsbank.errors import Conflict, Forbidden, TooManyRequests, ValidationFailed
+from smsbank.errors import BankError, Conflict, Forbidden, TooManyRequests, ValidationFailed
 from smsbank.faces.checks import compare_with_enrolled, record_check
 from smsbank.faces.enrolment import (
     FaceAlreadyEnrolled,
@@ -184,6 +184,7 @@ async def post_enrolment_link(customer_id: int) -> tuple[dict[str, Any], int]:
             body=messages.enrolment_link(url),
             template="enrolment_link",
             customer_id=customer.id,
+            secret_expires_at=link_deadline(settings()),
         )
     return {
         "customer_id": customer.id,
@@ -243,15 +244,19 @@ async def post_verify_face() -> dict[str, Any]:
         customer_id = withdrawal.customer_id  # type: ignore[attr-defined]
     assert customer_id is not None
     customer = await get_customer(customer_id)
-    if withdrawal is None:
-        await _count_plain_check(customer.id, actor)
+    counted = await _count_plain_check(customer.id, actor) if withdrawal is None else ()
     if withdrawal is not None and customer.face_locked:
         raise Forbidden(
             "face checks are locked for this customer after too many failed selfies; "
             'unlock with PATCH /api/v1/customers/{id} {"face_locked": false}',
             code="face_locked",
         )
-    result = await compare_with_enrolled(settings(), _faces(), customer, photo)
+    try:
+        result = await compare_with_enrolled(settings(), _faces(), customer, photo)
+    except BankError:
+        # A photo the model could not use (or no model) reveals nothing: not a check.
+        await quotas.give_back(*counted)
+        raise
     check = await record_check(
         settings(),
         customer.id,
@@ -290,20 +295,22 @@ async def post_verify_face() -> dict[str, Any]:
     return body
 
 
-async def _count_plain_check(customer_id: int, actor: str) -> None:
-    """A plain check, counted per customer and per API key before the face is looked at:
-    a face check answered without limit is a way to tune a spoof; 429 past the hour's."""
+async def _count_plain_check(customer_id: int, actor: str) -> tuple[tuple[Quota, object], ...]:
+    """A plain check, counted per customer and per API key before the face is looked at
+    (what was counted is returned): a face check answered without limit is a way to tune
+    a spoof; 429 past the hour's."""
     configured = settings()
-    allowed = await quotas.take_all(
+    counted: tuple[tuple[Quota, object], ...] = (
         (Quota("face_check", configured.face_checks_per_customer_per_hour), customer_id),
         (Quota("face_check_key", configured.face_checks_per_key_per_hour), actor),
     )
-    if not allowed:
-        raise TooManyRequests(
-            "too many plain face checks for this customer or this key in the last hour; "
-            "try again in an hour (a withdrawal's face check is not limited this way)",
-            code="too_many_face_checks",
-        )
+    if await quotas.take_all(*counted):
+        return counted
+    raise TooManyRequests(
+        "too many plain face checks for this customer or this key in the last hour; "
+        "try again in an hour (a withdrawal's face check is not limited this way)",
+        code="too_many_face_checks",
+    )
 
 
 async def _withdrawal_awaiting_face(withdrawal_id: int) -> Withdrawal:

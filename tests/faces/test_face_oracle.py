@@ -88,3 +88,19 @@ async def test_plain_checks_are_limited_per_api_key(
     _, key = await create_api_key("another desk")
     other_key = {"Authorization": f"Bearer {key}"}
     assert (await plain_check(face_client, other_key, customers[2], grace_jpeg)).status_code == 200
+
+
+async def test_a_photo_the_model_cannot_use_is_not_counted(
+    face_client: Any,
+    staff: dict[str, str],
+    make_customer: Any,
+    enrol: Any,
+    grace_jpeg: bytes,
+    no_face_jpeg: bytes,
+) -> None:
+    customer = await enrol(await make_customer(), grace_jpeg)
+    for _ in range(5):
+        refused = await plain_check(face_client, staff, customer, no_face_jpeg)
+        assert refused.status_code == 422
+    checks = [await plain_check(face_client, staff, customer, grace_jpeg) for _ in range(3)]
+    assert [response.status_code for response in checks] == [200, 200, 200]
