@@ -24,10 +24,12 @@ from quart import Blueprint, Response, current_app, render_template, request, se
 from quart_schema import hide
 from tortoise.expressions import Q
 
+from smsbank.conversation import Kind, parse
 from smsbank.errors import NotFound, ValidationFailed
 from smsbank.http import settings
-from smsbank.models import InboundMessage, OutboundMessage
+from smsbank.models import InboundMessage, MessageChannel, OutboundMessage
 from smsbank.phones import InvalidPhone, normalize_phone
+from smsbank.sms_service import RATE_WINDOW, over_flood_limit
 from webhooks.signature import public_url, sign
 
 # The page's JS and CSS are served by `get_dev_static` rather than a blueprint static
@@ -79,22 +81,26 @@ async def get_dev_messages() -> dict[str, Any]:
     phone = _phone(request.args.get("phone"))
     inbound = await InboundMessage.filter(Q(from_phone=phone) | Q(to_phone=phone))
     outbound = await OutboundMessage.filter(Q(to_phone=phone) | Q(from_phone=phone))
+    throttled = _throttled_ids(inbound)
     rows: list[tuple[Any, int, int, dict[str, Any]]] = []
     for message in inbound:
+        shown = {
+            "direction": "inbound",
+            "from": message.from_phone,
+            "to": message.to_phone,
+            "body": message.body,
+            "channel": message.channel.value,
+            "status": "received",
+            "created_at": message.created_at.isoformat(),
+        }
+        if message.id in throttled:
+            shown["no_reply"] = "rate-limited"
         rows.append(
             (
                 message.created_at,
                 0,  # at the same instant, what the customer sent came first
                 message.id,
-                {
-                    "direction": "inbound",
-                    "from": message.from_phone,
-                    "to": message.to_phone,
-                    "body": message.body,
-                    "channel": message.channel.value,
-                    "status": "received",
-                    "created_at": message.created_at.isoformat(),
-                },
+                shown,
             )
         )
     for sent in outbound:
@@ -116,6 +122,28 @@ async def get_dev_messages() -> dict[str, Any]:
         )
     rows.sort(key=lambda row: row[:3])
     return {"messages": [row[3] for row in rows]}
+
+
+def _throttled_ids(inbound: list[InboundMessage]) -> set[int]:
+    """The texts the flood gate stored without acting on, found the way the gate finds
+    them: more than the limit from one number within a minute, keywords excepted."""
+    texts = sorted(
+        (m for m in inbound if m.channel == MessageChannel.SMS),
+        key=lambda m: (m.from_phone, m.created_at, m.id),
+    )
+    throttled: set[int] = set()
+    window_start = 0  # the oldest text of the same number within a minute of the current
+    for index, message in enumerate(texts):
+        while (
+            texts[window_start].from_phone != message.from_phone
+            or texts[window_start].created_at < message.created_at - RATE_WINDOW
+        ):
+            window_start += 1
+        recent = index - window_start + 1
+        keyword = parse(message.body).kind in (Kind.OPT_OUT, Kind.OPT_IN)
+        if over_flood_limit(settings(), recent) and not keyword:
+            throttled.add(message.id)
+    return throttled
 
 
 @blueprint.post("/phone/send")

@@ -17,6 +17,9 @@ from smsbank.errors import BankError
 from smsbank.settings import Settings
 
 log = logging.getLogger("smsbank.http")
+# Pages and probes poll these every second or so: a line for each would bury the
+# requests that matter, so they are logged at DEBUG (errors still at INFO).
+POLLED_PATHS = frozenset({"/dev/messages", "/healthz", "/readyz"})
 
 
 def settings() -> Settings:
@@ -94,10 +97,13 @@ def register_http_handlers(app: Quart) -> None:
 
     @app.after_request
     async def log_request(response: Response) -> Response:
-        if log.isEnabledFor(logging.INFO):  # the line is not built for nothing
+        polled = request.path in POLLED_PATHS and response.status_code < 400
+        level = logging.DEBUG if polled else logging.INFO
+        if log.isEnabledFor(level):  # the line is not built for nothing
             started = getattr(g, "request_started", None)
             elapsed = (time.perf_counter() - started) * 1000 if started else None
-            log.info(
+            log.log(
+                level,
                 "request",
                 extra={
                     "method": request.method,
