@@ -273,13 +273,13 @@ async def _may_answer_stranger(settings: Settings, phone: str, inbound: InboundM
         return False
     if await _stranger_opted_out(settings, phone, inbound):
         return False
-    if not await quotas.take(stranger_replies(settings)):
+    if not await quotas.take(_stranger_replies(settings)):
         log.warning("replies to strangers capped", extra={"from": mask_phone(phone)})
         return False
     return True
 
 
-def stranger_replies(settings: Settings) -> Quota:
+def _stranger_replies(settings: Settings) -> Quota:
     return Quota("stranger_reply", settings.stranger_replies_per_hour)
 
 
