@@ -32,6 +32,7 @@ import io
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
@@ -174,7 +175,29 @@ def strings(language: str, msgids: Iterable[str]) -> dict[str, str]:
     return {msgid: chosen.gettext(msgid) for msgid in msgids}
 
 
-class Text(str):
+class Localizable(str):
+    """A string whose value is its English form and that can be said in a language."""
+
+    def in_language(self, language: str) -> str:
+        raise NotImplementedError
+
+
+class Moment(Localizable):
+    """A time as texts give it ("26 Nov 14:05 UTC", "26 nov 14:05 UTC")."""
+
+    when: datetime
+
+    def __new__(cls, when: datetime) -> Moment:
+        moment = str.__new__(cls, f"{when:%d %b %H:%M} UTC")
+        moment.when = when
+        return moment
+
+    def in_language(self, language: str) -> str:
+        month = month_name(language, self.when.month, "abbreviated")
+        return f"{self.when:%d} {month} {self.when:%H:%M} UTC"
+
+
+class Text(Localizable):
     """A sentence decided before its language is known: English, and how to say it again.
 
     Its value is the English sentence, so it reads as any string does (staff API
@@ -204,13 +227,16 @@ class Text(str):
         text.msgid, text.plural, text.number, text.values = msgid, plural, count, values
         return text
 
+    def in_language(self, language: str) -> str:
+        return _render(catalog(language), self.msgid, self.plural, self.number, self.values)
+
 
 def localize(text: str, language: str) -> str:
-    """`text` in `language`: a `Text` with its values, or a msgid marked with `N_`."""
-    chosen = catalog(language)
-    if isinstance(text, Text):
-        return _render(chosen, text.msgid, text.plural, text.number, text.values)
-    return chosen.gettext(text)
+    """`text` in `language`: a `Text` (or a `Moment`) with its values, or a msgid marked
+    with `N_`."""
+    if isinstance(text, Localizable):
+        return text.in_language(language)
+    return catalog(language).gettext(text)
 
 
 @dataclass(frozen=True)
@@ -260,7 +286,7 @@ def _render(
     if not values:
         return template
     filled = {
-        key: localize(value, chosen.language) if isinstance(value, Text) else value
+        key: value.in_language(chosen.language) if isinstance(value, Localizable) else value
         for key, value in values.items()
     }
     if writing is not None:

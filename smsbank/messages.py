@@ -18,10 +18,20 @@ Spoken words (calls) keep every accent: they are not billed by the character.
 from __future__ import annotations
 
 import functools
+from datetime import datetime
 from decimal import Decimal
 
 from smsbank.gsm7 import SINGLE_GSM7, septets, to_gsm7
-from smsbank.i18n import N_, Text, Writing, localize, month_name, render, render_counted
+from smsbank.i18n import (
+    N_,
+    Moment,
+    Text,
+    Writing,
+    localize,
+    month_name,
+    render,
+    render_counted,
+)
 from smsbank.money import format_money
 
 BANK = "SMS Bank"
@@ -204,17 +214,84 @@ def phone_change_capture_link(language: str, url: str, ttl: int) -> str:
     )
 
 
-def phone_changed_old(language: str, new_phone: str) -> str:
+def phone_change_code_at_branch(language: str, code: str, account_number: str, ttl: int) -> str:
     return sms(
+        language,
+        "{code} is your code to move account ending {account} to this phone. Give it only "
+        "to the staff at your branch. It expires in {minutes}.",
+        code=code,
+        account=ending(account_number),
+        minutes=minutes_in(ttl),
+    )
+
+
+def phone_change_started_at_branch(language: str, new_phone: str) -> str:
+    return sms(
+        language,
+        "A change of your number to the number ending {phone} was started at a branch. "
+        "If this was not you, text ABORT now.",
+        phone=ending(new_phone),
+    )
+
+
+def phone_changed_old(language: str, new_phone: str, paused_hours: int) -> str:
+    text = sms(
         language,
         "Your number was changed to the number ending {phone}. If this was not you, "
         "call your branch now.",
         phone=ending(new_phone),
     )
+    return _with_pause(language, text, paused_hours)
 
 
-def phone_changed_new(language: str) -> str:
-    return sms(language, "This is now your banking number. Text HELP for the commands.")
+def phone_changed_new(language: str, paused_hours: int) -> str:
+    text = sms(language, "This is now your banking number. Text HELP for the commands.")
+    return _with_pause(language, text, paused_hours)
+
+
+def face_changed(language: str, paused_hours: int) -> str:
+    text = sms(
+        language,
+        "Your face was changed at a branch. If this was not you, call your branch now.",
+    )
+    return _with_pause(language, text, paused_hours)
+
+
+def _with_pause(language: str, text: str, hours: int) -> str:
+    """What a change notice adds about the cooling-off (nothing when there is none)."""
+    if hours <= 0:
+        return text
+    paused = Text.counted(
+        "Withdrawals are paused for {count} hour.",
+        "Withdrawals are paused for {count} hours.",
+        hours,
+    )
+    return to_gsm7(f"{text} {localize(paused, language)}")
+
+
+def withdrawals_paused(until: datetime) -> Text:
+    """Why a withdrawal is refused during the cooling-off (a refusal, said in the
+    customer's language where it is texted)."""
+    return Text(
+        "Withdrawals are paused until {until} after a change of your number or face. "
+        "If this was not you, call your branch.",
+        until=Moment(until),
+    )
+
+
+def codes_locked(language: str) -> str:
+    return sms(
+        language,
+        "Too many wrong codes in 24 hours. Withdrawals and number changes by text are "
+        "locked: please visit your branch to unlock them.",
+    )
+
+
+def codes_locked_refusal() -> Text:
+    return Text(
+        "Withdrawals and number changes by text are locked after too many wrong codes. "
+        "Please visit your branch to unlock them."
+    )
 
 
 def phone_change_failed(language: str, reason: str, next_step: str | None) -> str:
@@ -244,6 +321,24 @@ def enrolment_link(language: str, url: str, ttl: int) -> str:
         minutes=minutes_in(ttl),
         url=url,
     )
+
+
+def calls_busy() -> Text:
+    """Why CALL is refused when the bank's hourly calls are used up (a refusal)."""
+    return Text(
+        "We cannot call right now. Use the code we texted you, or try CALL again in an hour."
+    )
+
+
+def country_not_served(countries: list[str]) -> Text:
+    return Text(
+        "We can only text and call numbers in {countries}, and that number is not one of them.",
+        countries=", ".join(countries),
+    )
+
+
+def premium_rate_number() -> Text:
+    return Text("That is a premium-rate number: we never text or call those.")
 
 
 def calling_with_code(language: str) -> str:
@@ -425,6 +520,31 @@ def voice_history(
             )
         )
     return said
+
+
+def voice_callback_menu(language: str) -> str:
+    return spoken(
+        language,
+        "This is SMS Bank calling you back. For your balance, press 1. For your last "
+        "transactions, press 2. For a new code for your pending request, press 3.",
+    )
+
+
+def voice_calling_back(language: str) -> str:
+    return spoken(
+        language,
+        "Welcome to SMS Bank. For your security we read nothing private on a call we "
+        "cannot verify. If this number is registered with us, we will call it back in a "
+        "moment. You can also text us. Goodbye.",
+    )
+
+
+def voice_menu_unavailable(language: str) -> str:
+    return spoken(
+        language,
+        "Sorry, SMS Bank cannot read your account on this call. Please call again, or "
+        "text us. Goodbye.",
+    )
 
 
 def voice_calling_new_number(language: str) -> str:

@@ -51,6 +51,11 @@ def new_code() -> str:
     return f"{secrets.randbelow(1_000_000):06d}"
 
 
+def code_deadline(settings: Settings) -> datetime:
+    """When a code issued now stops working."""
+    return utcnow() + timedelta(seconds=settings.otp_ttl_seconds)
+
+
 def code_hash(settings: Settings, purpose: CodePurpose, subject: str, code: str) -> str:
     message = f"{purpose.value}|{subject}|{code}".encode()
     return hmac.new(settings.secret_key.encode(), message, hashlib.sha256).hexdigest()

@@ -93,6 +93,8 @@ WORST_VALUES = {
     "month": "September",
     "day": 28,
     "lines": "\n".join(["28 Sep -1,000,000,000.00 CHF W-8F3K2Q"] * 5),
+    "countries": "CA, GB, MX, US",
+    "until": "28 Dec 23:59 UTC",
 }
 
 

@@ -10,6 +10,7 @@ import inspect
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -174,10 +175,29 @@ def samples(language: str) -> list[Sample]:
             out.append(
                 Sample("profile", m.profile(language, name, ACCOUNT, PHONE, enrolled), REPLY)
             )
+    for hours in (0, 1, 24, 999):  # the cooling-off a change notice announces, if any
+        out += [
+            Sample("phone_changed_old", m.phone_changed_old(language, PHONE, hours), REPLY),
+            Sample("phone_changed_new", m.phone_changed_new(language, hours), REPLY),
+            Sample("face_changed", m.face_changed(language, hours), REPLY),
+        ]
+    for ttl in TTLS:
+        out.append(
+            Sample(
+                "phone_change_code_at_branch",
+                m.phone_change_code_at_branch(language, CODE, ACCOUNT, ttl),
+                REPLY,
+                code=CODE,
+            )
+        )
     out += [
         Sample("phone_change_code_sent", m.phone_change_code_sent(language, PHONE), REPLY),
-        Sample("phone_changed_old", m.phone_changed_old(language, PHONE), REPLY),
-        Sample("phone_changed_new", m.phone_changed_new(language), REPLY),
+        Sample(
+            "phone_change_started_at_branch",
+            m.phone_change_started_at_branch(language, PHONE),
+            REPLY,
+        ),
+        Sample("codes_locked", m.codes_locked(language), REPLY),
         Sample("phone_change_cancelled", m.phone_change_cancelled(language, PHONE), REPLY),
         Sample("calling_with_code", m.calling_with_code(language), REPLY),
         Sample(
@@ -205,6 +225,11 @@ def notices(language: str) -> list[Sample]:
     sentences += [
         request_lifecycle.ACCOUNT_LOCKED,
         request_lifecycle.FACE_LOCKED,
+        messages.withdrawals_paused(datetime(2026, 12, 28, 23, 59, tzinfo=UTC)),
+        messages.codes_locked_refusal(),
+        messages.calls_busy(),
+        messages.premium_rate_number(),
+        messages.country_not_served(["CA", "GB", "MX", "US"]),
         Text.counted(
             "Too many codes requested. Please try again in {count} minute.",
             "Too many codes requested. Please try again in {count} minutes.",
@@ -253,6 +278,12 @@ def test_every_template_is_sampled() -> None:
     """A text added to smsbank.messages is held to the rules by adding it above."""
     sampled = {sample.name for sample in samples("en")}
     helpers = {
+        # Refusals: sentences (Text), texted as notices, sampled in notices() above.
+        "withdrawals_paused",
+        "codes_locked_refusal",
+        "calls_busy",
+        "premium_rate_number",
+        "country_not_served",
         "sms",
         "sms_counted",
         "spoken",

@@ -47,6 +47,7 @@ class CustomerPatch(Strict):
     name: StrictStr | None = Field(default=None, max_length=400)
     status: Literal["active", "locked"] | None = None
     face_locked: bool | None = None
+    codes_locked: bool | None = None
     language: Language | None = Field(default=None, description=LANGUAGE_DOC)
 
 
@@ -107,6 +108,8 @@ class CustomerOut(BaseModel):
     face_enrolled_at: str | None
     face_model: str | None
     face_locked: bool
+    codes_locked: bool
+    withdrawals_held_until: str | None
     sms_opted_out: bool
     language: Language = Field(description=LANGUAGE_DOC)
     created_at: str

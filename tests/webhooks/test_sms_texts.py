@@ -118,6 +118,12 @@ async def test_a_number_change_reads_well_in_both_languages(
     assert (await Customer.get(id=customer.id)).name == "Zoë Łukasiewicz-Núñez Þórsdóttir"
     ending = "terminado en" if language == "es" else "ending"
     assert ending in told
+    # The cooling-off after a number change: announced, then a withdrawal is refused.
+    pause = "en pausa" if language == "es" else "paused"
+    assert pause in old_notice and pause in new_notice
+    [paused] = await new.ask("R 20" if language == "es" else "W 20")
+    assert_reads_well(paused)
+    assert pause in paused and "UTC" in paused
 
 
 async def test_espanol_switches_the_language_and_english_switches_it_back(
