@@ -26,6 +26,7 @@ from datetime import timedelta
 
 from tortoise.expressions import F
 
+from smsbank import metrics
 from smsbank.clock import utcnow
 from smsbank.errors import TooManyRequests
 from smsbank.models import CodePurpose, OneTimeCode
@@ -80,6 +81,7 @@ async def issue_code(
         code_hash=code_hash(settings, purpose, subject, code),
         expires_at=now + timedelta(seconds=settings.otp_ttl_seconds),
     )
+    metrics.count_code_issued(purpose.value)
     return code
 
 
@@ -87,6 +89,14 @@ async def check_code(
     settings: Settings, *, customer_id: int, purpose: CodePurpose, subject: str, code: str
 ) -> CodeCheck:
     """Check a presented code against the live code for `subject`; uses it on success."""
+    check = await _check_code(settings, customer_id, purpose, subject, code)
+    metrics.count_code_check(check.reason)
+    return check
+
+
+async def _check_code(
+    settings: Settings, customer_id: int, purpose: CodePurpose, subject: str, code: str
+) -> CodeCheck:
     now = utcnow()
     row = (
         await OneTimeCode.filter(

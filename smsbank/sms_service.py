@@ -52,7 +52,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from smsbank import audit, ledger, messages, phone_changes, sql, withdrawals
+from smsbank import audit, ledger, messages, metrics, phone_changes, sql, withdrawals
 from smsbank.clock import utcnow
 from smsbank.conversation import Action, Event, Kind, parse, pending_request, step
 from smsbank.customers import mask_account
@@ -153,6 +153,7 @@ async def handle_inbound_sms(
                     # Committed: what it queued (its replies, a code, a capture link, the
                     # note to a stranger) goes now, not at the worker's next poll.
                     batcher.outbox.wake()
+    metrics.count_inbound_text(result.handled)
     if log.isEnabledFor(logging.INFO):
         log.info(
             "sms handled",
