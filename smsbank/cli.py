@@ -147,6 +147,32 @@ def migrate() -> None:
 
 
 @main.command()
+def check() -> None:
+    """Before go-live: settings, database, face model, public URL and Twilio, one line
+    each (PASS / WARN / FAIL and what to do); exits 1 when anything failed."""
+    from smsbank.preflight import FAIL, Finding, run_checks
+
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        click.echo(Finding(FAIL, "settings", f"{exc}").line())
+        sys.exit(1)
+
+    def report(finding: Finding) -> None:
+        click.echo(finding.line())
+
+    findings = asyncio.run(run_checks(settings, report))
+    failed = sum(finding.verdict == FAIL for finding in findings)
+    if failed:
+        click.echo(f"{failed} check(s) failed: not ready for customers")
+        sys.exit(1)
+    click.echo(
+        "ready: every check passed"
+        + (" (see the warnings)" if any(finding.verdict != "PASS" for finding in findings) else "")
+    )
+
+
+@main.command()
 @click.option("--name", default="update", show_default=True)
 def makemigrations(name: str) -> None:
     """(Developers) write migrations for model changes, for SQLite and PostgreSQL."""
