@@ -145,6 +145,8 @@ async def write_model_changes(
     when models and migrations agree: the test that keeps them in step relies on it.
     """
     location = migrations_location(database_url, root) / "models"
+    _sqlite_has_no_comments()
+    _forget_earlier_diffs()
     command = _aerich_command(database_url, root)
     try:
         await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
@@ -156,6 +158,40 @@ async def write_model_changes(
         return created or None
     finally:
         await command.aclose()
+
+
+def _sqlite_has_no_comments() -> None:
+    """Let a column's comment change without failing on SQLite.
+
+    Tortoise writes an enum's values into its column's comment, so a new value is a
+    comment change; aerich refuses those on SQLite ("unsupported"), yet SQLite keeps
+    no comments at all: there is nothing to alter, and the migration must only record
+    the new state of the models.
+    """
+    from aerich.ddl.sqlite import SqliteDDL
+
+    SqliteDDL.set_comment = _no_statement  # type: ignore[method-assign,assignment]
+
+
+def _no_statement(*_: object) -> str:
+    return ""
+
+
+def _forget_earlier_diffs() -> None:
+    """aerich keeps a diff's statements on its class and never clears some of them
+    (those creating tables and indexes): the second migration written in one process
+    (`makemigrations` writes SQLite's, then PostgreSQL's) would repeat the first's."""
+    from aerich.migrate import Migrate
+
+    for name in (
+        "upgrade_operators",
+        "downgrade_operators",
+        "_upgrade_fk_m2m_index_operators",
+        "_downgrade_fk_m2m_index_operators",
+        "_upgrade_m2m",
+        "_downgrade_m2m",
+    ):
+        setattr(Migrate, name, [])
 
 
 def database_label(database_url: str) -> str:

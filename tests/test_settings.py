@@ -93,3 +93,13 @@ def test_env_example_lists_every_setting_with_its_default() -> None:
     for line in env_example_lines():
         name, default = line.split("=", 1)
         assert documented.get(name) == default, f"{name} missing or stale in .env.example"
+
+
+def test_allowed_countries_default_to_the_banks_number_then_the_region() -> None:
+    assert Settings(twilio_phone_number="+447700900123").allowed_regions == {"GB"}
+    assert Settings(default_region="CA").allowed_regions == {"CA"}
+    assert Settings(allowed_countries=" us, ca ").allowed_regions == {"US", "CA"}
+    with pytest.raises(SettingsError, match="SMSBANK_ALLOWED_COUNTRIES"):
+        Settings.from_env(environ={"SMSBANK_ALLOWED_COUNTRIES": "US,XX"}, dotenv_path=None)
+    with pytest.raises(SettingsError, match="SMSBANK_OUTBOUND_CALLS_PER_HOUR"):
+        Settings.from_env(environ={"SMSBANK_OUTBOUND_CALLS_PER_HOUR": "-1"}, dotenv_path=None)
