@@ -13,10 +13,12 @@ import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tortoise import Tortoise, connections
 
+from smsbank.api.health import instance_proof
 from smsbank.db import apply_migrations, migrations_location, tortoise_config
 from smsbank.preflight import (
     FAIL,
@@ -226,6 +228,19 @@ def https_origin(
 def https_bank(settings: Settings, https_origin: str) -> Settings:
     """Settings of the bank serving at `https_origin`."""
     return settings.with_overrides(public_base_url=https_origin, **PRODUCTION)
+
+
+async def test_healthz_answers_a_challenge_with_this_banks_proof_only(
+    client: Any, settings: Settings
+) -> None:
+    challenge = "a-fresh-challenge-0123456789"
+    body = await (await client.get(f"/healthz?challenge={challenge}")).get_json()
+    assert body == {"status": "ok", "proof": instance_proof(settings, challenge)}
+    other = settings.with_overrides(secret_key="another-bank-secret-" + "y" * 32)
+    assert body["proof"] != instance_proof(other, challenge)
+    for unusable in ("short", "x" * 129, "has spaces in it, 0123456789"):
+        answer = await client.get("/healthz", query_string={"challenge": unusable})
+        assert await answer.get_json() == {"status": "ok"}
 
 
 @pytest.fixture
