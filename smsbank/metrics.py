@@ -20,9 +20,10 @@ What the database knows is read from it at scrape time, not counted: the outbox'
 depth and the age of its oldest unsent message are the database's truth, the same
 whichever worker (or host) is asked.
 
-Recording costs a dictionary look-up and one or two writes to a memory-mapped file
-(the series are made when this module is imported, so each starts at zero and the hot
-path never creates one).
+Recording costs a dictionary look-up and one or two writes to a memory-mapped file.
+The series are made when this module is imported, so each is scraped from zero and
+the hot path does not create them; a webhook route's latency series is made by that
+route's first request.
 """
 
 from __future__ import annotations
