@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import gc
 import logging
+import time
 
-from quart import Quart, Response, request
+from quart import Quart, Response, g, request
 from quart_schema import QuartSchema
 
 import capture_page
-from smsbank import devphone
+from smsbank import devphone, metrics
 from smsbank.api import admin, branch, customers, docs, health, legacy
 from smsbank.api import faces as face_api
+from smsbank.api import metrics as metrics_api
 from smsbank.api.auth import BEARER_SCHEME
 from smsbank.db import close_db, init_db
 from smsbank.expiry import ExpirySweeper
@@ -42,6 +44,7 @@ STAFF_AND_PAGE_BLUEPRINTS = (
     face_api.blueprint,
     capture_page.blueprint,
 )
+WEBHOOK_BLUEPRINTS = (twilio_sms.blueprint, twilio_voice.blueprint, twilio_status.blueprint)
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> Quart:
@@ -65,6 +68,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     register_http_handlers(app)
     for blueprint in (
         health.blueprint,
+        metrics_api.blueprint,
         docs.blueprint,
         customers.blueprint,
         admin.blueprint,
@@ -105,6 +109,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
 
     for blueprint in STAFF_AND_PAGE_BLUEPRINTS:
         app.after_request_funcs.setdefault(blueprint.name, []).append(send_what_was_queued)
+    for blueprint in WEBHOOK_BLUEPRINTS:
+        app.after_request_funcs.setdefault(blueprint.name, []).append(time_webhook)
 
     @app.before_serving
     async def start() -> None:
@@ -122,6 +128,15 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         await close_db()
 
     return app
+
+
+async def time_webhook(response: Response) -> Response:
+    """Webhook latency by route: the matched route's template, never the raw path."""
+    started = g.get("request_started")
+    rule = request.url_rule
+    if started is not None and rule is not None:
+        metrics.observe_webhook(rule.rule, time.perf_counter() - started)
+    return response
 
 
 def serve_app() -> Quart:

@@ -11,8 +11,11 @@ import errno
 import os
 import socket
 import sys
-from collections.abc import Awaitable, Callable
+import tempfile
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -79,7 +82,35 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         f"SMS Bank serving on http://{served_host(settings.host)}:{settings.port} with "
         f"{config.workers} worker(s); Ctrl-C stops it"
     )
-    sys.exit(run(config))
+    with metrics_dir_for_workers():
+        status = run(config)
+    sys.exit(status)
+
+
+@contextmanager
+def metrics_dir_for_workers() -> Iterator[Path]:
+    """Where the serving workers keep their metrics, empty as they start (GET /metrics).
+
+    prometheus_client's multiprocess mode: each worker writes its own file there and a
+    scrape adds them all up. It is `PROMETHEUS_MULTIPROC_DIR` when the operator chose
+    one (a previous run's files removed: they would add old counts to the new), else a
+    temporary directory this command owns and removes when the server stops. Exported
+    before any worker starts: each must import prometheus_client with it set.
+    """
+    chosen = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip()
+    if chosen:
+        path = Path(chosen)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink()
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="smsbank-metrics-") as owned:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = owned
+        try:
+            yield Path(owned)
+        finally:
+            os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 
 
 def ensure_port_free(host: str, port: int) -> None:
@@ -114,6 +145,32 @@ def migrate() -> None:
         click.echo(f"applied {len(applied)} migration(s) to {label}: {', '.join(applied)}")
     else:
         click.echo(f"{label} is up to date")
+
+
+@main.command()
+def check() -> None:
+    """Before go-live: settings, database, face model, public URL and Twilio, one line
+    each (PASS / WARN / FAIL and what to do); exits 1 when anything failed."""
+    from smsbank.preflight import FAIL, Finding, run_checks
+
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        click.echo(Finding(FAIL, "settings", f"{exc}").line())
+        sys.exit(1)
+
+    def report(finding: Finding) -> None:
+        click.echo(finding.line())
+
+    findings = asyncio.run(run_checks(settings, report))
+    failed = sum(finding.verdict == FAIL for finding in findings)
+    if failed:
+        click.echo(f"{failed} check(s) failed: not ready for customers")
+        sys.exit(1)
+    click.echo(
+        "ready: every check passed"
+        + (" (see the warnings)" if any(finding.verdict != "PASS" for finding in findings) else "")
+    )
 
 
 @main.command()

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tortoise import Tortoise, connections
+from tortoise.exceptions import OperationalError
 
 from smsbank.settings import Settings
 
@@ -36,10 +37,15 @@ def migrations_location(database_url: str, root: Path | None = None) -> Path:
     return (root or MIGRATIONS_ROOT) / dialect(database_url)
 
 
+def sqlite_path(database_url: str) -> str:
+    """The file of a `sqlite://` URL (empty or `:memory:` for an in-memory database)."""
+    return database_url.removeprefix("sqlite://").split("?", 1)[0]
+
+
 def tortoise_config(database_url: str) -> dict[str, Any]:
     """The Tortoise config for one URL; SQLite gets WAL and a busy timeout for workers."""
     if is_sqlite(database_url):
-        path = database_url.removeprefix("sqlite://").split("?", 1)[0]
+        path = sqlite_path(database_url)
         if path not in ("", ":memory:"):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         connection: Any = {
@@ -104,6 +110,27 @@ async def apply_migrations(settings: Settings) -> list[str]:
         )
         await command.init()
         return list(await command.upgrade(run_in_transaction=True))
+    finally:
+        await command.aclose()
+
+
+async def pending_migrations(settings: Settings) -> list[str]:
+    """The migrations the database has not applied (every one when it never was).
+
+    Connects (raising what the driver raises when it cannot) and closes again.
+    """
+    command = _aerich_command(settings.database_url)
+    try:
+        await Tortoise.init(
+            config=tortoise_config(settings.database_url), _enable_global_fallback=True
+        )
+        await ping_db()
+        try:
+            await command.init()
+            return list(await command.heads())
+        except OperationalError:  # no aerich table: never migrated
+            folder = migrations_location(settings.database_url) / "models"
+            return sorted(path.name for path in folder.glob("[0-9]*_*.py"))
     finally:
         await command.aclose()
 

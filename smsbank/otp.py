@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from tortoise.expressions import F
 from tortoise.queryset import QuerySet
 
+from smsbank import metrics
 from smsbank.clock import utcnow
 from smsbank.errors import TooManyRequests
 from smsbank.i18n import Text
@@ -92,6 +93,7 @@ async def issue_code(
         code_hash=code_hash(settings, purpose, subject, code),
         expires_at=now + timedelta(seconds=settings.otp_ttl_seconds),
     )
+    metrics.count_code_issued(purpose.value)
     return code
 
 
@@ -111,6 +113,14 @@ async def check_code(
     settings: Settings, *, customer_id: int, purpose: CodePurpose, subject: str, code: str
 ) -> CodeCheck:
     """Check a presented code against the live code for `subject`; uses it on success."""
+    check = await _check_code(settings, customer_id, purpose, subject, code)
+    metrics.count_code_check(check.reason)
+    return check
+
+
+async def _check_code(
+    settings: Settings, customer_id: int, purpose: CodePurpose, subject: str, code: str
+) -> CodeCheck:
     now = utcnow()
     row = (
         await OneTimeCode.filter(

@@ -50,7 +50,7 @@ from tortoise import connections
 from tortoise.exceptions import DBConnectionError, OperationalError
 from tortoise.transactions import in_transaction
 
-from smsbank import calls, sql
+from smsbank import calls, metrics, sql
 from smsbank.clock import utcnow
 from smsbank.i18n import DEFAULT_LANGUAGE
 from smsbank.models import MessageChannel, OutboundMessage, OutboundStatus
@@ -417,6 +417,7 @@ async def _record_sent(
             {m.id: m.body for m, _ in accepted if m.secret_expires_at is not None}, now=now
         )
     for message, sid in accepted:
+        metrics.count_sent(message.channel.value)
         log.info(
             "outbox sent",
             extra={**_log_fields(message), "provider_sid": sid, "backend": backend.name},
@@ -472,6 +473,7 @@ async def _record_failure(
     await OutboundMessage.filter(
         id=message.id, status=OutboundStatus.SENDING, claimed_by=worker_id
     ).update(**changes)
+    metrics.count_send_failure(message.channel.value, "failed" if give_up else "retry")
     log.warning(
         "outbox failed" if give_up else "outbox will retry",
         extra={

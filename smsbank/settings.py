@@ -9,6 +9,7 @@ real money.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
@@ -22,6 +23,7 @@ from smsbank.phones import KNOWN_REGIONS, region_of
 
 DEV_SECRET_KEY = "dev-only-secret-key-do-not-use-in-production"  # noqa: S105
 DEV_ADMIN_API_KEY = "dev-admin-key"
+MESSAGING_SERVICE_SID_RE = re.compile(r"^MG[0-9a-fA-F]{32}$", re.ASCII)
 
 
 # Counts and caps: a negative one is a typo, never a policy.
@@ -46,6 +48,7 @@ def _env_name(field_name: str) -> str:
         "twilio_account_sid": "TWILIO_ACCOUNT_SID",
         "twilio_auth_token": "TWILIO_AUTH_TOKEN",
         "twilio_phone_number": "TWILIO_PHONE_NUMBER",
+        "twilio_messaging_service_sid": "TWILIO_MESSAGING_SERVICE_SID",
     }
     return conventional.get(field_name, f"SMSBANK_{field_name.upper()}")
 
@@ -67,6 +70,9 @@ class Settings:
     twilio_account_sid: str = ""
     twilio_auth_token: str = ""
     twilio_phone_number: str = ""
+    # A Messaging Service (MG...) sends the texts from its sender pool (A2P 10DLC in the
+    # US); calls still come from TWILIO_PHONE_NUMBER, which stays required.
+    twilio_messaging_service_sid: str = ""
     twilio_api_base_url: str = ""
     sms_backend: str = ""
     outbox_enabled: bool = True
@@ -124,6 +130,8 @@ class Settings:
     port: int = 5000
     log_level: str = "INFO"
     log_format: str = "json"
+    # A scrape-only bearer token for GET /metrics (staff keys read it too); empty: none.
+    metrics_token: str = ""
 
     extra: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -201,7 +209,15 @@ class Settings:
         ):
             raise SettingsError(
                 "the twilio backend needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and "
-                "TWILIO_PHONE_NUMBER"
+                "TWILIO_PHONE_NUMBER (a voice-capable number: calls are placed from it, and "
+                "texts too unless TWILIO_MESSAGING_SERVICE_SID is set)"
+            )
+        if self.twilio_messaging_service_sid and not MESSAGING_SERVICE_SID_RE.match(
+            self.twilio_messaging_service_sid
+        ):
+            raise SettingsError(
+                "TWILIO_MESSAGING_SERVICE_SID must be a Messaging Service sid: MG and 32 "
+                "hex digits (Twilio console: Messaging > Services)"
             )
         if self.public_base_url and not self.public_base_url.startswith(("http://", "https://")):
             raise SettingsError("SMSBANK_PUBLIC_BASE_URL must start with http:// or https://")
@@ -231,6 +247,8 @@ class Settings:
             problems.append("SMSBANK_ADMIN_API_KEY (leave empty or use 24+ random characters)")
         if self.effective_sms_backend == "twilio" and len(self.twilio_auth_token) < 16:
             problems.append("TWILIO_AUTH_TOKEN")
+        if self.metrics_token and len(self.metrics_token) < 24:
+            problems.append("SMSBANK_METRICS_TOKEN (leave empty or use 24+ random characters)")
         if not self.public_base_url.startswith("https://"):
             problems.append(
                 "SMSBANK_PUBLIC_BASE_URL (the https origin Twilio and phones reach; "

@@ -2,7 +2,9 @@
 
 - `twilio`: Twilio's REST API through the official library's async client
   (`AsyncTwilioHttpClient`, `messages.create_async`, `calls.create_async`). A call
-  reads its words from inline TwiML (`<Say>`), so no extra webhook is needed.
+  reads its words from inline TwiML (`<Say>`), so no extra webhook is needed. Texts
+  go from `TWILIO_MESSAGING_SERVICE_SID`'s sender pool when it is set, else from
+  `TWILIO_PHONE_NUMBER`; calls always come from that number (voice needs one).
   `SMSBANK_TWILIO_API_BASE_URL` points the client at another host (a local fake
   Twilio in tests and benchmarks).
 - `console`: sends nothing; the message is marked sent and the dev phone shows it.
@@ -134,6 +136,30 @@ class _BasicCredentials(CredentialProvider):
         return self._strategy
 
 
+def twilio_client(settings: Settings) -> tuple[Client, AsyncTwilioHttpClient]:
+    """The official library's client with its async HTTP client (close that when done).
+
+    Build it inside the running event loop: the HTTP session belongs to that loop.
+    `SMSBANK_TWILIO_API_BASE_URL` sends every Twilio domain the bank uses (the REST API
+    and Messaging) to that origin instead: the fake Twilio of tests and benchmarks.
+    """
+    # The client logs every request's URL and headers at INFO; it goes to the
+    # library's HTTP logger, which `smsbank.logs` keeps at WARNING.
+    http = AsyncTwilioHttpClient(logger=logging.getLogger("twilio.http_client"))
+    client = Client(
+        account_sid=settings.twilio_account_sid,
+        http_client=http,
+        credential_provider=_BasicCredentials(
+            settings.twilio_account_sid, settings.twilio_auth_token
+        ),
+    )
+    if settings.twilio_api_base_url:
+        origin = settings.twilio_api_base_url.rstrip("/")
+        client.api.base_url = origin
+        client.messaging.base_url = origin
+    return client, http
+
+
 class TwilioBackend:
     """Twilio's REST API through the library's async client.
 
@@ -146,23 +172,21 @@ class TwilioBackend:
 
     def __init__(self, settings: Settings, *, timeout: float = SEND_TIMEOUT_SECONDS) -> None:
         self.timeout = timeout
-        # The client logs every request's URL and headers at INFO; it goes to the
-        # library's HTTP logger, which `smsbank.logs` keeps at WARNING.
-        self._http = AsyncTwilioHttpClient(logger=logging.getLogger("twilio.http_client"))
-        self._client = Client(
-            account_sid=settings.twilio_account_sid,
-            http_client=self._http,
-            credential_provider=_BasicCredentials(
-                settings.twilio_account_sid, settings.twilio_auth_token
-            ),
-        )
-        if settings.twilio_api_base_url:
-            self._client.api.base_url = settings.twilio_api_base_url.rstrip("/")
+        self._client, self._http = twilio_client(settings)
+        self._messaging_service_sid = settings.twilio_messaging_service_sid
 
     async def send_sms(self, to: str, from_: str, body: str, status_callback: str) -> str:
+        # With a Messaging Service, Twilio picks the sender from its pool (A2P 10DLC,
+        # sticky sender): the request names the service and no `From`.
+        sender = (
+            {"messaging_service_sid": self._messaging_service_sid}
+            if self._messaging_service_sid
+            else {"from_": from_}
+        )
+
         async def create() -> str:
             message = await self._client.messages.create_async(
-                to=to, from_=from_, body=body, status_callback=status_callback
+                to=to, body=body, status_callback=status_callback, **sender
             )
             return str(message.sid)
 

@@ -57,6 +57,7 @@ from smsbank import (
     destinations,
     ledger,
     messages,
+    metrics,
     otp,
     phone_changes,
     quotas,
@@ -165,6 +166,7 @@ async def handle_inbound_sms(
                     # Committed: what it queued (its replies, a code, a capture link, the
                     # note to a stranger) goes now, not at the worker's next poll.
                     batcher.outbox.wake()
+    metrics.count_inbound_text(result.handled)
     if log.isEnabledFor(logging.INFO):
         log.info(
             "sms handled",

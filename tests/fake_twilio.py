@@ -1,9 +1,13 @@
 """A local fake of Twilio's REST API, for tests and benchmarks.
 
 A real HTTP server (aiohttp) on 127.0.0.1 and a free port, speaking just enough of
-`POST /2010-04-01/Accounts/{sid}/Messages.json` and `Calls.json` for the real twilio
-library: it checks HTTP Basic auth, answers with Twilio-shaped JSON, and records every
-request it receives. Tests steer it:
+Twilio's REST API for the real twilio library: `POST .../Messages.json` (from a number
+or a Messaging Service) and `Calls.json`, and the reads `smsbank check` makes: the
+account (`GET /2010-04-01/Accounts/{sid}.json`), its numbers with their webhooks
+(`IncomingPhoneNumbers`) and Messaging Services (`GET /v1/Services/{sid}` and their
+`PhoneNumbers`, served on the same origin). It checks HTTP Basic auth, answers with
+Twilio-shaped JSON, and records every message and call it is asked to send. Tests
+steer it:
 
 - `fail_next(status, code, times)`: the next requests get Twilio-shaped errors
   (500, 429, 400 with error 21211...);
@@ -12,7 +16,10 @@ request it receives. Tests steer it:
 - `await stop()` / `await start()`: the port refuses connections while stopped, then
   listens again on the same port (Twilio down, then back);
 - `await send_status_callback(sid, status, client)`: POSTs a status callback signed with
-  the auth token, exactly as Twilio would, to the StatusCallback URL the app gave.
+  the auth token, exactly as Twilio would, to the StatusCallback URL the app gave;
+- `add_number(phone, sms_url=..., voice_url=...)` and `add_service(sid, ...)`: the
+  account's numbers and Messaging Services, as the console would show them;
+  `account_status`: `active`, `suspended` or `closed`.
 
 Run it alone with `python -m tests.fake_twilio --port 8765` (benchmarks do).
 """
@@ -61,6 +68,31 @@ class ReceivedRequest:
 
 
 @dataclass
+class FakeNumber:
+    """A number of the account, with the webhooks set on it in the console."""
+
+    phone_number: str
+    sid: str = field(default_factory=lambda: "PN" + secrets.token_hex(16))
+    sms_url: str = ""
+    sms_method: str = "POST"
+    voice_url: str = ""
+    voice_method: str = "POST"
+    sms_application_sid: str = ""
+    voice_application_sid: str = ""
+
+
+@dataclass
+class FakeService:
+    """A Messaging Service: its inbound webhook and its sender pool."""
+
+    sid: str
+    inbound_request_url: str = ""
+    inbound_method: str = "POST"
+    use_inbound_webhook_on_number: bool = False  # "Defer to sender's webhook"
+    numbers: list[str] = field(default_factory=list)  # phone numbers of the pool
+
+
+@dataclass
 class _Failure:
     status: int
     code: int
@@ -76,6 +108,9 @@ class FakeTwilio:
     delay: float = 0.0
     slow_for: set[str] = field(default_factory=set)  # empty: every request waits `delay`
     requests: list[ReceivedRequest] = field(default_factory=list)
+    numbers: dict[str, FakeNumber] = field(default_factory=dict)
+    services: dict[str, FakeService] = field(default_factory=dict)
+    account_status: str = "active"
     _failures: deque[_Failure] = field(default_factory=deque)
     _runner: web.AppRunner | None = None
     _site: web.TCPSite | None = None
@@ -90,6 +125,12 @@ class FakeTwilio:
             app = web.Application()
             app.router.add_post("/2010-04-01/Accounts/{account}/Messages.json", self._messages)
             app.router.add_post("/2010-04-01/Accounts/{account}/Calls.json", self._calls)
+            app.router.add_get("/2010-04-01/Accounts/{account}.json", self._account)
+            numbers = "/2010-04-01/Accounts/{account}/IncomingPhoneNumbers"
+            app.router.add_get(numbers + ".json", self._numbers)
+            app.router.add_get(numbers + "/{sid}.json", self._number)
+            app.router.add_get("/v1/Services/{service}", self._service)
+            app.router.add_get("/v1/Services/{service}/PhoneNumbers", self._service_numbers)
             self._runner = web.AppRunner(
                 app, handle_signals=False, access_log=None, shutdown_timeout=2.0
             )
@@ -133,6 +174,20 @@ class FakeTwilio:
                 _Failure(status, code or 20000 + status, _ERROR_TEXT.get(status, "Error"))
             )
 
+    def add_number(self, phone_number: str, **webhooks: str) -> FakeNumber:
+        """A number of the account; `webhooks`: sms_url, voice_url, their methods..."""
+        number = FakeNumber(phone_number, **webhooks)
+        self.numbers[phone_number] = number
+        return number
+
+    def add_service(self, sid: str, **config: Any) -> FakeService:
+        """A Messaging Service of the account (its pool numbers are added as numbers)."""
+        service = FakeService(sid, **config)
+        for phone in service.numbers:
+            self.numbers.setdefault(phone, FakeNumber(phone))
+        self.services[sid] = service
+        return service
+
     @property
     def accepted(self) -> list[ReceivedRequest]:
         """Requests answered 201: the messages and calls Twilio would have sent."""
@@ -167,6 +222,11 @@ class FakeTwilio:
             failure = self._failures.popleft()
             return _error(failure.status, failure.code, failure.message)
         form = received.form
+        service = form.get("MessagingServiceSid", "")
+        if received.kind == "sms" and service and service not in self.services:
+            return _error(400, 21705, "The Messaging Service Sid is invalid.")
+        if not form.get("From") and not (received.kind == "sms" and service):
+            return _error(400, 21603, "A 'From' phone number is required.")
         if not _E164.match(form.get("To", "")):
             return _error(400, 21211, f"The 'To' number {form.get('To', '')} is not valid.")
         if received.kind == "sms" and not form.get("Body"):
@@ -182,6 +242,128 @@ class FakeTwilio:
         expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
         return account == self.account_sid and request.headers.get("Authorization") == (
             f"Basic {expected}"
+        )
+
+    # -- reads (smsbank check) -------------------------------------------
+
+    def _refused(self, request: web.Request) -> web.Response | None:
+        """The 401 Twilio answers a read with wrong credentials, or None."""
+        if self._authorised(request, request.match_info.get("account", self.account_sid)):
+            return None
+        return _error(401, 20003, _ERROR_TEXT[401])
+
+    async def _account(self, request: web.Request) -> web.Response:
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        return web.json_response(
+            {
+                "sid": self.account_sid,
+                "friendly_name": "SMS Bank (fake)",
+                "status": self.account_status,
+                "type": "Full",
+                "uri": f"/2010-04-01/Accounts/{self.account_sid}.json",
+            }
+        )
+
+    async def _numbers(self, request: web.Request) -> web.Response:
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        wanted = request.query.get("PhoneNumber")
+        found = [n for n in self.numbers.values() if wanted in (None, n.phone_number)]
+        uri = request.path_qs
+        return web.json_response(
+            {
+                "incoming_phone_numbers": [self._number_resource(n) for n in found],
+                "page": 0,
+                "page_size": 50,
+                "start": 0,
+                "end": max(len(found) - 1, 0),
+                "first_page_uri": uri,
+                "previous_page_uri": None,
+                "next_page_uri": None,
+                "uri": uri,
+            }
+        )
+
+    async def _number(self, request: web.Request) -> web.Response:
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        for number in self.numbers.values():
+            if number.sid == request.match_info["sid"]:
+                return web.json_response(self._number_resource(number))
+        return _error(404, 20404, "The requested resource was not found")
+
+    def _number_resource(self, number: FakeNumber) -> dict[str, Any]:
+        return {
+            "sid": number.sid,
+            "account_sid": self.account_sid,
+            "phone_number": number.phone_number,
+            "friendly_name": number.phone_number,
+            "sms_url": number.sms_url,
+            "sms_method": number.sms_method,
+            "sms_application_sid": number.sms_application_sid,
+            "voice_url": number.voice_url,
+            "voice_method": number.voice_method,
+            "voice_application_sid": number.voice_application_sid,
+            "capabilities": {"sms": True, "mms": True, "voice": True, "fax": False},
+            "uri": f"/2010-04-01/Accounts/{self.account_sid}/IncomingPhoneNumbers/"
+            f"{number.sid}.json",
+        }
+
+    async def _service(self, request: web.Request) -> web.Response:
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        service = self.services.get(request.match_info["service"])
+        if service is None:
+            return _error(404, 20404, "The requested resource was not found")
+        return web.json_response(
+            {
+                "sid": service.sid,
+                "account_sid": self.account_sid,
+                "friendly_name": "SMS Bank senders",
+                "inbound_request_url": service.inbound_request_url or None,
+                "inbound_method": service.inbound_method,
+                "use_inbound_webhook_on_number": service.use_inbound_webhook_on_number,
+                "url": f"https://messaging.twilio.com/v1/Services/{service.sid}",
+            }
+        )
+
+    async def _service_numbers(self, request: web.Request) -> web.Response:
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        service = self.services.get(request.match_info["service"])
+        if service is None:
+            return _error(404, 20404, "The requested resource was not found")
+        url = f"https://messaging.twilio.com/v1/Services/{service.sid}/PhoneNumbers"
+        pool = [self.numbers[phone] for phone in service.numbers]
+        return web.json_response(
+            {
+                "phone_numbers": [
+                    {
+                        "sid": number.sid,
+                        "account_sid": self.account_sid,
+                        "service_sid": service.sid,
+                        "phone_number": number.phone_number,
+                        "country_code": "US",
+                        "capabilities": ["SMS", "Voice"],
+                    }
+                    for number in pool
+                ],
+                "meta": {
+                    "page": 0,
+                    "page_size": 50,
+                    "first_page_url": url,
+                    "previous_page_url": None,
+                    "url": url,
+                    "next_page_url": None,
+                    "key": "phone_numbers",
+                },
+            }
         )
 
     # -- status callbacks ------------------------------------------------
@@ -236,7 +418,9 @@ def _resource(received: ReceivedRequest) -> dict[str, Any]:
         "sid": received.sid,
         "account_sid": received.account_sid,
         "to": form.get("To"),
+        # Sent through a Messaging Service: Twilio picks the sender later.
         "from": form.get("From"),
+        "messaging_service_sid": form.get("MessagingServiceSid"),
         "status": "queued",
         "date_created": now,
         "date_updated": now,

@@ -13,6 +13,7 @@ from typing import Any
 from quart import Blueprint, g, request
 from quart_schema import hide
 
+from smsbank import metrics
 from smsbank.errors import ValidationFailed
 from smsbank.outbox_worker import record_provider_status
 from webhooks.signature import twilio_signed
@@ -37,6 +38,7 @@ async def post_twilio_status() -> tuple[dict[str, Any], int]:
         )
     if len(sid) > 64:
         raise ValidationFailed("MessageSid/CallSid is too long", code="invalid_sid")
+    metrics.count_status_callback(status)
     try:
         report = await record_provider_status(
             sid.strip(),

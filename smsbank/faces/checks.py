@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from smsbank import audit
+from smsbank import audit, metrics
 from smsbank.faces.enrolment import enrolled_embedding
 from smsbank.faces.service import FaceResult, FaceService
 from smsbank.models import Customer
@@ -76,4 +76,5 @@ async def record_check(
             await audit.record(
                 "face.locked", actor=actor, customer_id=customer_id, failures=failures
             )
+    metrics.count_face_check(purpose, result.verified)
     return CheckRecord(failures, locked, locked_now)

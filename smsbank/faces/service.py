@@ -34,6 +34,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -41,6 +42,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from smsbank import metrics
 from smsbank.errors import BankError
 from smsbank.faces import pipeline
 from smsbank.faces.images import PhotoRejected, check_photo
@@ -189,6 +191,21 @@ class FaceService:
         Raises PhotoTooLarge / UnsupportedPhoto / PhotoRejected (4xx) for the photo,
         FaceUnavailable (503) when the engine cannot take it now.
         """
+        started = time.perf_counter()
+        outcome = "unavailable"
+        try:
+            result = await self._analyse(photo, enrolled)
+            outcome = "ok"
+            return result
+        except FaceUnavailable:
+            raise
+        except BankError:
+            outcome = "rejected"
+            raise
+        finally:
+            metrics.observe_face_analysis(outcome, time.perf_counter() - started)
+
+    async def _analyse(self, photo: bytes, enrolled: Sequence[float] | None) -> FaceResult:
         info = check_photo(
             photo,
             max_bytes=self.settings.face_max_upload_bytes,
