@@ -28,7 +28,7 @@ async def ensure_demo(settings: Settings) -> list[str]:
         lines.append(f"created demo customer {customer.name} ({customer.phone}) with $500.00")
     base = settings.base_url
     lines.append(f"API docs:        {base}/docs")
-    if settings.effective_sms_backend == "console":
+    if settings.dev_phone_enabled:
         lines.append(f"dev phone:       {base}/dev/phone  (text as {DEMO_PHONE})")
     if customer is not None and not customer.face_enrolled:
         link = await _enrolment_link(settings, customer)

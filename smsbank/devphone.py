@@ -9,8 +9,10 @@
 - `GET /dev/messages?phone=+1…`: every message to or from that number, oldest first,
   inbound and outbound (the console backend stores outbound messages; it sends nothing).
 
-Outside console mode every `/dev/` route answers 404: with a real Twilio number these
-would let anyone read customers' messages and speak for any phone.
+The blueprint is registered only in development with the console backend
+(`Settings.dev_phone_enabled`); anywhere else no `/dev/` route exists (404). With a real
+Twilio number these would let anyone read customers' messages and speak for any phone,
+and production refuses to start with the console backend at all.
 """
 
 from __future__ import annotations
@@ -39,12 +41,6 @@ STATIC_FILES = frozenset({"devphone.js", "devphone.css"})
 SMS_WEBHOOK_PATH = "/webhooks/twilio/sms"
 MAX_BODY_CHARS = 1600  # Twilio's limit for one (concatenated) SMS
 BANK_NUMBER_FALLBACK = "SMSBANK"  # what the outbox uses as sender without a Twilio number
-
-
-@blueprint.before_request
-async def console_mode_only() -> None:
-    if settings().effective_sms_backend != "console":
-        raise NotFound("no such endpoint")
 
 
 def bank_number() -> str:

@@ -8,7 +8,9 @@ real money.
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
@@ -21,6 +23,8 @@ from smsbank.money import format_amount, parse_amount
 
 DEV_SECRET_KEY = "dev-only-secret-key-do-not-use-in-production"  # noqa: S105
 DEV_ADMIN_API_KEY = "dev-admin-key"
+TWILIO_CREDENTIALS = ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_PHONE_NUMBER")
+ACCOUNT_SID_RE = re.compile(r"^AC[0-9a-fA-F]{32}$")
 
 
 class SettingsError(ValueError):
@@ -119,7 +123,13 @@ class Settings:
             values[f.name] = _convert(f.name, f.type, raw.strip())
         values.update(overrides)
         settings = cls(**values)
-        settings.validate()
+        try:
+            settings.validate()
+        except SettingsError as exc:
+            hints = _misspelt_names(source)
+            if hints:
+                raise SettingsError(f"{exc}; {hints}") from None
+            raise
         return settings
 
     def with_overrides(self, **changes: Any) -> Settings:
@@ -138,6 +148,11 @@ class Settings:
         if self.sms_backend:
             return self.sms_backend
         return "twilio" if self.twilio_account_sid and self.twilio_auth_token else "console"
+
+    @property
+    def dev_phone_enabled(self) -> bool:
+        """The dev phone (`/dev/*`) exists only on a developer's console-mode bank."""
+        return self.env == "development" and self.effective_sms_backend == "console"
 
     @property
     def base_url(self) -> str:
@@ -163,22 +178,50 @@ class Settings:
             raise SettingsError("SMSBANK_EXPIRY_SWEEP_SECONDS must be 0 (off) or more")
         if not self.is_production:
             return
-        problems = []
+        problems = self._production_sms_problems()
         if self.secret_key in ("", DEV_SECRET_KEY) or len(self.secret_key) < 32:
             problems.append("SMSBANK_SECRET_KEY (at least 32 random characters)")
         if self.admin_api_key in (DEV_ADMIN_API_KEY,) or (
             self.admin_api_key and len(self.admin_api_key) < 24
         ):
             problems.append("SMSBANK_ADMIN_API_KEY (leave empty or use 24+ random characters)")
-        if self.effective_sms_backend == "twilio" and len(self.twilio_auth_token) < 16:
-            problems.append("TWILIO_AUTH_TOKEN")
         if not self.public_base_url.startswith("https://"):
             problems.append("SMSBANK_PUBLIC_BASE_URL (must be https in production)")
         if problems:
             raise SettingsError(
-                "refusing to start in production with a default or missing secret: "
-                + ", ".join(problems)
+                "refusing to start in production until these are set: " + ", ".join(problems)
             )
+
+    def _production_sms_problems(self) -> list[str]:
+        # The console backend sends nothing and serves every text on /dev/*: in front of
+        # real customers it would publish their codes and links and let anyone speak for
+        # any phone. Production never falls back to it.
+        if self.sms_backend == "console":
+            return ["SMSBANK_SMS_BACKEND (console is for development only: use twilio)"]
+        values = (self.twilio_account_sid, self.twilio_auth_token, self.twilio_phone_number)
+        pairs = zip(TWILIO_CREDENTIALS, values, strict=True)
+        missing = [name for name, value in pairs if not value]
+        if missing:
+            return [f"{name} (production needs a real SMS backend)" for name in missing]
+        problems = []
+        if not ACCOUNT_SID_RE.match(self.twilio_account_sid):
+            problems.append("TWILIO_ACCOUNT_SID (AC followed by 32 hex digits)")
+        if len(self.twilio_auth_token) < 16:
+            problems.append("TWILIO_AUTH_TOKEN")
+        return problems
+
+
+def _misspelt_names(source: Mapping[str, str]) -> str:
+    """'X is not a setting (did you mean Y?)' for names that look like a known one."""
+    known = [_env_name(f.name) for f in fields(Settings) if f.name != "extra"]
+    hints = []
+    for name in sorted(source):
+        if name in known or not name.startswith(("SMSBANK_", "TWILIO_", "DATABASE")):
+            continue
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.85)
+        if close:
+            hints.append(f"{name} is not a setting (did you mean {close[0]}?)")
+    return "; ".join(hints)
 
 
 def _convert(name: str, annotation: Any, raw: str) -> Any:
