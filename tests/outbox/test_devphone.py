@@ -97,7 +97,7 @@ async def test_send_posts_a_signed_webhook_through_the_real_route(
 
 async def test_send_and_messages_refuse_bad_input_with_400(client: Any) -> None:
     bad_sends: list[dict[str, Any]] = [
-        {"data": "not json", "headers": {"Content-Type": "text/plain"}},
+        {"data": "not json", "headers": {"Content-Type": "application/json"}},
         {"json": ["BAL"]},
         {"json": {"body": "BAL"}},
         {"json": {"from": "nonsense", "body": "BAL"}},
