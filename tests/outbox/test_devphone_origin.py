@@ -127,9 +127,8 @@ async def test_real_requests_from_elsewhere_are_refused(live_base: str) -> None:
             live_base + "/dev/phone/send", json=SEND, headers={"Origin": live_base}
         ) as response:
             assert response.status == 200  # the page's own request
-    assert [m["body"] for m in await thread_over_http(live_base) if m["direction"] == "inbound"] == [
-        "BAL"
-    ]
+    received = [m["body"] for m in await thread_over_http(live_base) if m["direction"] == "inbound"]
+    assert received == ["BAL"]
 
 
 # The classic JSON CSRF: a text/plain form whose one field name and value join into a
@@ -181,16 +180,21 @@ async def attacker_origin(live_base: str) -> AsyncIterator[str]:
         await runner.cleanup()
 
 
-@pytest.mark.browser
-async def test_a_page_on_another_origin_cannot_text_from_the_dev_phone(
-    live_base: str, attacker_origin: str, tmp_path: Path
-) -> None:
+@pytest.fixture
+def chromium() -> str:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is not installed")
+    return CHROMIUM
+
+
+@pytest.mark.browser
+async def test_a_page_on_another_origin_cannot_text_from_the_dev_phone(
+    chromium: str, live_base: str, attacker_origin: str, tmp_path: Path
+) -> None:
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch_persistent_context(
             str(tmp_path / "chromium-profile"),
-            executable_path=CHROMIUM,
+            executable_path=chromium,
             headless=True,
             args=CHROMIUM_ARGS,
         )
