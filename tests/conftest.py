@@ -18,6 +18,7 @@ from smsbank.customers import create_customer
 from smsbank.db import tortoise_config
 from smsbank.models import Customer
 from smsbank.settings import Settings
+from tests.server_thread import CHROMIUM
 
 POSTGRES_URL = os.environ.get("SMSBANK_TEST_POSTGRES_URL", "")
 ADMIN_KEY = "test-admin-key-0123456789abcdef"
@@ -95,6 +96,14 @@ def client(app: Any) -> Any:
 @pytest.fixture
 def staff() -> dict[str, str]:
     return {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+
+@pytest.fixture
+def chromium() -> str:
+    """The system Chromium the browser tests drive (never a downloaded one)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed")
+    return CHROMIUM
 
 
 @pytest.fixture

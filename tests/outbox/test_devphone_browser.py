@@ -23,20 +23,13 @@ from smsbank.models import Customer
 from smsbank.settings import Settings
 from tests.conftest import ADMIN_KEY, reset_database
 from tests.fake_twilio import free_port
-from tests.server_thread import CHROMIUM, CHROMIUM_ARGS, ServerThread, wait_until_up
+from tests.server_thread import CHROMIUM_ARGS, ServerThread, wait_until_up
 
 pytestmark = pytest.mark.browser
 
 PHONE = "+15550130001"
 CODE = re.compile(r"(?<!\d)\d{6}(?!\d)")
 WAIT_MS = 20_000  # bounded waits for the page to show what the server did
-
-
-@pytest.fixture
-def chromium() -> str:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed")
-    return CHROMIUM
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from smsbank.models import InboundMessage
 from smsbank.settings import Settings
 from tests.conftest import reset_database
 from tests.fake_twilio import free_port
-from tests.server_thread import CHROMIUM, CHROMIUM_ARGS, ServerThread, wait_until_up
+from tests.server_thread import CHROMIUM_ARGS, ServerThread, wait_until_up
 
 PHONE = "+15550140001"
 SEND = {"from": PHONE, "body": "BAL"}
@@ -178,13 +178,6 @@ async def attacker_origin(live_base: str) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{port}/"
     finally:
         await runner.cleanup()
-
-
-@pytest.fixture
-def chromium() -> str:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed")
-    return CHROMIUM
 
 
 @pytest.mark.browser
