@@ -54,6 +54,16 @@ class Unprocessable(BankError):
     code = "unprocessable"
 
 
+class PayloadTooLarge(BankError):
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(BankError):
+    status = 415
+    code = "unsupported_media_type"
+
+
 class TooManyRequests(BankError):
     status = 429
     code = "rate_limited"
