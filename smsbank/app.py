@@ -21,7 +21,7 @@ from smsbank.api.auth import BEARER_SCHEME
 from smsbank.db import close_db, init_db
 from smsbank.expiry import ExpirySweeper
 from smsbank.faces.service import FaceService
-from smsbank.http import register_http_handlers
+from smsbank.http import BankRequest, register_http_handlers
 from smsbank.outbox_worker import OutboxWorker
 from smsbank.services import Services
 from smsbank.settings import Settings
@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     """Build the bank's app; `settings` default to the environment and `.env`."""
     settings = settings or Settings.from_env()
     app = Quart("smsbank")
+    app.request_class = BankRequest
     app.config["SMSBANK_SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     app.config["QUART_SCHEMA_CONVERSION_PREFERENCE"] = "pydantic"

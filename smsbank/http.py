@@ -1,22 +1,28 @@
-"""HTTP glue shared by every blueprint: JSON errors in one place, request logs, and the
-way handlers reach the settings and services of the running app."""
+"""HTTP glue shared by every blueprint: JSON errors in one place, request logs, bodies
+read with a cap, JSON parsed safely, and the way handlers reach the settings and
+services of the running app."""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import Any
 
 from pydantic import ValidationError
-from quart import Quart, Response, current_app, g, jsonify, request
+from quart import Quart, Request, Response, current_app, g, jsonify, request
 from quart_schema import RequestSchemaValidationError
 from tortoise.exceptions import DBConnectionError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from smsbank.errors import BankError
+from smsbank.errors import BankError, PayloadTooLarge, ValidationFailed
 from smsbank.settings import Settings
 
 log = logging.getLogger("smsbank.http")
+
+# A staff request's JSON is a handful of short fields; a photo comes as multipart, never
+# as JSON. The cap keeps what is parsed small whatever the app-wide upload limit is.
+MAX_JSON_BYTES = 64 * 1024
 
 
 def settings() -> Settings:
@@ -28,6 +34,59 @@ def settings() -> Settings:
 def services() -> Any:
     """The running app's services (face engine, SMS backend, outbox...)."""
     return current_app.extensions["smsbank"]
+
+
+async def capped_body(incoming: Request, limit: int) -> bytes:
+    """The request body, refused (413) as soon as it is known to exceed `limit` bytes.
+
+    A declared Content-Length is judged before a byte is read; a chunked body is counted
+    as it arrives and refused at the first chunk past the limit, not at its end.
+    """
+    too_large = PayloadTooLarge(f"the request body is larger than {limit} bytes")
+    declared = incoming.content_length
+    if declared is not None:
+        if declared > limit:
+            raise too_large
+        return await incoming.get_data(cache=True, as_text=False, parse_form_data=False)
+    received = bytearray()
+    async for chunk in incoming.body:
+        received += chunk
+        if len(received) > limit:
+            raise too_large
+    # Kept, as `get_data` would keep it, for anything that reads the body again.
+    incoming.body.set_result(bytes(received))
+    return bytes(received)
+
+
+def parse_json(body: bytes) -> Any:
+    """JSON from a request body; what is not UTF-8 JSON is a 400, never a crash."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationFailed("the request body is not UTF-8 text", code="invalid_json") from exc
+    try:
+        return json.loads(text)
+    except RecursionError as exc:
+        # The parser recurses per level: a few thousand `[` exhaust the stack.
+        raise ValidationFailed("the JSON is nested too deeply", code="invalid_json") from exc
+    except ValueError as exc:
+        message = f"the request body is not valid JSON: {exc}"
+        raise ValidationFailed(message, code="invalid_json") from exc
+
+
+class BankRequest(Request):
+    """Quart's request, with JSON read under `MAX_JSON_BYTES` and parsed by `parse_json`."""
+
+    async def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
+        if not (force or self.is_json):
+            return None
+        body = await capped_body(self, MAX_JSON_BYTES)  # too large is refused even if silent
+        try:
+            return parse_json(body)
+        except ValidationFailed:
+            if silent:
+                return None
+            raise
 
 
 def error_response(status: int, code: str, message: str, **extra: Any) -> Response:

@@ -18,7 +18,8 @@ from smsbank.customers import create_customer
 from smsbank.db import tortoise_config
 from smsbank.models import Customer
 from smsbank.settings import Settings
-from tests.server_thread import CHROMIUM
+from tests.fake_twilio import free_port
+from tests.server_thread import CHROMIUM, ServerThread, wait_until_up
 
 POSTGRES_URL = os.environ.get("SMSBANK_TEST_POSTGRES_URL", "")
 ADMIN_KEY = "test-admin-key-0123456789abcdef"
@@ -96,6 +97,22 @@ def client(app: Any) -> Any:
 @pytest.fixture
 def staff() -> dict[str, str]:
     return {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+
+@pytest.fixture
+async def live_bank(settings: Settings) -> AsyncIterator[str]:
+    """The bank served by a real hypercorn (in a thread) on a free port and an empty
+    database; yields its base URL, which is also its public URL."""
+    port = free_port()
+    served = settings.with_overrides(public_base_url=f"http://127.0.0.1:{port}", port=port)
+    await reset_database(served.database_url)
+    server = ServerThread(served)
+    server.start()
+    try:
+        await wait_until_up(served.base_url, server)
+        yield served.base_url
+    finally:
+        server.stop()
 
 
 @pytest.fixture

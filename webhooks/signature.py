@@ -42,7 +42,8 @@ from twilio.request_validator import (
 )
 from werkzeug.datastructures import MultiDict
 
-from smsbank.errors import Forbidden, PayloadTooLarge, ValidationFailed
+from smsbank.errors import Forbidden, ValidationFailed
+from smsbank.http import capped_body
 from smsbank.http import settings as current_settings
 from smsbank.settings import Settings
 
@@ -82,33 +83,12 @@ async def posted_form() -> TwilioForm:
     """
     if request.mimetype not in FORM_TYPES:
         return TwilioForm()
-    body = await capped_body(MAX_WEBHOOK_BYTES)
+    body = await capped_body(request, MAX_WEBHOOK_BYTES)
     if body.count(b"&") >= MAX_WEBHOOK_FIELDS:
         raise ValidationFailed(
             f"a webhook has at most {MAX_WEBHOOK_FIELDS} fields", code="too_many_fields"
         )
     return TwilioForm(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-
-
-async def capped_body(limit: int) -> bytes:
-    """The request body, refused (413) as soon as it is known to exceed `limit` bytes.
-
-    A declared Content-Length is judged before a byte is read; a chunked body is counted
-    as it arrives and refused at the first chunk past the limit, not at its end.
-    """
-    too_large = PayloadTooLarge(f"the request body is larger than {limit} bytes")
-    declared = request.content_length
-    if declared is not None:
-        if declared > limit:
-            raise too_large
-        body: bytes = await request.get_data(cache=True, as_text=False, parse_form_data=False)
-        return body
-    received = bytearray()
-    async for chunk in request.body:
-        received += chunk
-        if len(received) > limit:
-            raise too_large
-    return bytes(received)
 
 
 def signing_token(settings: Settings) -> str:

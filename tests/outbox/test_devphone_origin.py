@@ -8,7 +8,7 @@ without asking the server first)."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +19,8 @@ from playwright.async_api import async_playwright
 
 from smsbank.models import InboundMessage
 from smsbank.settings import Settings
-from tests.conftest import reset_database
 from tests.fake_twilio import free_port
-from tests.server_thread import CHROMIUM_ARGS, ServerThread, wait_until_up
+from tests.server_thread import CHROMIUM_ARGS
 
 PHONE = "+15550140001"
 SEND = {"from": PHONE, "body": "BAL"}
@@ -76,24 +75,6 @@ async def test_own_pages_and_hosts_are_served(client: Any, settings: Settings) -
     assert response.status_code == 200
 
 
-@pytest.fixture
-def server_settings(settings: Settings) -> Iterator[Settings]:
-    port = free_port()
-    yield settings.with_overrides(public_base_url=f"http://127.0.0.1:{port}", port=port)
-
-
-@pytest.fixture
-async def live_base(server_settings: Settings) -> AsyncIterator[str]:
-    await reset_database(server_settings.database_url)
-    server = ServerThread(server_settings)
-    server.start()
-    try:
-        await wait_until_up(server_settings.base_url, server)
-        yield server_settings.base_url
-    finally:
-        server.stop()
-
-
 async def thread_over_http(base: str) -> list[dict[str, Any]]:
     async with (
         aiohttp.ClientSession() as session,
@@ -104,30 +85,30 @@ async def thread_over_http(base: str) -> list[dict[str, Any]]:
         return messages
 
 
-async def test_real_requests_from_elsewhere_are_refused(live_base: str) -> None:
-    port = live_base.rsplit(":", 1)[1]
+async def test_real_requests_from_elsewhere_are_refused(live_bank: str) -> None:
+    port = live_bank.rsplit(":", 1)[1]
     async with aiohttp.ClientSession() as session:
         async with session.get(
-            live_base + "/dev/messages",
+            live_bank + "/dev/messages",
             params={"phone": PHONE},
             headers={"Host": f"rebound.example:{port}"},
         ) as response:
             assert response.status == 403
         async with session.post(
-            live_base + "/dev/phone/send", json=SEND, headers={"Origin": "http://evil.example"}
+            live_bank + "/dev/phone/send", json=SEND, headers={"Origin": "http://evil.example"}
         ) as response:
             assert response.status == 403
         async with session.post(
-            live_base + "/dev/phone/send",
+            live_bank + "/dev/phone/send",
             data=json.dumps(SEND),
-            headers={"Content-Type": "text/plain", "Origin": live_base},
+            headers={"Content-Type": "text/plain", "Origin": live_bank},
         ) as response:
             assert response.status == 415
         async with session.post(
-            live_base + "/dev/phone/send", json=SEND, headers={"Origin": live_base}
+            live_bank + "/dev/phone/send", json=SEND, headers={"Origin": live_bank}
         ) as response:
             assert response.status == 200  # the page's own request
-    received = [m["body"] for m in await thread_over_http(live_base) if m["direction"] == "inbound"]
+    received = [m["body"] for m in await thread_over_http(live_bank) if m["direction"] == "inbound"]
     assert received == ["BAL"]
 
 
@@ -157,10 +138,10 @@ ATTACKER_PAGE = """<!doctype html><html><body>
 
 
 @pytest.fixture
-async def attacker_origin(live_base: str) -> AsyncIterator[str]:
+async def attacker_origin(live_bank: str) -> AsyncIterator[str]:
     """A page on another origin (another port of this machine), as any website would be."""
     page = ATTACKER_PAGE.format(
-        send=live_base + "/dev/phone/send",
+        send=live_bank + "/dev/phone/send",
         phone=PHONE,
         payload=json.dumps({"from": PHONE, "body": "BAL"}),
     )
@@ -182,7 +163,7 @@ async def attacker_origin(live_base: str) -> AsyncIterator[str]:
 
 @pytest.mark.browser
 async def test_a_page_on_another_origin_cannot_text_from_the_dev_phone(
-    chromium: str, live_base: str, attacker_origin: str, tmp_path: Path
+    chromium: str, live_bank: str, attacker_origin: str, tmp_path: Path
 ) -> None:
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch_persistent_context(
@@ -198,4 +179,4 @@ async def test_a_page_on_another_origin_cannot_text_from_the_dev_phone(
         finally:
             await browser.close()
     # Every request above has been answered: nothing reached the bank's webhook.
-    assert await thread_over_http(live_base) == []
+    assert await thread_over_http(live_bank) == []
