@@ -20,6 +20,26 @@ from smsbank.settings import Settings
 
 log = logging.getLogger("smsbank.http")
 
+# Headers every response carries, set in one place (`register_http_handlers`). The API
+# answers data, never a page: nothing may load from it or frame it. Pages (capture,
+# dev phone, docs) load their own scripts, styles and images and talk to their origin
+# only; no inline script runs, and no page can be framed (clickjacking a selfie).
+API_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+PAGE_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "media-src 'self' blob:; connect-src 'self'; font-src 'self'; manifest-src 'self'; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    # Capture links carry their token in the URL: no page may hand it on as a referrer.
+    "Referrer-Policy": "no-referrer",
+    # The capture page films the customer; nothing else needs a sensor.
+    "Permissions-Policy": "camera=(self), microphone=(), geolocation=(), payment=(), usb=()",
+}
+HSTS = "max-age=31536000; includeSubDomains"
+
 # A staff request's JSON is a handful of short fields; a photo comes as multipart, never
 # as JSON. The cap keeps what is parsed small whatever the app-wide upload limit is.
 MAX_JSON_BYTES = 64 * 1024
@@ -165,6 +185,17 @@ def register_http_handlers(app: Quart) -> None:
                     "ms": round(elapsed, 1) if elapsed is not None else None,
                 },
             )
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        return response
+
+    production = app.config["SMSBANK_SETTINGS"].is_production
+
+    @app.after_request
+    async def security_headers(response: Response) -> Response:
+        headers = response.headers
+        for name, value in SECURITY_HEADERS.items():
+            headers.setdefault(name, value)
+        page = response.mimetype == "text/html"
+        headers.setdefault("Content-Security-Policy", PAGE_POLICY if page else API_POLICY)
+        if production:
+            headers.setdefault("Strict-Transport-Security", HSTS)
         return response

@@ -70,6 +70,18 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
+def production_settings(settings: Settings) -> Settings:
+    """The test settings as production accepts them: strong secrets, real Twilio."""
+    return settings.with_overrides(
+        env="production",
+        sms_backend="",
+        secret_key="Pr0duct10n-S3cret_Kq7ZxW2mLp9VbN4tRf8Hj",
+        twilio_account_sid="AC" + "0123456789abcdef" * 2,
+        twilio_auth_token="fedcba9876543210" * 2,
+    )
+
+
+@pytest.fixture
 async def db(settings: Settings) -> AsyncIterator[None]:
     """An empty database, connected for direct use by the test."""
     await reset_database(settings.database_url)

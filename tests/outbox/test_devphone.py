@@ -134,20 +134,12 @@ async def test_the_page_and_its_files_are_served(client: Any) -> None:
         assert response.status_code == 404, name
 
 
-PRODUCTION = {
-    "env": "production",
-    "sms_backend": "",
-    "secret_key": "Pr0duct10n-S3cret_" + "Kq7ZxW2mLp9VbN4tRf8Hj",
-    "admin_api_key": "sbk_" + "Zq8WmXv3Lr6Tn1Kp5Yb9Hc2Jd",
-    "twilio_account_sid": "AC" + "0123456789abcdef" * 2,
-    "twilio_auth_token": "fedcba9876543210" * 2,
-}
-
-
 @pytest.fixture(params=["development, twilio backend", "production"])
-async def twilio_mode_app(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Any]:
+async def twilio_mode_app(
+    request: pytest.FixtureRequest, settings: Settings, production_settings: Settings
+) -> AsyncIterator[Any]:
     if request.param == "production":
-        twilio_settings = settings.with_overrides(**PRODUCTION)
+        twilio_settings = production_settings
     else:
         twilio_settings = settings.with_overrides(sms_backend="twilio")
     await reset_database(twilio_settings.database_url)
