@@ -65,8 +65,14 @@ class UnsupportedMediaType(BankError):
 
 
 class TooManyRequests(BankError):
+    """429; `retry_after` (seconds), when known, is sent as the Retry-After header."""
+
     status = 429
     code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
 
 
 class Forbidden(BankError):

@@ -15,7 +15,7 @@ from quart_schema import RequestSchemaValidationError
 from tortoise.exceptions import DBConnectionError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from smsbank.errors import BankError, PayloadTooLarge, ValidationFailed
+from smsbank.errors import BankError, PayloadTooLarge, TooManyRequests, ValidationFailed
 from smsbank.settings import Settings
 
 log = logging.getLogger("smsbank.http")
@@ -133,7 +133,10 @@ def register_http_handlers(app: Quart) -> None:
 
     @app.errorhandler(BankError)
     async def handle_bank_error(error: BankError) -> Response:
-        return error_response(error.status, error.code, error.message, **error.extra)
+        response = error_response(error.status, error.code, error.message, **error.extra)
+        if isinstance(error, TooManyRequests) and error.retry_after is not None:
+            response.headers["Retry-After"] = str(error.retry_after)
+        return response
 
     @app.errorhandler(RequestSchemaValidationError)
     async def handle_schema_error(error: RequestSchemaValidationError) -> Response:

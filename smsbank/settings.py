@@ -9,13 +9,16 @@ real money.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
@@ -91,6 +94,13 @@ class Settings:
     capture_max_attempts: int = 3
     face_lockout_failures: int = 5
     face_warmup: bool = True
+
+    # Staff API: wrong keys allowed per client address in a sliding window, then 429;
+    # behind N reverse proxies, the client is the Nth address from the right of
+    # X-Forwarded-For (0: the connection's own address).
+    auth_failure_limit: int = 20
+    auth_failure_window_seconds: int = 600
+    trusted_proxy_hops: int = 0
 
     # Serving and logs
     host: str = "127.0.0.1"
@@ -170,8 +180,11 @@ class Settings:
                 "the twilio backend needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and "
                 "TWILIO_PHONE_NUMBER"
             )
-        if not self.public_base_url.startswith(("http://", "https://")):
-            raise SettingsError("SMSBANK_PUBLIC_BASE_URL must start with http:// or https://")
+        if not is_origin(self.public_base_url):
+            raise SettingsError(
+                "SMSBANK_PUBLIC_BASE_URL must be an origin such as https://bank.example.com "
+                "(http or https, a host, an optional port; no path, query, fragment or user)"
+            )
         if self.withdrawal_limit <= 0 or self.daily_withdrawal_limit <= 0:
             raise SettingsError("withdrawal limits must be positive")
         if not 0 <= self.expiry_sweep_seconds < float("inf"):
@@ -179,12 +192,14 @@ class Settings:
         if not self.is_production:
             return
         problems = self._production_sms_problems()
-        if self.secret_key in ("", DEV_SECRET_KEY) or len(self.secret_key) < 32:
-            problems.append("SMSBANK_SECRET_KEY (at least 32 random characters)")
-        if self.admin_api_key in (DEV_ADMIN_API_KEY,) or (
-            self.admin_api_key and len(self.admin_api_key) < 24
+        if self.secret_key == DEV_SECRET_KEY or guessable(self.secret_key, min_length=32):
+            problems.append(f"SMSBANK_SECRET_KEY (32+ random characters: {GENERATE_SECRET})")
+        if self.admin_api_key == DEV_ADMIN_API_KEY or (
+            self.admin_api_key and guessable(self.admin_api_key, min_length=24)
         ):
-            problems.append("SMSBANK_ADMIN_API_KEY (leave empty or use 24+ random characters)")
+            problems.append(
+                f"SMSBANK_ADMIN_API_KEY (leave empty or 24+ random characters: {GENERATE_SECRET})"
+            )
         if not self.public_base_url.startswith("https://"):
             problems.append("SMSBANK_PUBLIC_BASE_URL (must be https in production)")
         if problems:
@@ -209,6 +224,56 @@ class Settings:
         if len(self.twilio_auth_token) < 16:
             problems.append("TWILIO_AUTH_TOKEN")
         return problems
+
+
+GENERATE_SECRET = "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"  # noqa: S105
+MIN_SECRET_BITS = 128
+MIN_SECRET_DISTINCT = 10
+
+
+def guessable(secret: str, *, min_length: int) -> bool:
+    """True for a secret too short or too regular to stand for random.
+
+    A cheap guard against the obvious (`"a" * 32`, `abcdef...`, `0123...`, a short word
+    repeated), not a proof of randomness: characters count only when they neither repeat
+    nor step by one from the one before, each worth log2 of the alphabet the secret
+    draws from; a generated key (`GENERATE_SECRET`, what `make run` writes) passes with
+    a wide margin, as does a 64-digit hex key.
+    """
+    if len(secret) < min_length or len(set(secret)) < MIN_SECRET_DISTINCT:
+        return True
+    alphabet = 0
+    for members, size in (
+        (str.islower, 26),
+        (str.isupper, 26),
+        (str.isdigit, 10),
+        (lambda ch: ch.isascii() and not ch.isalnum(), 33),
+        (lambda ch: not ch.isascii(), 100),
+    ):
+        if any(members(ch) for ch in secret):
+            alphabet += size
+    counted = 1 + sum(1 for before, ch in pairwise(secret) if abs(ord(ch) - ord(before)) > 1)
+    return counted * math.log2(alphabet) < MIN_SECRET_BITS
+
+
+def is_origin(url: str) -> bool:
+    """`scheme://host[:port]` (a trailing `/` allowed) and nothing else."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises on a port that is not a number)
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and parts.username is None
+        and parts.password is None
+        and parts.path in ("", "/")
+        and not parts.query
+        and not parts.fragment
+        and "?" not in url
+        and "#" not in url
+    )
 
 
 def _misspelt_names(source: Mapping[str, str]) -> str:

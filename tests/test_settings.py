@@ -1,11 +1,18 @@
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from smsbank.settings import DEV_SECRET_KEY, Settings, SettingsError, env_example_lines
+from smsbank.settings import (
+    DEV_SECRET_KEY,
+    Settings,
+    SettingsError,
+    env_example_lines,
+    guessable,
+)
 from tests.fake_twilio import free_port
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -14,10 +21,13 @@ TWILIO = {
     "TWILIO_AUTH_TOKEN": "fedcba9876543210" * 2,
     "TWILIO_PHONE_NUMBER": "+15550001111",
 }
+# As `make run` writes them (secrets.token_urlsafe).
+STRONG_SECRET = "u0kEvnBvZp5Ki2-8GwfxRbJzQ1s6yTcLhD_3qNm9aWo4YeXt7UjC"
+STRONG_ADMIN_KEY = "sbk_Qm3xZr8KvT2pLw9NcY5hBd7JfG4sE1a"
 PRODUCTION = {
     "SMSBANK_ENV": "production",
-    "SMSBANK_SECRET_KEY": "s" * 40,
-    "SMSBANK_ADMIN_API_KEY": "k" * 30,
+    "SMSBANK_SECRET_KEY": STRONG_SECRET,
+    "SMSBANK_ADMIN_API_KEY": STRONG_ADMIN_KEY,
     "SMSBANK_PUBLIC_BASE_URL": "https://bank.example.com",
     **TWILIO,
 }
@@ -48,7 +58,7 @@ def test_production_refuses_the_published_admin_key_and_plain_http() -> None:
         Settings.from_env(
             environ={
                 "SMSBANK_ENV": "production",
-                "SMSBANK_SECRET_KEY": "s" * 40,
+                "SMSBANK_SECRET_KEY": STRONG_SECRET,
                 "SMSBANK_PUBLIC_BASE_URL": "http://bank.example.com",
                 **TWILIO,
             },
@@ -64,6 +74,72 @@ def test_production_starts_with_real_secrets() -> None:
     assert settings.secret_key != DEV_SECRET_KEY
     assert settings.effective_sms_backend == "twilio"
     assert not settings.dev_phone_enabled
+
+
+@pytest.mark.parametrize(
+    "weak",
+    [
+        "a" * 32,
+        "s" * 40,
+        "abcdefghijklmnopqrstuvwxyz012345",
+        "0123456789abcdef0123456789abcdef",
+        "passwordpasswordpasswordpassword",
+        "Kq7ZKq7ZKq7ZKq7ZKq7ZKq7ZKq7ZKq7Z",
+        "qwertyuiopasdfghjklzxcvbnm",  # 26: short
+        DEV_SECRET_KEY,
+    ],
+)
+def test_production_refuses_a_guessable_secret_key(weak: str) -> None:
+    message = production_refusal({**PRODUCTION, "SMSBANK_SECRET_KEY": weak})
+    assert "SMSBANK_SECRET_KEY" in message and "token_urlsafe" in message
+
+
+@pytest.mark.parametrize("weak", ["k" * 30, "admin-admin-admin-admin-admin", "dev-admin-key"])
+def test_production_refuses_a_guessable_admin_key(weak: str) -> None:
+    message = production_refusal({**PRODUCTION, "SMSBANK_ADMIN_API_KEY": weak})
+    assert "SMSBANK_ADMIN_API_KEY" in message
+
+
+def test_generated_secrets_pass() -> None:
+    # What `make run` writes, what the docs tell an operator to run, and a hex key.
+    for _ in range(200):
+        for secret in (
+            secrets.token_urlsafe(48),
+            "sbk_" + secrets.token_urlsafe(32),
+            secrets.token_hex(32),
+        ):
+            assert not guessable(secret, min_length=32), secret
+    assert not guessable("correct horse battery staple xyz", min_length=32)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://bank.example.com/bank",
+        "https://bank.example.com/?a=1",
+        "https://bank.example.com?a=1",
+        "https://bank.example.com#top",
+        "https://user:pw@bank.example.com",
+        "https://user@bank.example.com",
+        "https://bank.example.com:99999",
+        "https://",
+        "ftp://bank.example.com",
+        "bank.example.com",
+    ],
+)
+def test_the_public_url_must_be_an_origin(url: str) -> None:
+    with pytest.raises(SettingsError, match="SMSBANK_PUBLIC_BASE_URL"):
+        Settings.from_env(environ={"SMSBANK_PUBLIC_BASE_URL": url}, dotenv_path=None)
+    with pytest.raises(SettingsError, match="SMSBANK_PUBLIC_BASE_URL"):
+        Settings.from_env(environ={**PRODUCTION, "SMSBANK_PUBLIC_BASE_URL": url}, dotenv_path=None)
+
+
+@pytest.mark.parametrize(
+    "url", ["https://bank.example.com", "https://bank.example.com/", "http://127.0.0.1:5000"]
+)
+def test_an_origin_is_accepted(url: str) -> None:
+    settings = Settings.from_env(environ={"SMSBANK_PUBLIC_BASE_URL": url}, dotenv_path=None)
+    assert settings.base_url == url.rstrip("/")
 
 
 def production_refusal(environ: dict[str, str]) -> str:
