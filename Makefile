@@ -3,6 +3,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
+# `make run PORT=5001` serves on another port; the links it prints and texts follow.
+ifdef PORT
+export SMSBANK_PORT := $(PORT)
+endif
 
 .PHONY: run test lint format migrate bench bench-short soak install install-test clean-venv
 
@@ -15,8 +19,10 @@ $(VENV)/.installed-base: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+$(VENV)/.installed-test: pyproject.toml tests/browser/package-lock.json | $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[test,dev]"
+	# axe-core, which the Chromium tests inject to check accessibility.
+	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
 	touch $@ $(VENV)/.installed-base
 
 install: $(VENV)/.installed-base

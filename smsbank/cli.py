@@ -7,6 +7,9 @@ working directory) and works from any directory once installed.
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
@@ -14,7 +17,7 @@ from typing import Any, TypeVar
 
 import click
 
-from smsbank.settings import Settings, SettingsError
+from smsbank.settings import Settings, SettingsError, served_host
 
 T = TypeVar("T")
 
@@ -50,22 +53,52 @@ def main() -> None:
 @click.option("--port", type=int, default=None, help="Port (default SMSBANK_PORT).")
 @click.option("--workers", type=int, default=1, show_default=True, help="Worker processes.")
 def serve(host: str | None, port: int | None, workers: int) -> None:
-    """Serve the bank with hypercorn."""
+    """Serve the bank with hypercorn (Ctrl-C stops it)."""
     from hypercorn.config import Config
     from hypercorn.run import run
 
     from smsbank.logs import configure_logging
 
+    # The workers are fresh processes that read their settings from the environment:
+    # the address chosen here must reach them, or their links would name another port.
+    if host is not None:
+        os.environ["SMSBANK_HOST"] = host
+    if port is not None:
+        os.environ["SMSBANK_PORT"] = str(port)
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
+    ensure_port_free(settings.host, settings.port)
     config = Config()
-    config.bind = [f"{host or settings.host}:{port or settings.port}"]
+    config.bind = [f"{settings.host}:{settings.port}"]
     config.workers = max(1, workers)
     config.application_path = "smsbank.app:serve_app()"
     config.accesslog = None
     config.graceful_timeout = 10
-    click.echo(f"SMS Bank serving on http://{config.bind[0]} with {config.workers} worker(s)")
+    click.echo(
+        f"SMS Bank serving on http://{served_host(settings.host)}:{settings.port} with "
+        f"{config.workers} worker(s); Ctrl-C stops it"
+    )
     sys.exit(run(config))
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """Refuse in one line, naming the setting, when another program holds the port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # As the server will bind: a port left in TIME_WAIT by a stopped bank is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            reason = (
+                "is already in use"
+                if exc.errno == errno.EADDRINUSE
+                else f"cannot be used ({exc.strerror})"
+            )
+            raise click.ClickException(
+                f"port {port} on {host} {reason}: set SMSBANK_PORT to another port "
+                f"(make run PORT=5001, or smsbank serve --port 5001)"
+            ) from None
 
 
 @main.command()

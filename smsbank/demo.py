@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from urllib.parse import urlencode
 
 from smsbank.customers import create_customer
 from smsbank.models import Customer
@@ -29,11 +30,17 @@ async def ensure_demo(settings: Settings) -> list[str]:
     base = settings.base_url
     lines.append(f"API docs:        {base}/docs")
     if settings.dev_phone_enabled:
-        lines.append(f"dev phone:       {base}/dev/phone  (text as {DEMO_PHONE})")
+        query = urlencode({"phone": DEMO_PHONE})
+        lines.append(f"dev phone:       {base}/dev/phone?{query}  (texts as {DEMO_PHONE})")
     if customer is not None and not customer.face_enrolled:
         link = await _enrolment_link(settings, customer)
         if link:
+            minutes = settings.capture_ttl_seconds // 60
             lines.append(f"enrol demo face: {link}")
+            lines.append(
+                f"                 (valid {minutes} minutes, one face; `smsbank demo` or "
+                "`make run` again prints a fresh link until the face is enrolled)"
+            )
     key = settings.admin_api_key
     shown = key if settings.env == "development" or key == DEV_ADMIN_API_KEY else key[:6] + "…"
     lines.append(f"admin API key:   {shown}  (Authorization: Bearer <key>)")

@@ -34,10 +34,12 @@ from quart import Blueprint, Response, current_app, render_template, request, se
 from quart_schema import hide
 from tortoise.expressions import Q
 
-from smsbank.errors import BankError, Forbidden, NotFound, ValidationFailed
+from smsbank.conversation import Kind, parse
+from smsbank.errors import Forbidden, NotFound, UnsupportedMediaType, ValidationFailed
 from smsbank.http import settings
-from smsbank.models import InboundMessage, OutboundMessage
+from smsbank.models import InboundMessage, MessageChannel, OutboundMessage
 from smsbank.phones import InvalidPhone, normalize_phone
+from smsbank.sms_service import RATE_WINDOW, over_flood_limit
 from webhooks.signature import public_url, sign
 
 # The page's JS and CSS are served by `get_dev_static` rather than a blueprint static
@@ -54,7 +56,7 @@ BANK_NUMBER_FALLBACK = "SMSBANK"  # what the outbox uses as sender without a Twi
 @blueprint.before_request
 async def same_origin_only() -> None:
     configured = settings()
-    public_host = urlsplit(configured.public_base_url).hostname
+    public_host = urlsplit(configured.base_url).hostname
     host = _hostname(request.host)
     if not (_is_loopback(host) or host == public_host):
         raise Forbidden(
@@ -62,7 +64,7 @@ async def same_origin_only() -> None:
             code="forbidden_host",
         )
     origin = request.headers.get("Origin")
-    own_origins = {f"{request.scheme}://{request.host}", _origin(configured.public_base_url)}
+    own_origins = {f"{request.scheme}://{request.host}", _origin(configured.base_url)}
     if origin is not None and origin not in own_origins:
         raise Forbidden("the dev phone answers only its own pages", code="cross_origin")
 
@@ -119,22 +121,26 @@ async def get_dev_messages() -> dict[str, Any]:
     phone = _phone(request.args.get("phone"))
     inbound = await InboundMessage.filter(Q(from_phone=phone) | Q(to_phone=phone))
     outbound = await OutboundMessage.filter(Q(to_phone=phone) | Q(from_phone=phone))
+    throttled = _throttled_ids(inbound)
     rows: list[tuple[Any, int, int, dict[str, Any]]] = []
     for message in inbound:
+        shown = {
+            "direction": "inbound",
+            "from": message.from_phone,
+            "to": message.to_phone,
+            "body": message.body,
+            "channel": message.channel.value,
+            "status": "received",
+            "created_at": message.created_at.isoformat(),
+        }
+        if message.id in throttled:
+            shown["no_reply"] = "rate-limited"
         rows.append(
             (
                 message.created_at,
                 0,  # at the same instant, what the customer sent came first
                 message.id,
-                {
-                    "direction": "inbound",
-                    "from": message.from_phone,
-                    "to": message.to_phone,
-                    "body": message.body,
-                    "channel": message.channel.value,
-                    "status": "received",
-                    "created_at": message.created_at.isoformat(),
-                },
+                shown,
             )
         )
     for sent in outbound:
@@ -158,16 +164,34 @@ async def get_dev_messages() -> dict[str, Any]:
     return {"messages": [row[3] for row in rows]}
 
 
+def _throttled_ids(inbound: list[InboundMessage]) -> set[int]:
+    """The texts the flood gate stored without acting on, found the way the gate finds
+    them: more than the limit from one number within a minute, keywords excepted."""
+    texts = sorted(
+        (m for m in inbound if m.channel == MessageChannel.SMS),
+        key=lambda m: (m.from_phone, m.created_at, m.id),
+    )
+    throttled: set[int] = set()
+    window_start = 0  # the oldest text of the same number within a minute of the current
+    for index, message in enumerate(texts):
+        while (
+            texts[window_start].from_phone != message.from_phone
+            or texts[window_start].created_at < message.created_at - RATE_WINDOW
+        ):
+            window_start += 1
+        recent = index - window_start + 1
+        keyword = parse(message.body).kind in (Kind.OPT_OUT, Kind.OPT_IN)
+        if over_flood_limit(settings(), recent) and not keyword:
+            throttled.add(message.id)
+    return throttled
+
+
 @blueprint.post("/phone/send")
 @hide
 async def post_dev_phone_send() -> tuple[dict[str, Any], int]:
     """Text the bank from `from` with `body`: a signed webhook, as Twilio would send it."""
     if request.mimetype != "application/json":
-        raise BankError(
-            "send JSON with Content-Type: application/json",
-            code="unsupported_media_type",
-            status=415,
-        )
+        raise UnsupportedMediaType("send JSON with Content-Type: application/json")
     payload = await request.get_json(silent=True)
     if not isinstance(payload, dict):
         raise ValidationFailed('send a JSON object: {"from": "+15551234567", "body": "BAL"}')

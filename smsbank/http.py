@@ -19,6 +19,9 @@ from smsbank.errors import BankError, PayloadTooLarge, TooManyRequests, Validati
 from smsbank.settings import Settings
 
 log = logging.getLogger("smsbank.http")
+# Pages and probes poll these every second or so: a line for each would bury the
+# requests that matter, so they are logged at DEBUG (errors still at INFO).
+POLLED_PATHS = frozenset({"/dev/messages", "/healthz", "/readyz"})
 
 # Headers every response carries, set in one place (`register_http_handlers`). The API
 # answers data, never a page: nothing may load from it or frame it. Pages (capture,
@@ -176,10 +179,13 @@ def register_http_handlers(app: Quart) -> None:
 
     @app.after_request
     async def log_request(response: Response) -> Response:
-        if log.isEnabledFor(logging.INFO):  # the line is not built for nothing
+        polled = request.path in POLLED_PATHS and response.status_code < 400
+        level = logging.DEBUG if polled else logging.INFO
+        if log.isEnabledFor(level):  # the line is not built for nothing
             started = getattr(g, "request_started", None)
             elapsed = (time.perf_counter() - started) * 1000 if started else None
-            log.info(
+            log.log(
+                level,
                 "request",
                 extra={
                     "method": request.method,

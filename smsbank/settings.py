@@ -50,7 +50,8 @@ class Settings:
 
     env: str = "development"
     database_url: str = "sqlite://data/smsbank.sqlite3"
-    public_base_url: str = "http://127.0.0.1:5000"
+    # Empty: the origin actually served, http://<host>:<port> (development only).
+    public_base_url: str = ""
     secret_key: str = DEV_SECRET_KEY
     admin_api_key: str = DEV_ADMIN_API_KEY
     currency: str = "USD"
@@ -166,7 +167,14 @@ class Settings:
 
     @property
     def base_url(self) -> str:
-        return self.public_base_url.rstrip("/")
+        """The origin phones and Twilio reach: links and webhook signatures use it.
+
+        Unset, it is the address this process serves, so a bank moved to another port
+        texts links that work there too.
+        """
+        if self.public_base_url:
+            return self.public_base_url.rstrip("/")
+        return f"http://{served_host(self.host)}:{self.port}"
 
     def validate(self) -> None:
         if self.env not in ("development", "production"):
@@ -180,11 +188,13 @@ class Settings:
                 "the twilio backend needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and "
                 "TWILIO_PHONE_NUMBER"
             )
-        if not is_origin(self.public_base_url):
+        if self.public_base_url and not is_origin(self.public_base_url):
             raise SettingsError(
                 "SMSBANK_PUBLIC_BASE_URL must be an origin such as https://bank.example.com "
                 "(http or https, a host, an optional port; no path, query, fragment or user)"
             )
+        if not 0 < self.port < 65536:
+            raise SettingsError("SMSBANK_PORT must be a TCP port, 1-65535")
         if self.withdrawal_limit <= 0 or self.daily_withdrawal_limit <= 0:
             raise SettingsError("withdrawal limits must be positive")
         if not 0 <= self.expiry_sweep_seconds < float("inf"):
@@ -201,7 +211,10 @@ class Settings:
                 f"SMSBANK_ADMIN_API_KEY (leave empty or 24+ random characters: {GENERATE_SECRET})"
             )
         if not self.public_base_url.startswith("https://"):
-            problems.append("SMSBANK_PUBLIC_BASE_URL (must be https in production)")
+            problems.append(
+                "SMSBANK_PUBLIC_BASE_URL (the https origin Twilio and phones reach; "
+                "required in production)"
+            )
         if problems:
             raise SettingsError(
                 "refusing to start in production until these are set: " + ", ".join(problems)
@@ -287,6 +300,13 @@ def _misspelt_names(source: Mapping[str, str]) -> str:
         if close:
             hints.append(f"{name} is not a setting (did you mean {close[0]}?)")
     return "; ".join(hints)
+
+
+def served_host(host: str) -> str:
+    """How a browser on this machine reaches a server bound to `host`."""
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 (naming the wildcard, not binding it)
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
 
 
 def _convert(name: str, annotation: Any, raw: str) -> Any:

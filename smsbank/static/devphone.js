@@ -17,6 +17,8 @@
   let phone = phoneInput.value || localStorage.getItem("smsbank-dev-phone") || "";
   let lastRendered = "";
   let pollTimer = null;
+  // Follow the newest message unless the reader scrolled up to read older ones.
+  let followNewest = true;
 
   phoneInput.value = phone;
 
@@ -57,7 +59,6 @@
     const snapshot = JSON.stringify(messages);
     if (snapshot === lastRendered) return;
     lastRendered = snapshot;
-    const nearBottom = thread.scrollHeight - thread.scrollTop - thread.clientHeight < 80;
     thread.replaceChildren();
     if (messages.length === 0) {
       const empty = document.createElement("p");
@@ -70,19 +71,36 @@
       const bubble = document.createElement("div");
       bubble.className = `msg ${message.direction} ${message.channel}`;
       bubble.dataset.status = message.status;
+      if (message.channel === "voice") {
+        // A word, not an emoji: headless and older phones' fonts lack the glyph.
+        const badge = document.createElement("span");
+        badge.className = "badge";
+        badge.textContent = "Call";
+        bubble.appendChild(badge);
+      }
       const text = document.createElement("span");
       text.className = "text";
-      fillText(text, message.channel === "voice" ? `📞 Call: ${message.body}` : message.body);
+      fillText(text, message.body);
       bubble.appendChild(text);
       const meta = document.createElement("span");
       meta.className = "meta";
       const time = new Date(message.created_at).toLocaleTimeString();
       meta.textContent = message.direction === "outbound" ? `${time} · ${message.status}` : time;
+      if (message.no_reply) {
+        const noReply = document.createElement("span");
+        noReply.className = "no-reply";
+        noReply.textContent = ` · no reply: ${message.no_reply}`;
+        meta.appendChild(noReply);
+      }
       bubble.appendChild(meta);
       thread.appendChild(bubble);
     }
-    if (nearBottom) thread.scrollTop = thread.scrollHeight;
+    if (followNewest) thread.scrollTop = thread.scrollHeight;
   }
+
+  thread.addEventListener("scroll", () => {
+    followNewest = thread.scrollHeight - thread.scrollTop - thread.clientHeight < 40;
+  });
 
   async function poll() {
     clearTimeout(pollTimer);
@@ -126,6 +144,7 @@
       }
       showError("");
       bodyInput.value = "";
+      followNewest = true;
       poll();
     } catch (failure) {
       showError("Could not reach the bank; try again.");
@@ -143,6 +162,7 @@
     url.searchParams.set("phone", phone);
     history.replaceState(null, "", url);
     lastRendered = "";
+    followNewest = true;
     showError("");
     poll();
   });

@@ -9,8 +9,10 @@ bank only over HTTP, so the two event loops never share a database connection.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -19,8 +21,9 @@ from tortoise import Tortoise
 
 from smsbank.customers import create_customer
 from smsbank.db import tortoise_config
-from smsbank.models import Customer
+from smsbank.models import Customer, OutboundMessage, OutboundStatus
 from smsbank.settings import Settings
+from tests.browser.axe import blocking_violations
 from tests.conftest import ADMIN_KEY, reset_database
 from tests.fake_twilio import free_port
 from tests.server_thread import CHROMIUM_ARGS, ServerThread, wait_until_up
@@ -30,6 +33,9 @@ pytestmark = pytest.mark.browser
 PHONE = "+15550130001"
 CODE = re.compile(r"(?<!\d)\d{6}(?!\d)")
 WAIT_MS = 20_000  # bounded waits for the page to show what the server did
+PHONE_SCREEN = {"width": 390, "height": 844}  # a common phone, in CSS pixels
+FLOOD_LIMIT = 3  # texts a minute from one number before the bank stops answering
+OLD_MESSAGES = 30  # enough history to fill more than a phone's screen
 
 
 @pytest.fixture
@@ -40,6 +46,7 @@ def server_settings(settings: Settings) -> Iterator[Settings]:
         port=port,
         outbox_enabled=True,
         outbox_poll_seconds=0.1,
+        inbound_rate_limit_per_minute=FLOOD_LIMIT,
     )
 
 
@@ -57,6 +64,17 @@ async def enrolled_customer(server_settings: Settings) -> AsyncIterator[int]:
         await Customer.filter(id=customer.id).update(
             face_embedding=b"enrolled", face_model="Dlib", balance_minor=10_000
         )
+        # An earlier conversation, longer than the screen (already delivered).
+        for number in range(1, OLD_MESSAGES + 1):
+            await OutboundMessage.create(
+                to_phone=PHONE,
+                from_phone=server_settings.twilio_phone_number,
+                body=f"SMS Bank: old message {number}.",
+                template="test.history",
+                customer_id=customer.id,
+                status=OutboundStatus.SENT,
+                next_attempt_at=customer.created_at,
+            )
     finally:
         await Tortoise.close_connections()
     yield customer.id
@@ -72,6 +90,94 @@ async def live_base(server_settings: Settings, enrolled_customer: int) -> AsyncI
         yield base
     finally:
         server.stop()
+
+
+async def open_phone(playwright: Any, chromium: str, profile: Path, **options: Any) -> Any:
+    return await playwright.chromium.launch_persistent_context(
+        str(profile), executable_path=chromium, headless=True, args=CHROMIUM_ARGS, **options
+    )
+
+
+async def test_at_a_phones_size_the_text_box_stays_put_and_the_newest_message_shows(
+    chromium: str, live_base: str, tmp_path: Path
+) -> None:
+    async with async_playwright() as playwright:
+        browser = await open_phone(
+            playwright, chromium, tmp_path / "profile", viewport=PHONE_SCREEN
+        )
+        try:
+            page = await browser.new_page()
+            await page.goto(f"{live_base}/dev/phone?phone={PHONE.replace('+', '%2B')}")
+            newest_old = page.locator(".msg", has_text=f"old message {OLD_MESSAGES}.")
+            # Reopened with a long thread: the newest message is on screen, not the oldest.
+            await expect(newest_old).to_be_in_viewport(timeout=WAIT_MS)
+            await expect(page.locator(".msg", has_text="old message 1.")).not_to_be_in_viewport()
+            await expect(page.locator("#body")).to_be_in_viewport()
+
+            for _ in range(2):
+                await page.fill("#body", "BAL")
+                await page.click("#send")
+            replies = page.locator(".msg.outbound", has_text="balance")
+            await expect(replies).to_have_count(2, timeout=WAIT_MS)
+            # After sending, the newest reply is whole on screen and the box did not move.
+            await expect(replies.last).to_be_in_viewport(ratio=1, timeout=WAIT_MS)
+            await expect(page.locator("#body")).to_be_in_viewport(ratio=1)
+            await expect(page.locator("#send")).to_be_in_viewport(ratio=1)
+            # Only the thread scrolls, never the page.
+            assert await page.evaluate(
+                "document.scrollingElement.scrollHeight <= window.innerHeight"
+            )
+        finally:
+            await browser.close()
+
+
+async def test_texts_the_bank_ignored_for_flooding_say_so(
+    chromium: str, live_base: str, tmp_path: Path
+) -> None:
+    async with async_playwright() as playwright:
+        browser = await open_phone(playwright, chromium, tmp_path / "profile")
+        try:
+            page = await browser.new_page()
+            await page.goto(f"{live_base}/dev/phone?phone={PHONE.replace('+', '%2B')}")
+            for _ in range(FLOOD_LIMIT + 1):
+                await page.fill("#body", "BAL")
+                await page.click("#send")
+                await expect(page.locator("#send")).to_be_enabled()
+            sent = page.locator(".msg.inbound")
+            await expect(sent).to_have_count(FLOOD_LIMIT + 1, timeout=WAIT_MS)
+            await expect(sent.last).to_contain_text("no reply: rate-limited", timeout=WAIT_MS)
+            for answered in range(FLOOD_LIMIT):
+                await expect(sent.nth(answered)).not_to_contain_text("rate-limited")
+            balances = page.locator(".msg.outbound", has_text="balance")
+            await expect(balances).to_have_count(FLOOD_LIMIT, timeout=WAIT_MS)
+        finally:
+            await browser.close()
+
+
+async def test_a_call_shows_as_a_labelled_bubble_and_the_page_passes_axe(
+    chromium: str, live_base: str, tmp_path: Path
+) -> None:
+    async with async_playwright() as playwright:
+        browser = await open_phone(
+            playwright, chromium, tmp_path / "profile", viewport=PHONE_SCREEN
+        )
+        try:
+            page = await browser.new_page()
+            await page.goto(f"{live_base}/dev/phone?phone={PHONE.replace('+', '%2B')}")
+            await page.fill("#body", "W 20")
+            await page.click("#send")
+            await expect(page.locator(".msg.outbound").last).to_contain_text(CODE, timeout=WAIT_MS)
+            await page.fill("#body", "CALL")
+            await page.click("#send")
+            call = page.locator(".msg.voice")
+            await expect(call).to_have_count(1, timeout=WAIT_MS)
+            await expect(call.locator(".badge")).to_have_text("Call")
+            shown = await call.inner_text()
+            # Words only: no emoji or other pictographs a phone's font may lack.
+            assert all(unicodedata.category(ch) != "So" for ch in shown), shown
+            assert await blocking_violations(page) == []
+        finally:
+            await browser.close()
 
 
 async def test_withdraw_by_text_in_the_dev_phone(
