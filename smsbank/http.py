@@ -177,8 +177,12 @@ def register_http_handlers(app: Quart) -> None:
     async def start_timer() -> None:
         g.request_started = time.perf_counter()
 
+    production = app.config["SMSBANK_SETTINGS"].is_production
+
     @app.after_request
-    async def log_request(response: Response) -> Response:
+    async def finish_response(response: Response) -> Response:
+        """One hook for every response: its security headers, then its log line."""
+        add_security_headers(response, production=production)
         polled = request.path in POLLED_PATHS and response.status_code < 400
         level = logging.DEBUG if polled else logging.INFO
         if log.isEnabledFor(level):  # the line is not built for nothing
@@ -196,15 +200,18 @@ def register_http_handlers(app: Quart) -> None:
             )
         return response
 
-    production = app.config["SMSBANK_SETTINGS"].is_production
 
-    @app.after_request
-    async def security_headers(response: Response) -> Response:
-        headers = response.headers
-        for name, value in SECURITY_HEADERS.items():
-            headers.setdefault(name, value)
+def add_security_headers(response: Response, *, production: bool) -> None:
+    """`SECURITY_HEADERS`, the policy for a page or for data, and HSTS in production,
+    each unless the response set its own (the capture page sets a narrower policy)."""
+    headers = response.headers
+    # One pass over what is there: `setdefault` costs a KeyError per missing header.
+    present = {name.lower() for name, _ in headers.items()}
+    for name, value in SECURITY_HEADERS.items():
+        if name.lower() not in present:
+            headers.add(name, value)
+    if "content-security-policy" not in present:
         page = response.mimetype == "text/html"
-        headers.setdefault("Content-Security-Policy", PAGE_POLICY if page else API_POLICY)
-        if production:
-            headers.setdefault("Strict-Transport-Security", HSTS)
-        return response
+        headers.add("Content-Security-Policy", PAGE_POLICY if page else API_POLICY)
+    if production and "strict-transport-security" not in present:
+        headers.add("Strict-Transport-Security", HSTS)

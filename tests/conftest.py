@@ -23,6 +23,7 @@ from tests.server_thread import CHROMIUM, ServerThread, wait_until_up
 
 POSTGRES_URL = os.environ.get("SMSBANK_TEST_POSTGRES_URL", "")
 ADMIN_KEY = "test-admin-key-0123456789abcdef"
+PRODUCTION_ADMIN_KEY = "sbk_Zq8WmXv3Lr6Tn1Kp5Yb9Hc2Jd"  # production refuses a guessable one
 SHARED_FACES = Path(__file__).resolve().parent.parent.parent / "shared" / "faces"
 
 requires_postgres = pytest.mark.skipif(
@@ -76,6 +77,7 @@ def production_settings(settings: Settings) -> Settings:
         env="production",
         sms_backend="",
         secret_key="Pr0duct10n-S3cret_Kq7ZxW2mLp9VbN4tRf8Hj",
+        admin_api_key=PRODUCTION_ADMIN_KEY,
         twilio_account_sid="AC" + "0123456789abcdef" * 2,
         twilio_auth_token="fedcba9876543210" * 2,
     )

@@ -14,7 +14,7 @@ from smsbank.app import create_app
 from smsbank.capture import issue_enrolment_link
 from smsbank.http import API_POLICY, PAGE_POLICY
 from smsbank.settings import Settings
-from tests.conftest import reset_database
+from tests.conftest import PRODUCTION_ADMIN_KEY, reset_database
 from tests.twilio_signing import TwilioSigner, sms_form
 
 
@@ -83,7 +83,8 @@ async def production_client(production_settings: Settings) -> AsyncIterator[Any]
         yield test_app.test_client()
 
 
-async def test_production_adds_hsts(production_client: Any, staff: dict[str, str]) -> None:
+async def test_production_adds_hsts(production_client: Any) -> None:
+    staff = {"Authorization": f"Bearer {PRODUCTION_ADMIN_KEY}"}
     for path in ("/healthz", "/docs", "/api/v1/customers", "/openapi.json"):
         response = await production_client.get(path, headers=staff)
         assert response.status_code == 200, path
