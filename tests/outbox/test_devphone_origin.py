@@ -15,12 +15,11 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from playwright.async_api import async_playwright
 
 from smsbank.models import InboundMessage
 from smsbank.settings import Settings
 from tests.fake_twilio import free_port
-from tests.server_thread import CHROMIUM_ARGS
+from tests.server_thread import headless_chromium
 
 PHONE = "+15550140001"
 SEND = {"from": PHONE, "body": "BAL"}
@@ -165,18 +164,9 @@ async def attacker_origin(live_bank: str) -> AsyncIterator[str]:
 async def test_a_page_on_another_origin_cannot_text_from_the_dev_phone(
     chromium: str, live_bank: str, attacker_origin: str, tmp_path: Path
 ) -> None:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=chromium,
-            headless=True,
-            args=CHROMIUM_ARGS,
-        )
-        try:
-            page = await browser.new_page()
-            await page.goto(attacker_origin)
-            await page.wait_for_function("document.title === 'attack sent'", timeout=20_000)
-        finally:
-            await browser.close()
+    async with headless_chromium(chromium, tmp_path / "chromium-profile") as browser:
+        page = await browser.new_page()
+        await page.goto(attacker_origin)
+        await page.wait_for_function("document.title === 'attack sent'", timeout=20_000)
     # Every request above has been answered: nothing reached the bank's webhook.
     assert await thread_over_http(live_bank) == []
