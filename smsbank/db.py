@@ -119,6 +119,7 @@ async def write_model_changes(
     """
     location = migrations_location(database_url, root) / "models"
     command = _aerich_command(database_url, root)
+    _forget_earlier_diff()
     try:
         await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
         if not any(location.glob("[0-9]*_*.py")):
@@ -129,6 +130,24 @@ async def write_model_changes(
         return created or None
     finally:
         await command.aclose()
+
+
+def _forget_earlier_diff() -> None:
+    """Empty aerich's statement lists, which live on its `Migrate` class and are never
+    cleared: `makemigrations` diffs SQLite and then PostgreSQL in one process, and the
+    second file would also get the first one's statements (SQLite DDL in a PostgreSQL
+    migration)."""
+    from aerich.migrate import Migrate
+
+    for statements in (
+        Migrate.upgrade_operators,
+        Migrate.downgrade_operators,
+        Migrate._upgrade_fk_m2m_index_operators,
+        Migrate._downgrade_fk_m2m_index_operators,
+        Migrate._upgrade_m2m,
+        Migrate._downgrade_m2m,
+    ):
+        statements.clear()
 
 
 def database_label(database_url: str) -> str:

@@ -6,13 +6,6 @@ RUN_IN_TRANSACTION = True
 async def upgrade(db: BaseDBAsyncClient) -> str:
     return """
         CREATE TABLE IF NOT EXISTS "auth_failure" (
-    "id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
-    "client" VARCHAR(64) NOT NULL,
-    "created_at" TIMESTAMP NOT NULL
-) /* A wrong staff key, by client address: the throttle of `smsbank.auth_throttle`. */;
-CREATE INDEX IF NOT EXISTS "idx_auth_failur_created_9ebb7b" ON "auth_failure" ("created_at");
-CREATE INDEX IF NOT EXISTS "idx_auth_failur_client_405e96" ON "auth_failure" ("client", "created_at");
-        CREATE TABLE IF NOT EXISTS "auth_failure" (
     "id" BIGSERIAL NOT NULL PRIMARY KEY,
     "client" VARCHAR(64) NOT NULL,
     "created_at" TIMESTAMPTZ NOT NULL
@@ -24,7 +17,6 @@ COMMENT ON TABLE "auth_failure" IS 'A wrong staff key, by client address: the th
 
 async def downgrade(db: BaseDBAsyncClient) -> str:
     return """
-        DROP TABLE IF EXISTS "auth_failure";
         DROP TABLE IF EXISTS "auth_failure";"""
 
 
