@@ -19,6 +19,7 @@ from aiohttp import web
 from smsbank.models import InboundMessage
 from smsbank.settings import Settings
 from tests.fake_twilio import free_port
+from tests.raw_http import connect, read_status
 from tests.server_thread import headless_chromium
 
 PHONE = "+15550140001"
@@ -107,6 +108,13 @@ async def test_real_requests_from_elsewhere_are_refused(live_bank: str) -> None:
             live_bank + "/dev/phone/send", json=SEND, headers={"Origin": live_bank}
         ) as response:
             assert response.status == 200  # the page's own request
+    # A Host that is not a host at all (the test client cannot even send it): refused.
+    reader, writer, _ = await connect(live_bank)
+    try:
+        writer.write(b"GET /dev/messages?phone=%2B15550140001 HTTP/1.1\r\nHost: [::1\r\n\r\n")
+        assert await read_status(reader) == 403
+    finally:
+        writer.close()
     received = [m["body"] for m in await thread_over_http(live_bank) if m["direction"] == "inbound"]
     assert received == ["BAL"]
 
