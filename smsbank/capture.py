@@ -90,16 +90,21 @@ async def issue_enrolment_link(settings: Settings, customer: Customer, *, actor:
 
     Earlier enrolment links of the customer stop working: only the newest one is live.
     """
-    await CaptureToken.filter(
-        customer_id=customer.id,
-        purpose=CapturePurpose.ENROLMENT,
-        status=CaptureTokenStatus.ACTIVE,
-    ).update(status=CaptureTokenStatus.FAILED, finished_at=utcnow())
+    await close_enrolment_links(customer.id)
     url = await issue_capture_link(
         settings, customer_id=customer.id, purpose=CapturePurpose.ENROLMENT
     )
     await audit.record("enrolment_link.issued", actor=actor, customer_id=customer.id)
     return url
+
+
+async def close_enrolment_links(customer_id: int) -> None:
+    """End the customer's live enrolment links (a newer one, or a face enrolled now)."""
+    await CaptureToken.filter(
+        customer_id=customer_id,
+        purpose=CapturePurpose.ENROLMENT,
+        status=CaptureTokenStatus.ACTIVE,
+    ).update(status=CaptureTokenStatus.FAILED, finished_at=utcnow())
 
 
 # -- resolving a link -------------------------------------------------------
@@ -221,7 +226,14 @@ async def describe(settings: Settings, token: str) -> CaptureView:
         return CaptureView(state, title=title, detail=exc.message, http_status=410)
     purpose = record.purpose.value
     customer = await Customer.get(id=record.customer_id)  # type: ignore[attr-defined]
-    if record.purpose == CapturePurpose.ENROLMENT:
+    if record.purpose == CapturePurpose.ENROLMENT and customer.face_enrolled:
+        return CaptureView(
+            "closed",
+            title="Nothing to enrol",
+            detail="A face is already enrolled on this account. To change it, visit your branch.",
+            http_status=410,
+        )
+    if record.purpose == CapturePurpose.ENROLMENT and customer.status == CustomerStatus.ACTIVE:
         return CaptureView(
             "ready",
             purpose,

@@ -2,12 +2,20 @@
 
 Theory of operation
 -------------------
-A customer's conversation is always in one of five states (`ConversationState`)::
+A customer's conversation is always in one of six states (`ConversationState`)::
 
     idle
       --WITHDRAW 20 / W 20--> awaiting_withdrawal_code --code ok--> awaiting_withdrawal_selfie
       --PHONE +1...---------> awaiting_phone_code      --code ok--> awaiting_phone_selfie
+    (a branch starts a number change) -----------------------------> branch_phone_change
     any state but idle --ABORT / 5 wrong codes / expiry / selfie done or failed--> idle
+
+`branch_phone_change` is the one state the machine never enters by itself: staff start
+the change at a counter (`smsbank.phone_changes`), the code goes to the new number and
+is read out there, and the conversation row is pointed at the change so that the old
+phone, told "text ABORT if this was not you", can stop it. In that state the old phone
+can only ABORT (or look things up): it has no code to give and nothing else to start
+until the change ends.
 
 Text comes in; `parse` turns it into an `Event` (a command such as `BALANCE`, `CODE`
 or `WITHDRAW` with its amount). `step(state, event)` looks the pair up in `TRANSITIONS`
@@ -175,6 +183,9 @@ HINTS: dict[ConversationState, str] = {
     S.AWAITING_PHONE_SELFIE: (
         "Open the link we texted to take your selfie, or text ABORT to cancel the change."
     ),
+    S.BRANCH_PHONE_CHANGE: (
+        "A change of your number was started at a branch. Text ABORT if it was not you."
+    ),
 }
 # What an illegal command is told, per command (then the state's hint where useful).
 ILLEGAL_REPLIES: dict[Kind, str] = {
@@ -184,9 +195,19 @@ ILLEGAL_REPLIES: dict[Kind, str] = {
     Kind.WITHDRAW: "Finish or ABORT your number change before starting a withdrawal.",
     Kind.PHONE: "Finish or ABORT your withdrawal before changing your number.",
 }
-ILLEGAL_AFTER_CODE: dict[Kind, str] = {
+# Where a state needs its own answer to an illegal command.
+_AFTER_CODE: dict[Kind, str] = {
     Kind.CODE: "Your code was already accepted. {hint}",
     Kind.CALL: "Your code was already accepted. {hint}",
+}
+ILLEGAL_IN_STATE: dict[ConversationState, dict[Kind, str]] = {
+    S.AWAITING_WITHDRAWAL_SELFIE: _AFTER_CODE,
+    S.AWAITING_PHONE_SELFIE: _AFTER_CODE,
+    S.BRANCH_PHONE_CHANGE: {
+        Kind.CODE: "The code for this change is given at the branch, not by text. {hint}",
+        Kind.CALL: "The code for this change is given at the branch, not by text. {hint}",
+        Kind.PHONE: "A change of your number started at a branch is waiting. {hint}",
+    },
 }
 
 # --- the transition table ------------------------------------------------------------
@@ -258,6 +279,12 @@ TRANSITIONS: dict[ConversationState, dict[Kind, Transition]] = {
         Kind.PHONE_CHANGE_STARTED: Transition(S.AWAITING_PHONE_CODE),
         Kind.REQUEST_ENDED: Transition(S.IDLE, reply="{detail}"),
     },
+    S.BRANCH_PHONE_CHANGE: {
+        **_always(S.BRANCH_PHONE_CHANGE),
+        # The old phone stops a change someone started at a branch in its name.
+        Kind.ABORT: Transition(S.BRANCH_PHONE_CHANGE, Action.CANCEL_PHONE_CHANGE),
+        Kind.REQUEST_ENDED: Transition(S.IDLE, reply="{detail}"),
+    },
 }
 
 
@@ -278,8 +305,7 @@ def step(state: ConversationState, event: Event) -> Step:
 def _illegal_reply(state: ConversationState, event: Event) -> str:
     if event.kind in OUTCOMES:
         return ""
-    code_accepted = state in (S.AWAITING_WITHDRAWAL_SELFIE, S.AWAITING_PHONE_SELFIE)
-    template = (code_accepted and ILLEGAL_AFTER_CODE.get(event.kind)) or ILLEGAL_REPLIES.get(
+    template = ILLEGAL_IN_STATE.get(state, {}).get(event.kind) or ILLEGAL_REPLIES.get(
         event.kind, "{hint}"
     )
     return template.format(hint=HINTS[state])
@@ -293,7 +319,7 @@ def pending_request(state: ConversationState) -> str | None:
     """Which kind of request a state is tied to: "withdrawal", "phone_change" or None."""
     if state in (S.AWAITING_WITHDRAWAL_CODE, S.AWAITING_WITHDRAWAL_SELFIE):
         return "withdrawal"
-    if state in (S.AWAITING_PHONE_CODE, S.AWAITING_PHONE_SELFIE):
+    if state in (S.AWAITING_PHONE_CODE, S.AWAITING_PHONE_SELFIE, S.BRANCH_PHONE_CHANGE):
         return "phone_change"
     return None
 

@@ -175,6 +175,12 @@ def customer_json(customer: Customer) -> dict[str, Any]:
         else None,
         "face_model": customer.face_model,
         "face_locked": customer.face_locked,
+        # Withdrawals and number changes by SMS, after too many wrong codes in a day.
+        "codes_locked": customer.codes_locked,
+        # The cooling-off after a face or number change (may be in the past).
+        "withdrawals_held_until": customer.withdrawals_held_until.isoformat()
+        if customer.withdrawals_held_until
+        else None,
         "sms_opted_out": customer.sms_opted_out,
         "created_at": customer.created_at.isoformat(),
     }

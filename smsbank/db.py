@@ -118,8 +118,9 @@ async def write_model_changes(
     when models and migrations agree: the test that keeps them in step relies on it.
     """
     location = migrations_location(database_url, root) / "models"
+    _sqlite_has_no_comments()
+    _forget_earlier_diffs()
     command = _aerich_command(database_url, root)
-    _forget_earlier_diff()
     try:
         await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
         if not any(location.glob("[0-9]*_*.py")):
@@ -132,22 +133,38 @@ async def write_model_changes(
         await command.aclose()
 
 
-def _forget_earlier_diff() -> None:
-    """Empty aerich's statement lists, which live on its `Migrate` class and are never
-    cleared: `makemigrations` diffs SQLite and then PostgreSQL in one process, and the
-    second file would also get the first one's statements (SQLite DDL in a PostgreSQL
-    migration)."""
+def _sqlite_has_no_comments() -> None:
+    """Let a column's comment change without failing on SQLite.
+
+    Tortoise writes an enum's values into its column's comment, so a new value is a
+    comment change; aerich refuses those on SQLite ("unsupported"), yet SQLite keeps
+    no comments at all: there is nothing to alter, and the migration must only record
+    the new state of the models.
+    """
+    from aerich.ddl.sqlite import SqliteDDL
+
+    SqliteDDL.set_comment = _no_statement  # type: ignore[method-assign,assignment]
+
+
+def _no_statement(*_: object) -> str:
+    return ""
+
+
+def _forget_earlier_diffs() -> None:
+    """aerich keeps a diff's statements on its class and never clears some of them
+    (those creating tables and indexes): the second migration written in one process
+    (`makemigrations` writes SQLite's, then PostgreSQL's) would repeat the first's."""
     from aerich.migrate import Migrate
 
-    for statements in (
-        Migrate.upgrade_operators,
-        Migrate.downgrade_operators,
-        Migrate._upgrade_fk_m2m_index_operators,
-        Migrate._downgrade_fk_m2m_index_operators,
-        Migrate._upgrade_m2m,
-        Migrate._downgrade_m2m,
+    for name in (
+        "upgrade_operators",
+        "downgrade_operators",
+        "_upgrade_fk_m2m_index_operators",
+        "_downgrade_fk_m2m_index_operators",
+        "_upgrade_m2m",
+        "_downgrade_m2m",
     ):
-        statements.clear()
+        setattr(Migrate, name, [])
 
 
 def database_label(database_url: str) -> str:

@@ -18,6 +18,10 @@ expired and approved. Approved withdrawals are not swept (both checks passed; se
 `withdrawals.WAITING_STATUSES`). Nobody is texted: a lapsed request ends silently,
 as it always did for readers.
 
+The same pass scrubs the codes and links of outbox texts whose secret expired
+(`smsbank.outbox`, "Secrets at rest") and removes usage counters of long-past hours
+(`smsbank.quotas`).
+
 `ExpirySweeper` is the background component that repeats the pass in every app
 worker, every `expiry_sweep_seconds` (0 turns it off; readers still expire lazily).
 Several workers and hosts may sweep at once; they need nothing but the database.
@@ -31,7 +35,7 @@ from dataclasses import dataclass
 
 from tortoise.exceptions import DBConnectionError, OperationalError
 
-from smsbank import phone_changes, withdrawals
+from smsbank import outbox, phone_changes, quotas, withdrawals
 from smsbank.settings import Settings
 
 log = logging.getLogger("smsbank.expiry")
@@ -52,6 +56,7 @@ class SweepResult:
 
     withdrawals: int = 0
     phone_changes: int = 0
+    secrets_scrubbed: int = 0  # outbox texts whose code or link expired
 
     @property
     def total(self) -> int:
@@ -63,7 +68,9 @@ async def sweep(limit: int = BATCH_SIZE) -> SweepResult:
     result = SweepResult(
         withdrawals=await withdrawals.expire_overdue(limit),
         phone_changes=await phone_changes.expire_overdue(limit),
+        secrets_scrubbed=await outbox.scrub_expired_secrets(limit),
     )
+    await quotas.prune()
     if result.total:
         log.info(
             "expired overdue requests",

@@ -2,6 +2,8 @@
 
 Masking happens in the formatter, so a careless `log.info(f"... {code}")` anywhere
 still cannot leak a 6-digit code, a capture token, an API key or a full phone number.
+`mask_text` is also what scrubs the secret out of a stored text once it was sent or
+expired (`smsbank.outbox`): the one place that knows what a secret looks like.
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ from typing import Any
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
 _PATTERNS: list[tuple[re.Pattern[str], Any]] = [
     (re.compile(r"/capture/[A-Za-z0-9_\-]{16,}"), "/capture/<token>"),
+    # The short form of a capture link: 22 characters of URL-safe base64.
+    (re.compile(r"/c/[A-Za-z0-9_\-]{16,}"), "/c/<token>"),
+    # A code read out by a call, digit by digit: "1, 2, 3, 4, 5, 6".
+    (re.compile(r"(?<!\d)\d(?:, \d){5}(?!\d)"), "<code>"),
     (re.compile(r"\bsbk_[A-Za-z0-9_\-]+"), "sbk_<key>"),
     (re.compile(r"(?i)(bearer\s+)\S+"), r"\1<key>"),
     (re.compile(r"(?<![\d+])\d{6}(?!\d)"), "<code>"),

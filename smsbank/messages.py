@@ -7,6 +7,7 @@ Messages stay within one or two SMS segments.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 from smsbank.money import format_money
@@ -54,6 +55,20 @@ def phone_change_code(code: str, masked_account: str) -> str:
     )
 
 
+def phone_change_code_at_branch(code: str, masked_account: str) -> str:
+    return (
+        f"{code} is your {BANK} code to move account {masked_account} to this phone. "
+        "Give it only to the staff at your branch. It expires in 5 minutes."
+    )
+
+
+def phone_change_started_at_branch(new_phone_masked: str) -> str:
+    return (
+        f"{BANK}: a change of your number to {new_phone_masked} was started at a branch. "
+        "If this was not you, text ABORT now."
+    )
+
+
 def phone_change_code_sent(new_phone_masked: str) -> str:
     return (
         f"{BANK}: we sent a code to {new_phone_masked}. Reply here with that code to "
@@ -65,15 +80,50 @@ def phone_change_capture_link(url: str) -> str:
     return f"{BANK}: code accepted. To confirm your new number, take a selfie here: {url}"
 
 
-def phone_changed_old(new_phone_masked: str) -> str:
+def phone_changed_old(new_phone_masked: str, paused_hours: int) -> str:
     return (
         f"{BANK}: your number was changed to {new_phone_masked}. "
-        "If this was not you, call your branch now."
+        f"If this was not you, call your branch now.{_paused(paused_hours)}"
     )
 
 
-def phone_changed_new() -> str:
-    return f"{BANK}: this is now your banking number. Text HELP for commands."
+def phone_changed_new(paused_hours: int) -> str:
+    return f"{BANK}: this is now your banking number. Text HELP for commands." + _paused(
+        paused_hours
+    )
+
+
+def _paused(hours: int) -> str:
+    """What a change notice adds about the cooling-off (nothing when there is none)."""
+    if hours <= 0:
+        return ""
+    return f" Withdrawals are paused for {hours} hour{'' if hours == 1 else 's'}."
+
+
+def codes_locked() -> str:
+    return (
+        f"{BANK}: too many wrong codes in 24 hours. Withdrawals and number changes by "
+        "text are locked: please visit your branch to unlock them."
+    )
+
+
+def codes_locked_refusal() -> str:
+    return (
+        "Withdrawals and number changes by text are locked after too many wrong codes. "
+        "Please visit your branch to unlock them."
+    )
+
+
+def moment(when: datetime) -> str:
+    """A time as texts give it: "26 Nov 14:05 UTC"."""
+    return f"{when:%d %b %H:%M} UTC"
+
+
+def withdrawals_paused(until: str) -> str:
+    return (
+        f"Withdrawals are paused until {until} after a change of your number or face. "
+        "If this was not you, call your branch."
+    )
 
 
 def phone_change_failed(reason: str) -> str:
@@ -82,6 +132,13 @@ def phone_change_failed(reason: str) -> str:
 
 def enrolment_link(url: str) -> str:
     return f"{BANK}: to enrol your face for withdrawals, take a selfie here: {url}"
+
+
+def face_changed(paused_hours: int) -> str:
+    return (
+        f"{BANK}: your face was changed at a branch. If this was not you, call your branch "
+        f"now.{_paused(paused_hours)}"
+    )
 
 
 def voice_code(code: str) -> str:
@@ -127,6 +184,24 @@ def history_line(
     return f"{day} {sign}{_m(amount, currency)} {reference} bal {_m(after, currency)}"
 
 
+def country_not_served(countries: list[str]) -> str:
+    return (
+        f"We can only text and call numbers in {', '.join(countries)}, and that number is "
+        "not one of them."
+    )
+
+
+def premium_rate_number() -> str:
+    return "That is a premium-rate number: we never text or call those."
+
+
+def calls_busy() -> str:
+    return (
+        f"{BANK}: we cannot call right now. Use the code we texted you, or try CALL again "
+        "in an hour."
+    )
+
+
 def phone_change_cancelled(new_phone_masked: str) -> str:
     return f"{BANK}: the change of your number to {new_phone_masked} is cancelled."
 
@@ -153,4 +228,26 @@ def voice_not_registered() -> str:
     return (
         f"This phone number is not registered with {BANK}. "
         "Please visit a branch to open an account. Goodbye."
+    )
+
+
+def voice_callback_menu() -> str:
+    return (
+        f"This is {BANK} calling you back. For your balance, press 1. For your last "
+        "transactions, press 2. For a new code for your pending request, press 3."
+    )
+
+
+def voice_calling_back() -> str:
+    return (
+        f"Welcome to {BANK}. For your security we read nothing private on a call we cannot "
+        "verify. If this number is registered with us, we will call it back in a moment. "
+        "You can also text us. Goodbye."
+    )
+
+
+def voice_menu_unavailable() -> str:
+    return (
+        f"Sorry, {BANK} cannot read your account on this call. Please call again, or text "
+        "us. Goodbye."
     )

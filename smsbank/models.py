@@ -36,6 +36,12 @@ class Customer(Model):
     face_failures = fields.IntField(default=0)  # failed selfies in a row
     face_locked = fields.BooleanField(default=False)
     sms_opted_out = fields.BooleanField(default=False)
+    # Cooling-off: after a face or number change no withdrawal until then (settings).
+    withdrawals_held_until = fields.DatetimeField(null=True)
+    # Too many wrong codes in a day: withdrawals and number changes by SMS are locked
+    # until staff lift it; wrong codes before `codes_unlocked_at` no longer count.
+    codes_locked = fields.BooleanField(default=False)
+    codes_unlocked_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -231,6 +237,8 @@ class ConversationState(StrEnum):
     AWAITING_WITHDRAWAL_SELFIE = "awaiting_withdrawal_selfie"
     AWAITING_PHONE_CODE = "awaiting_phone_code"
     AWAITING_PHONE_SELFIE = "awaiting_phone_selfie"
+    # A number change started at a branch: the old phone can only ABORT it.
+    BRANCH_PHONE_CHANGE = "branch_phone_change"
 
 
 class Conversation(Model):
@@ -321,6 +329,11 @@ class OutboundMessage(Model):
     provider_sid = fields.CharField(max_length=64, null=True)
     last_error = fields.CharField(max_length=500, null=True)
     sent_at = fields.DatetimeField(null=True)
+    # A body that carries a live secret (a code, a capture link) says until when; the
+    # secret is scrubbed from the body once sent or expired (then this is NULL again
+    # and `scrubbed_at` says when), so the index holds only the live ones.
+    secret_expires_at = fields.DatetimeField(null=True, db_index=True)
+    scrubbed_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -329,6 +342,19 @@ class OutboundMessage(Model):
         # The worker's claim looks for queued rows whose time has come (and sending rows
         # whose claim ran out): by status first, or it would scan every row ever sent.
         indexes = (("status", "next_attempt_at"),)
+
+
+class UsageCounter(Model):
+    """Events counted per time window, for caps every worker shares (`smsbank.quotas`)."""
+
+    id = fields.BigIntField(primary_key=True)
+    key = fields.CharField(max_length=160, unique=True)  # what, for whom, which window
+    count = fields.IntField(default=0)
+    window_start = fields.DatetimeField(db_index=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "usage_counter"
 
 
 class ApiKey(Model):

@@ -22,7 +22,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from tortoise.expressions import F
 
@@ -46,6 +46,11 @@ def is_code_shaped(text: str) -> bool:
 
 def new_code() -> str:
     return f"{secrets.randbelow(1_000_000):06d}"
+
+
+def code_deadline(settings: Settings) -> datetime:
+    """When a code issued now stops working."""
+    return utcnow() + timedelta(seconds=settings.otp_ttl_seconds)
 
 
 def code_hash(settings: Settings, purpose: CodePurpose, subject: str, code: str) -> str:

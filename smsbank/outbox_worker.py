@@ -50,9 +50,10 @@ from tortoise import connections
 from tortoise.exceptions import DBConnectionError, OperationalError
 from tortoise.transactions import in_transaction
 
-from smsbank import sql
+from smsbank import calls, sql
 from smsbank.clock import utcnow
 from smsbank.models import MessageChannel, OutboundMessage, OutboundStatus
+from smsbank.outbox import scrub, scrub_sent
 from smsbank.phones import mask_phone
 from smsbank.settings import Settings
 from smsbank.sms_backends import SendError, SmsBackend, build_backend
@@ -69,7 +70,9 @@ STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
 # What sending a claimed row needs (`Claimed`), as every claiming statement returns it:
 # the passes' claims here and the SMS batch's replies handed straight to this process's
 # worker (`OutboxWorker.hand_over`).
-CLAIMED_COLUMNS = "id, channel, to_phone, from_phone, body, template, attempts"
+CLAIMED_COLUMNS = (
+    "id, channel, to_phone, from_phone, body, template, attempts, secret_expires_at, scrubbed_at"
+)
 
 # The claim, in hand-written SQL (smsbank/sql.py): it runs for every pass. Due: queued
 # and its time has come, or sending with its claim run out (its worker died). Each kind
@@ -168,11 +171,31 @@ class Claimed:
     body: str
     template: str
     attempts: int  # counting this one
+    secret_expires_at: datetime | None = None  # the body carries a secret until then
+    scrubbed_at: object = None  # not None: its secret was scrubbed; never send it again
 
     @classmethod
     def from_row(cls, row: dict) -> Claimed:
         """From a row of a claiming statement's `RETURNING` (`CLAIMED_COLUMNS`)."""
-        return cls(**{**row, "channel": MessageChannel(row["channel"])})
+        return cls(
+            **{
+                **row,
+                "channel": MessageChannel(row["channel"]),
+                "secret_expires_at": _moment(row["secret_expires_at"]),
+            }
+        )
+
+    def secret_dead(self, now: datetime) -> bool:
+        """Whether its secret was scrubbed or has expired: sending it helps nobody."""
+        expires = self.secret_expires_at
+        return self.scrubbed_at is not None or (expires is not None and expires <= now)
+
+
+def _moment(value: object) -> datetime | None:
+    """A timestamp as the database driver returns it (SQLite: ISO text), or None."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
 
 
 async def claim_due(
@@ -314,11 +337,22 @@ async def _send_one(
             f"gave up after {message.attempts - 1} attempts (interrupted sends)", retryable=False
         )
         return await _record_failure(settings, message, worker_id, failure, now)
+    if message.secret_dead(now or utcnow()):
+        # A code or link that no longer works (a retry or a reclaim came too late), or a
+        # body scrubbed already: never send a dead code, nor a masked text.
+        failure = SendError("its code or link expired before it could be sent", retryable=False)
+        return await _record_failure(settings, message, worker_id, failure, now)
     callback = status_callback_url(settings, message.id)
     try:
         if message.channel == MessageChannel.VOICE:
+            # A call-back offers the voice menu; its key press names this very call.
+            menu_url = (
+                calls.callback_menu_url(settings, message.id)
+                if message.template == calls.CALLBACK_TEMPLATE
+                else None
+            )
             sid = await backend.place_call(
-                message.to_phone, message.from_phone, message.body, callback
+                message.to_phone, message.from_phone, message.body, callback, menu_url
             )
         else:
             sid = await backend.send_sms(
@@ -360,6 +394,13 @@ async def _record_sent(
             OutboundStatus.SENDING.value,
         ],
     )
+    if backend.scrubs_when_sent:
+        # The provider has the text: the stored copy need not keep its secret. (The
+        # console backend's texts are read by the dev phone, from this table, until
+        # their secret expires; the expiry sweep scrubs them then.)
+        await scrub_sent(
+            {m.id: m.body for m, _ in accepted if m.secret_expires_at is not None}, now=now
+        )
     for message, sid in accepted:
         log.info(
             "outbox sent",
@@ -400,6 +441,12 @@ async def _record_failure(
     }
     if give_up:
         changes["status"] = OutboundStatus.FAILED
+        if message.secret_expires_at is not None:  # never to be sent: keep no secret
+            changes |= {
+                "body": scrub(message.body),
+                "secret_expires_at": None,
+                "scrubbed_at": moment,
+            }
     else:
         changes["status"] = OutboundStatus.QUEUED
         changes["next_attempt_at"] = moment + timedelta(

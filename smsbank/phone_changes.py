@@ -11,8 +11,11 @@ and the old phone is told; the customer replies with the code from the OLD phone
 which proves they hold both. A capture link then goes to the old phone, and only a
 verified selfie moves the account. At a branch (`/request_update_otp`,
 `/update_mobile`) staff have the customer in front of them, so the code alone
-completes it. Both numbers are told when the number changes, so a SIM-swap victim
-hears about it on the phone they still have.
+completes it; but someone with a forged ID could stand there instead, so the old
+phone is told a change was started at a branch, and its ABORT cancels the change: the
+customer's conversation is pointed at it (state `branch_phone_change`). Both numbers
+are told when the number changes, so a SIM-swap victim hears about it on the phone
+they still have, and withdrawals then wait out the cooling-off (`smsbank.cooling_off`).
 
 Lookup, expiry, cancelling, failing and the counting of wrong codes are the steps a
 change shares with a withdrawal: they live in `request_lifecycle`, told by `KIND`
@@ -27,10 +30,20 @@ from datetime import timedelta
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from smsbank import audit, messages, request_lifecycle
+from smsbank import (
+    audit,
+    code_lock,
+    cooling_off,
+    destinations,
+    messages,
+    otp,
+    request_lifecycle,
+    sql,
+    withdrawals,
+)
 from smsbank.clock import utcnow
 from smsbank.customers import get_customer, mask_account
-from smsbank.errors import Conflict, Forbidden, ValidationFailed
+from smsbank.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from smsbank.models import (
     CapturePurpose,
     Channel,
@@ -40,6 +53,7 @@ from smsbank.models import (
     CustomerStatus,
     PhoneChange,
     PhoneChangeStatus,
+    Withdrawal,
 )
 from smsbank.outbox import enqueue_sms
 from smsbank.phones import mask_phone
@@ -54,6 +68,7 @@ class PhoneCodeOutcome:
     attempts_left: int
     change: PhoneChange
     message: str
+    told: bool = False  # the customer was texted why (a lock)
 
 
 def code_subject(change: PhoneChange) -> str:
@@ -119,18 +134,27 @@ async def start_phone_change(
         raise ValidationFailed("That is already your number.", code="same_phone")
     if await Customer.exists(phone=new_phone):
         raise Conflict("That number belongs to another customer.", code="phone_taken")
+    # The code is texted there: never to a country the bank does not serve, nor to a
+    # premium-rate number (SMS pumping).
+    destinations.ensure_allowed(settings, new_phone)
     if channel == Channel.SMS and not customer.face_enrolled:
         raise Conflict(
             "Changing your number by text needs a face enrolled. Please visit your branch.",
             code="face_not_enrolled",
         )
+    code_lock.ensure_unlocked(customer, channel)
     if channel == Channel.SMS and customer.face_locked:
         raise Forbidden(
             "Selfie checks are locked after too many failures. Please visit your branch.",
             code="face_locked",
         )
+    if channel == Channel.BRANCH:
+        await _no_withdrawal_by_text_waiting(customer.id)
     now = utcnow()
-    async with in_transaction():
+    async with in_transaction() as connection:
+        # The customer's own texts are handled under this lock too: none of them can
+        # overwrite the conversation pointed at the change below meanwhile.
+        await sql.serialize_senders(connection, [customer.phone])
         await request_lifecycle.replace_open(KIND, customer.id)
         change = await PhoneChange.create(
             customer_id=customer.id,
@@ -141,22 +165,33 @@ async def start_phone_change(
             expires_at=now + timedelta(seconds=settings.conversation_timeout_seconds),
         )
         code = await request_lifecycle.issue_code(KIND, settings, change)
+        account = mask_account(customer.account_number)
+        at_branch = channel == Channel.BRANCH
         await enqueue_sms(
             settings,
             to=new_phone,
-            body=messages.phone_change_code(code, mask_account(customer.account_number)),
+            body=messages.phone_change_code_at_branch(code, account)
+            if at_branch
+            else messages.phone_change_code(code, account),
             template="phone_change_code",
             customer_id=customer.id,
             respect_opt_out=False,
+            secret_expires_at=otp.code_deadline(settings),
         )
         await enqueue_sms(
             settings,
             to=customer.phone,
-            body=messages.phone_change_code_sent(mask_phone(new_phone)),
-            template="phone_change_code_sent",
+            body=messages.phone_change_started_at_branch(mask_phone(new_phone))
+            if at_branch
+            else messages.phone_change_code_sent(mask_phone(new_phone)),
+            template="phone_change_started_at_branch" if at_branch else "phone_change_code_sent",
             customer_id=customer.id,
             respect_opt_out=False,
         )
+        if at_branch:
+            await request_lifecycle.point_conversation(
+                KIND, change, ConversationState.BRANCH_PHONE_CHANGE
+            )
         await audit.record(
             "phone_change.started",
             actor=actor,
@@ -167,6 +202,47 @@ async def start_phone_change(
         )
         await request_lifecycle.record_code_sent(KIND, change, actor=actor)
     return change
+
+
+async def _no_withdrawal_by_text_waiting(customer_id: int) -> None:
+    """One request at a time, as by SMS: a withdrawal the customer started by text
+    keeps their conversation until it ends (their ABORT must reach this change)."""
+    waiting = await Withdrawal.filter(
+        customer_id=customer_id,
+        channel=Channel.SMS,
+        status__in=withdrawals.OPEN_STATUSES,
+        expires_at__gt=utcnow(),
+    ).exists()
+    if waiting:
+        raise Conflict(
+            "the customer has a withdrawal by text waiting: it must be finished, cancelled "
+            "(ABORT from their phone) or expire before the number can change",
+            code="withdrawal_pending",
+        )
+
+
+async def branch_change_awaiting_code(customer_id: int, new_phone: str) -> PhoneChange:
+    """The branch change to `new_phone` waiting for its code (`/update_mobile`).
+
+    404 when there is none; 409 `cancelled_by_customer` when the customer's registered
+    phone stopped it (ABORT): staff should know the phone's owner said no.
+    """
+    to_that_number = PhoneChange.filter(
+        customer_id=customer_id, new_phone=new_phone, channel=Channel.BRANCH
+    )
+    latest = await to_that_number.order_by("-id").first()
+    if latest is not None and latest.status == PhoneChangeStatus.AWAITING_CODE:
+        return latest
+    if latest is not None and latest.failure_reason == request_lifecycle.CANCELLED_BY_CUSTOMER:
+        raise Conflict(
+            "the customer cancelled this number change from their registered phone (ABORT)",
+            code="cancelled_by_customer",
+        )
+    raise NotFound(
+        "no number change to that number is waiting for a code; "
+        "request one with /request_update_otp",
+        code="phone_change_not_found",
+    )
 
 
 async def resend_code(settings: Settings, change_id: int, *, actor: str) -> tuple[str, str]:
@@ -185,7 +261,7 @@ async def verify_code(
     check = await request_lifecycle.check_code(
         KIND, settings, change, customer, code, actor=actor, on_accepted=_code_accepted
     )
-    return PhoneCodeOutcome(check.ok, check.attempts_left, change, check.message)
+    return PhoneCodeOutcome(check.ok, check.attempts_left, change, check.message, check.told)
 
 
 async def _code_accepted(
@@ -255,10 +331,11 @@ async def _complete(
     )
     await Customer.filter(id=customer.id).update(phone=change.new_phone, sms_opted_out=False)
     await request_lifecycle.reset_conversation(KIND, change.id)
+    held_until = await cooling_off.start(settings, customer.id)
     await enqueue_sms(
         settings,
         to=change.old_phone,
-        body=messages.phone_changed_old(mask_phone(change.new_phone)),
+        body=messages.phone_changed_old(mask_phone(change.new_phone), settings.cooling_off_hours),
         template="phone_changed_old",
         customer_id=customer.id,
         respect_opt_out=False,
@@ -266,7 +343,7 @@ async def _complete(
     await enqueue_sms(
         settings,
         to=change.new_phone,
-        body=messages.phone_changed_new(),
+        body=messages.phone_changed_new(settings.cooling_off_hours),
         template="phone_changed_new",
         customer_id=customer.id,
         respect_opt_out=False,
@@ -278,6 +355,8 @@ async def _complete(
         phone_change_id=change.id,
         old_phone=mask_phone(change.old_phone),
         new_phone=mask_phone(change.new_phone),
+        channel=change.channel.value,
+        withdrawals_held_until=held_until.isoformat() if held_until else None,
     )
 
 

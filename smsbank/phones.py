@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import phonenumbers
+from phonenumbers.phonemetadata import PhoneMetadata
 
 MAX_PHONE_INPUT = 40
+# Every country the phone library knows, by ISO code ("US", "GB"...).
+KNOWN_REGIONS = frozenset(phonenumbers.SUPPORTED_REGIONS)
 
 
 class InvalidPhone(ValueError):
@@ -53,3 +58,43 @@ def mask_phone(phone: str | None) -> str:
     if len(phone) <= 6:
         return "•" * len(phone)
     return phone[:2] + "•" * (len(phone) - 6) + phone[-4:]
+
+
+def _parsed(phone: str) -> phonenumbers.PhoneNumber | None:
+    try:
+        return phonenumbers.parse(phone, None)
+    except phonenumbers.NumberParseException:
+        return None
+
+
+def region_of(phone: str) -> str | None:
+    """The country (ISO code) a number in E.164 rings in, or None when it has none.
+
+    A number the library does not know as valid still belongs somewhere: countries
+    that share a calling code (+1: the US, Canada, Jamaica, the British Virgin
+    Islands...) are told apart by their leading digits (area codes), which is what
+    toll fraud relies on; a number matching none of them (the 555 numbers of examples
+    and tests) counts as the code's main country.
+    """
+    parsed = _parsed(phone)
+    if parsed is None or parsed.country_code is None:
+        return None
+    region = phonenumbers.region_code_for_number(parsed)
+    if region:
+        return region
+    national = str(parsed.national_number)
+    for candidate in phonenumbers.region_codes_for_country_code(parsed.country_code):
+        metadata = PhoneMetadata.metadata_for_region(candidate)
+        leading = metadata.leading_digits if metadata else None
+        if leading and re.match(leading, national):
+            return candidate
+    main = phonenumbers.region_code_for_country_code(parsed.country_code)
+    return main if main in KNOWN_REGIONS else None
+
+
+def is_premium_rate(phone: str) -> bool:
+    """A premium-rate number: calling or texting it earns its owner money."""
+    parsed = _parsed(phone)
+    return parsed is not None and (
+        phonenumbers.number_type(parsed) == phonenumbers.PhoneNumberType.PREMIUM_RATE
+    )

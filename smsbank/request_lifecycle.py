@@ -24,13 +24,14 @@ from typing import Any, Generic, TypeVar
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from smsbank import audit, otp
+from smsbank import audit, code_lock, messages, otp
 from smsbank.capture import close_links, issue_capture_link, link_deadline
 from smsbank.clock import utcnow
 from smsbank.customers import MAX_ID
 from smsbank.errors import Conflict, Gone, NotFound
 from smsbank.models import (
     CapturePurpose,
+    Channel,
     CodePurpose,
     Conversation,
     ConversationState,
@@ -79,11 +80,16 @@ class RequestKind(Generic[R]):
         return {self.id_field: request_id}
 
 
+# Why a request the customer cancelled by texting ABORT ended (its `failure_reason`).
+CANCELLED_BY_CUSTOMER = "cancelled by the customer (ABORT)"
+
+
 @dataclass(frozen=True)
 class CodeCheck:
     ok: bool
     attempts_left: int
     message: str  # for the customer, when the code was not accepted
+    told: bool = False  # the customer was texted why (a lock): no reply needed
 
 
 async def get(kind: RequestKind[R], request_id: int) -> R:
@@ -218,6 +224,16 @@ async def reset_conversation(kind: RequestKind[R], request_id: int) -> None:
     )
 
 
+async def point_conversation(kind: RequestKind[R], request: R, state: ConversationState) -> None:
+    """Inside the caller's transaction (holding the customer's number's lock, see
+    `sql.serialize_senders`): point the customer's conversation at `request`, started
+    outside it, so that what the customer texts next acts on it (an ABORT)."""
+    customer_id = request.customer_id  # type: ignore[attr-defined]
+    link = {**kind.key(request.id), "state": state, "expires_at": request.expires_at}
+    if not await Conversation.filter(customer_id=customer_id).update(**link):
+        await Conversation.create(customer_id=customer_id, **link)
+
+
 async def cancel(kind: RequestKind[R], request_id: int, *, actor: str, reason: str) -> bool:
     """ABORT: cancel a request that is not finished. True when something was cancelled."""
     request = await get(kind, request_id)
@@ -296,8 +312,10 @@ async def check_code(
     the code: should it fail (the database, a crash), the customer's code still works on
     the next try. A wrong or expired code counts against the request; the last one
     cancels it, and `on_locked_out(settings, request, customer)` runs in that
-    transaction.
+    transaction. Every wrong code also counts toward the customer's daily cap
+    (`smsbank.code_lock`): reaching it locks codes by SMS and cancels an SMS request.
     """
+    code_lock.ensure_unlocked(customer, request.channel)
     async with in_transaction():
         check = await otp.check_code(
             settings,
@@ -344,7 +362,13 @@ async def _count_wrong_code(
             result=reason,
             attempts_left=attempts_left,
         )
-        if attempts_left == 0:
+        locked = await code_lock.lock_if_over(settings, customer, actor=actor)
+        if locked and request.channel == Channel.SMS:
+            # Texted why already (`lock_if_over`); the request ends with no more tries.
+            await finish(kind, request, kind.cancelled, "too many wrong codes today")
+            attempts_left = 0
+            message = messages.codes_locked_refusal()
+        elif attempts_left == 0:
             await finish(kind, request, kind.cancelled, "too many wrong codes")
             if on_locked_out is not None:
                 await on_locked_out(settings, request, customer)
@@ -354,7 +378,7 @@ async def _count_wrong_code(
         else:
             message = f"That code is not right. {attempts_left} tries left."
     await request.refresh_from_db()
-    return CodeCheck(False, attempts_left, message)
+    return CodeCheck(False, attempts_left, message, told=locked and request.channel == Channel.SMS)
 
 
 async def accept_code(
@@ -397,6 +421,9 @@ async def send_capture_link(
         purpose=kind.capture_purpose,
         **kind.key(request.id),
     )
+    # The SMS says the link is valid 10 minutes: the request lives at least as long, or
+    # a selfie taken in time would meet an expired request.
+    until = link_deadline(settings)
     await enqueue_sms(
         settings,
         to=customer.phone,
@@ -404,10 +431,8 @@ async def send_capture_link(
         template=template,
         customer_id=customer.id,
         respect_opt_out=False,
+        secret_expires_at=until,
     )
-    # The SMS says the link is valid 10 minutes: the request lives at least as long, or
-    # a selfie taken in time would meet an expired request.
-    until = link_deadline(settings)
     await kind.model.filter(id=request.id, expires_at__lt=until).update(expires_at=until)
     await Conversation.filter(**kind.key(request.id)).update(
         state=kind.selfie_state, expires_at=until

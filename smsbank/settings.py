@@ -23,11 +23,24 @@ from urllib.parse import urlsplit
 from dotenv import dotenv_values
 
 from smsbank.money import format_amount, parse_amount
+from smsbank.phones import KNOWN_REGIONS, region_of
 
 DEV_SECRET_KEY = "dev-only-secret-key-do-not-use-in-production"  # noqa: S105
 DEV_ADMIN_API_KEY = "dev-admin-key"
 TWILIO_CREDENTIALS = ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_PHONE_NUMBER")
 ACCOUNT_SID_RE = re.compile(r"^AC[0-9a-fA-F]{32}$")
+
+
+# Counts and caps: a negative one is a typo, never a policy.
+CAP_SETTINGS = (
+    "wrong_codes_per_day",
+    "stranger_replies_per_hour",
+    "outbound_calls_per_hour",
+    "callbacks_per_customer_per_hour",
+    "cooling_off_hours",
+    "face_checks_per_customer_per_hour",
+    "face_checks_per_key_per_hour",
+)
 
 
 class SettingsError(ValueError):
@@ -81,6 +94,20 @@ class Settings:
     conversation_timeout_seconds: int = 900
     inbound_rate_limit_per_minute: int = 20
     expiry_sweep_seconds: float = 30.0  # 0 = no sweep (readers still expire lazily)
+    # Wrong codes a customer may enter in 24 hours before withdrawals and number changes
+    # by SMS lock until staff lift it: 5 a request already, two requests' worth a day.
+    wrong_codes_per_day: int = 10
+
+    # Abuse and toll fraud (SMS pumping, premium calls)
+    # ISO country codes the bank texts and calls (strangers and new numbers alike);
+    # empty: the country of TWILIO_PHONE_NUMBER, else `default_region`.
+    allowed_countries: str = ""
+    stranger_replies_per_hour: int = 100  # "not registered" replies, all numbers together
+    outbound_calls_per_hour: int = 100  # every call the bank places, all customers together
+    callbacks_per_customer_per_hour: int = 3  # call-backs after an unverified inbound call
+    # After a face or number change no withdrawal for this long: the customer has a day
+    # to see the notice on their phone (or notice a SIM swap) and call the bank.
+    cooling_off_hours: int = 24
 
     # Faces and capture links
     face_model: str = "Dlib"
@@ -95,6 +122,9 @@ class Settings:
     capture_max_attempts: int = 3
     face_lockout_failures: int = 5
     face_warmup: bool = True
+    # Plain staff face checks (`/verify_face` by customer id), per hour.
+    face_checks_per_customer_per_hour: int = 5
+    face_checks_per_key_per_hour: int = 60
 
     # Staff API: wrong keys allowed per client address in a sliding window, then 429;
     # behind N reverse proxies, the client is the Nth address from the right of
@@ -176,6 +206,16 @@ class Settings:
             return self.public_base_url.rstrip("/")
         return f"http://{served_host(self.host)}:{self.port}"
 
+    @property
+    def allowed_regions(self) -> frozenset[str]:
+        """The countries (ISO codes) the bank may text and call."""
+        if self.allowed_countries.strip():
+            return frozenset(
+                code.strip().upper() for code in self.allowed_countries.split(",") if code.strip()
+            )
+        bank_region = region_of(self.twilio_phone_number) if self.twilio_phone_number else None
+        return frozenset({bank_region or self.default_region.upper()})
+
     def validate(self) -> None:
         if self.env not in ("development", "production"):
             raise SettingsError("SMSBANK_ENV must be 'development' or 'production'")
@@ -199,6 +239,15 @@ class Settings:
             raise SettingsError("withdrawal limits must be positive")
         if not 0 <= self.expiry_sweep_seconds < float("inf"):
             raise SettingsError("SMSBANK_EXPIRY_SWEEP_SECONDS must be 0 (off) or more")
+        unknown = sorted(self.allowed_regions - KNOWN_REGIONS)
+        if unknown:
+            raise SettingsError(
+                f"SMSBANK_ALLOWED_COUNTRIES: {', '.join(unknown)} is not an ISO country code "
+                "(write them as US,CA)"
+            )
+        for name in CAP_SETTINGS:
+            if getattr(self, name) < 0:
+                raise SettingsError(f"{_env_name(name)} must be 0 or more")
         if not self.is_production:
             return
         problems = self._production_sms_problems()

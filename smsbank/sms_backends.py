@@ -28,7 +28,7 @@ from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from twilio.credential.credential_provider import CredentialProvider
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
-from twilio.twiml.voice_response import VoiceResponse
+from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from smsbank.logs import mask_text
 from smsbank.settings import Settings
@@ -37,6 +37,8 @@ from smsbank.settings import Settings
 # Twilio normally answers in well under a second; the outbox claim (see outbox_worker)
 # lasts much longer than this, so a slow request never outlives its claim.
 SEND_TIMEOUT_SECONDS = 15.0
+# How long a voice menu waits for a key.
+GATHER_TIMEOUT_SECONDS = 6
 
 
 class SendError(Exception):
@@ -53,10 +55,15 @@ class SmsBackend(Protocol):
     """Delivers one SMS or call and returns the provider's id for it."""
 
     name: str
+    # Whether a sent text's secret can be scrubbed from the outbox at once (the
+    # provider has it); the console's texts are read from the outbox by the dev phone.
+    scrubs_when_sent: bool
 
     async def send_sms(self, to: str, from_: str, body: str, status_callback: str) -> str: ...
 
-    async def place_call(self, to: str, from_: str, say: str, status_callback: str) -> str: ...
+    async def place_call(
+        self, to: str, from_: str, say: str, status_callback: str, menu_url: str | None = None
+    ) -> str: ...
 
     async def close(self) -> None: ...
 
@@ -65,11 +72,14 @@ class ConsoleBackend:
     """Development backend: nothing leaves the machine; the dev phone shows the message."""
 
     name = "console"
+    scrubs_when_sent = False
 
     async def send_sms(self, to: str, from_: str, body: str, status_callback: str) -> str:
         return _console_sid("SM")
 
-    async def place_call(self, to: str, from_: str, say: str, status_callback: str) -> str:
+    async def place_call(
+        self, to: str, from_: str, say: str, status_callback: str, menu_url: str | None = None
+    ) -> str:
         return _console_sid("CA")
 
     async def close(self) -> None:
@@ -118,6 +128,7 @@ class TwilioBackend:
     """
 
     name = "twilio"
+    scrubs_when_sent = True
 
     def __init__(self, settings: Settings, *, timeout: float = SEND_TIMEOUT_SECONDS) -> None:
         self.timeout = timeout
@@ -143,12 +154,21 @@ class TwilioBackend:
 
         return await self._call(create)
 
-    async def place_call(self, to: str, from_: str, say: str, status_callback: str) -> str:
+    async def place_call(
+        self, to: str, from_: str, say: str, status_callback: str, menu_url: str | None = None
+    ) -> str:
+        """Call `to` and read `say`; with `menu_url`, `say` is a menu whose key press
+        Twilio posts there (a call-back)."""
         twiml = VoiceResponse()
-        # Said twice: a code read once is easily missed when the phone is still at the ear.
-        twiml.say(say)
-        twiml.pause(length=1)
-        twiml.say(say)
+        if menu_url is not None:
+            twiml.append(menu_gather(say, menu_url))
+            twiml.say("We did not get a choice. Goodbye.")
+            twiml.hangup()
+        else:
+            # Said twice: a code read once is easily missed when the phone is at the ear.
+            twiml.say(say)
+            twiml.pause(length=1)
+            twiml.say(say)
 
         async def create() -> str:
             call = await self._client.calls.create_async(
@@ -197,6 +217,13 @@ def _classify_twilio_error(exc: TwilioRestException | TwilioServiceException) ->
     # Twilio's messages quote the phone number; stored errors are masked like logs are.
     message = f"Twilio HTTP {status}, error {code}: {mask_text(str(text))}"[:480]
     return SendError(message, retryable=retryable, status=status)
+
+
+def menu_gather(prompt: str, action: str) -> Gather:
+    """A voice menu: `prompt`, then one key press posted to `action` (signed by Twilio)."""
+    gather = Gather(num_digits=1, action=action, method="POST", timeout=GATHER_TIMEOUT_SECONDS)
+    gather.say(prompt)
+    return gather
 
 
 def build_backend(settings: Settings) -> SmsBackend:

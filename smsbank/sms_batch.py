@@ -82,7 +82,6 @@ from smsbank.sms_service import (
     Turn,
     over_flood_limit,
     run_machine,
-    serialize_senders,
     storable_body,
 )
 
@@ -245,7 +244,7 @@ class InboundBatcher:
         worker is running, the replies committed claimed for it."""
         phones = [queued.sms.from_phone for queued in batch]
         async with in_transaction() as connection:
-            await serialize_senders(connection, phones)
+            await sql.serialize_senders(connection, phones)
             now = utcnow()
             claim = self._claim(now)
             senders = await _senders(connection, phones, now, self.settings)

@@ -52,7 +52,19 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from smsbank import audit, ledger, messages, phone_changes, sql, withdrawals
+from smsbank import (
+    audit,
+    calls,
+    destinations,
+    ledger,
+    messages,
+    otp,
+    phone_changes,
+    quotas,
+    request_lifecycle,
+    sql,
+    withdrawals,
+)
 from smsbank.clock import utcnow
 from smsbank.conversation import Action, Event, Kind, parse, pending_request, step
 from smsbank.customers import mask_account
@@ -73,6 +85,7 @@ from smsbank.models import (
 from smsbank.money import format_money, from_minor
 from smsbank.outbox import enqueue_call, enqueue_sms
 from smsbank.phones import mask_phone
+from smsbank.quotas import Quota
 from smsbank.settings import Settings
 
 if TYPE_CHECKING:
@@ -171,7 +184,7 @@ async def _handle_alone(settings: Settings, sms: InboundSms, event: Event) -> Re
     """The full path: one transaction for this message (steps 1-5 of the docstring)."""
     try:
         async with in_transaction() as connection:
-            await serialize_senders(connection, [sms.from_phone])
+            await sql.serialize_senders(connection, [sms.from_phone])
             customer = await Customer.get_or_none(phone=sms.from_phone)
             inbound = await InboundMessage.create(
                 message_sid=sms.message_sid,
@@ -193,24 +206,6 @@ def batchable(event: Event) -> bool:
     idle and asks for no action but a reply built from the customer's row."""
     outcome = step(S.IDLE, event)
     return outcome.state == S.IDLE and set(outcome.actions) <= READ_ONLY_ACTIONS
-
-
-async def serialize_senders(connection: BaseDBAsyncClient, phones: list[str]) -> None:
-    """These numbers' messages one at a time, across workers and hosts (PostgreSQL).
-
-    Transaction-level advisory locks on each number's hash, taken in the order of the
-    hashes, so two transactions locking several numbers (SMS batches) never wait on
-    each other in a cycle. SQLite needs nothing: its transactions begin with the
-    database's write lock.
-    """
-    if connection.capabilities.dialect == "postgres":
-        await sql.fetch(connection, LOCK_SENDERS_SQL, [phones])
-
-
-LOCK_SENDERS_SQL = """
-SELECT pg_advisory_xact_lock(key)
-FROM (SELECT DISTINCT hashtext(phone) AS key FROM unnest(?::text[]) AS phone ORDER BY key) AS keys
-"""
 
 
 def over_flood_limit(settings: Settings, recent: int) -> bool:
@@ -236,11 +231,7 @@ async def _handle(
     if not keyword and await _flooding(connection, settings, sms.from_phone):
         return Result(Handled.THROTTLED)
     if customer is None:
-        if (
-            not keyword
-            and await _first_unregistered_reply_today(sms.from_phone)
-            and not await _stranger_opted_out(settings, sms.from_phone, inbound)
-        ):
+        if not keyword and await _may_answer_stranger(settings, sms.from_phone, inbound):
             text = messages.unregistered_number()
             await enqueue_sms(
                 settings, to=sms.from_phone, body=text, template=UNREGISTERED_TEMPLATE
@@ -266,6 +257,30 @@ async def _flooding(connection: BaseDBAsyncClient, settings: Settings, phone: st
             log.warning("inbound sms throttled", extra={"from": mask_phone(phone)})
         return True
     return False
+
+
+async def _may_answer_stranger(settings: Settings, phone: str, inbound: InboundMessage) -> bool:
+    """Whether a number that is no customer's gets the "not registered" reply.
+
+    Not from outside the allowed countries or a premium-rate number (SMS pumping earns
+    its money from our replies), not twice a day, not after it said STOP, and not once
+    the bank sent its hourly cap of such replies, all numbers together; the cap is
+    counted last, so only a reply that goes out uses it.
+    """
+    if destinations.refusal(settings, phone) is not None:
+        return False
+    if not await _first_unregistered_reply_today(phone):
+        return False
+    if await _stranger_opted_out(settings, phone, inbound):
+        return False
+    if not await quotas.take(_stranger_replies(settings)):
+        log.warning("replies to strangers capped", extra={"from": mask_phone(phone)})
+        return False
+    return True
+
+
+def _stranger_replies(settings: Settings) -> Quota:
+    return Quota("stranger_reply", settings.stranger_replies_per_hour)
 
 
 async def _stranger_opted_out(settings: Settings, phone: str, inbound: InboundMessage) -> bool:
@@ -410,9 +425,10 @@ async def _reconciled_state(conversation: Conversation) -> ConversationState:
                 change.id, actor=ACTOR_SMS, reason="the conversation timed out"
             )
             return S.IDLE
-        if change.status == PhoneChangeStatus.AWAITING_CODE:
-            return S.AWAITING_PHONE_CODE
-        return S.AWAITING_PHONE_SELFIE
+        if change.status != PhoneChangeStatus.AWAITING_CODE:
+            return S.AWAITING_PHONE_SELFIE
+        at_branch = change.channel == Channel.BRANCH
+        return S.BRANCH_PHONE_CHANGE if at_branch else S.AWAITING_PHONE_CODE
     return S.IDLE
 
 
@@ -453,6 +469,7 @@ async def _perform(settings: Settings, turn: Turn, action: Action, event: Event)
             return await _cancel_phone_change(turn)
         if action == Action.CALL_WITHDRAWAL_CODE:
             assert turn.withdrawal_id is not None
+            await calls.reserve_call(settings, customer.phone)
             code = await withdrawals.resend_code(settings, turn.withdrawal_id, actor=ACTOR_SMS)
             await enqueue_call(
                 settings,
@@ -460,10 +477,13 @@ async def _perform(settings: Settings, turn: Turn, action: Action, event: Event)
                 say=messages.voice_code(code),
                 template="withdrawal_code_call",
                 customer_id=customer.id,
+                secret_expires_at=otp.code_deadline(settings),
             )
             return Event(Kind.DONE, detail=messages.calling_with_code())
         if action == Action.CALL_PHONE_CODE:
             assert turn.phone_change_id is not None
+            change = await phone_changes.get_phone_change(turn.phone_change_id)
+            await calls.reserve_call(settings, change.new_phone)
             code, new_phone = await phone_changes.resend_code(
                 settings, turn.phone_change_id, actor=ACTOR_SMS
             )
@@ -474,6 +494,7 @@ async def _perform(settings: Settings, turn: Turn, action: Action, event: Event)
                 say=messages.voice_code(code),
                 template="phone_change_code_call",
                 customer_id=customer.id,
+                secret_expires_at=otp.code_deadline(settings),
             )
             return Event(
                 Kind.DONE, detail=messages.calling_new_phone_with_code(mask_phone(new_phone))
@@ -512,6 +533,8 @@ async def _check_phone_code(settings: Settings, turn: Turn, code: str) -> Event:
         return Event(Kind.CODE_ACCEPTED)
     if outcome.change.status in phone_changes.OPEN_STATUSES:
         return Event(Kind.CODE_REJECTED, detail=outcome.message)
+    if outcome.told:  # texted already why it ended (the day's wrong codes locked codes)
+        return Event(Kind.REQUEST_ENDED)
     return Event(Kind.REQUEST_ENDED, detail=f"{messages.BANK}: {outcome.message}")
 
 
@@ -519,7 +542,7 @@ async def _cancel_withdrawal(turn: Turn) -> Event:
     assert turn.withdrawal_id is not None
     withdrawal = await withdrawals.get_withdrawal(turn.withdrawal_id)
     cancelled = await withdrawals.cancel_withdrawal(
-        withdrawal.id, actor=ACTOR_SMS, reason="cancelled by the customer (ABORT)"
+        withdrawal.id, actor=ACTOR_SMS, reason=request_lifecycle.CANCELLED_BY_CUSTOMER
     )
     if not cancelled:
         raise Conflict("There was nothing left to cancel.", code="finished")
@@ -533,7 +556,7 @@ async def _cancel_phone_change(turn: Turn) -> Event:
     assert turn.phone_change_id is not None
     change = await phone_changes.get_phone_change(turn.phone_change_id)
     cancelled = await phone_changes.cancel_phone_change(
-        change.id, actor=ACTOR_SMS, reason="cancelled by the customer (ABORT)"
+        change.id, actor=ACTOR_SMS, reason=request_lifecycle.CANCELLED_BY_CUSTOMER
     )
     if not cancelled:
         raise Conflict("There was nothing left to cancel.", code="finished")
@@ -616,11 +639,9 @@ async def record_call(call_sid: str, from_phone: str, to_phone: str) -> Customer
     return customer
 
 
-async def voice_menu_choice(settings: Settings, from_phone: str, digit: str) -> VoiceAnswer:
-    """What a registered caller hears after pressing `digit` in the menu."""
-    customer = await Customer.get_or_none(phone=from_phone)
-    if customer is None:
-        return VoiceAnswer([messages.voice_not_registered()], menu_again=False)
+async def voice_menu_choice(settings: Settings, customer: Customer, digit: str) -> VoiceAnswer:
+    """What a customer hears after pressing `digit` in the menu (who the customer is,
+    `smsbank.calls.menu_customer` decided)."""
     if digit == "1":
         return VoiceAnswer([f"Your balance is {_spoken_money(customer.balance, customer)}."])
     if digit == "2":
@@ -652,9 +673,10 @@ async def _spoken_history(customer: Customer) -> list[str]:
 async def _voice_code(settings: Settings, customer: Customer) -> VoiceAnswer:
     """Option 3: a fresh code for the pending step.
 
-    A withdrawal code is read on this call: the caller is on the registered phone, the
-    same phone the SMS code went to. A phone-change code is never read here: it must
-    prove the customer holds the NEW number, so the bank calls that number instead.
+    A withdrawal code is read on this call: the caller is on the registered phone (its
+    caller ID attested, or the bank called it back), the same phone the SMS code went
+    to. A phone-change code is never read here: it must prove the customer holds the
+    NEW number, so the bank calls that number instead.
     """
     withdrawal = await withdrawals.open_withdrawal_for(customer.id)
     try:
@@ -663,6 +685,7 @@ async def _voice_code(settings: Settings, customer: Customer) -> VoiceAnswer:
             return VoiceAnswer([messages.voice_code(code)])
         change = await phone_changes.open_phone_change_for(customer.id)
         if change is not None and change.status == PhoneChangeStatus.AWAITING_CODE:
+            await calls.reserve_call(settings, change.new_phone)
             code, new_phone = await phone_changes.resend_code(
                 settings, change.id, actor=ACTOR_VOICE
             )
@@ -672,6 +695,7 @@ async def _voice_code(settings: Settings, customer: Customer) -> VoiceAnswer:
                 say=messages.voice_code(code),
                 template="phone_change_code_call",
                 customer_id=customer.id,
+                secret_expires_at=otp.code_deadline(settings),
             )
             return VoiceAnswer(
                 ["We are calling your new number now with the code. Text it to us from this phone."]

@@ -54,3 +54,22 @@ async def execute(connection: BaseDBAsyncClient, sql: str, values: list[Any]) ->
     dialect = connection.capabilities.dialect
     changed, _ = await connection.execute_query(in_dialect(sql, dialect), values)
     return int(changed)
+
+
+async def serialize_senders(connection: BaseDBAsyncClient, phones: list[str]) -> None:
+    """These numbers' messages one at a time, across workers and hosts (PostgreSQL).
+
+    Transaction-level advisory locks on each number's hash, taken in the order of the
+    hashes, so two transactions locking several numbers (SMS batches) never wait on
+    each other in a cycle. A branch starting a number change takes the customer's
+    number's lock too, since it points their conversation at the change. SQLite needs
+    nothing: its transactions begin with the database's write lock.
+    """
+    if connection.capabilities.dialect == "postgres":
+        await fetch(connection, LOCK_SENDERS_SQL, [phones])
+
+
+LOCK_SENDERS_SQL = """
+SELECT pg_advisory_xact_lock(key)
+FROM (SELECT DISTINCT hashtext(phone) AS key FROM unnest(?::text[]) AS phone ORDER BY key) AS keys
+"""

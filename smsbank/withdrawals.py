@@ -7,7 +7,8 @@ Theory of operation
          +-- 5 wrong codes / ABORT / expiry / failed selfies --> cancelled | expired | failed
 
 `start_withdrawal` checks the customer can withdraw (active, face enrolled and not
-locked, amount within balance and limits), creates the request and texts a code bound
+locked, not cooling off after a face or number change, amount within balance and
+limits), creates the request and texts a code bound
 to it and its amount. `verify_code` moves it to awaiting_selfie and, for the SMS
 channel, texts a capture link. A verified selfie (`selfie_verified`) records the
 withdrawal in the ledger at once for SMS requests; branch requests wait in `approved`
@@ -34,7 +35,7 @@ from decimal import Decimal
 
 from tortoise.transactions import in_transaction
 
-from smsbank import audit, ledger, messages, request_lifecycle
+from smsbank import audit, code_lock, cooling_off, ledger, messages, otp, request_lifecycle
 from smsbank.clock import utcnow
 from smsbank.customers import get_customer, mask_account
 from smsbank.errors import BankError, Conflict, Forbidden, InsufficientFunds
@@ -112,7 +113,9 @@ KIND = request_lifecycle.RequestKind(
 )
 
 
-async def check_can_withdraw(settings: Settings, customer: Customer, amount: Decimal) -> None:
+async def check_can_withdraw(
+    settings: Settings, customer: Customer, amount: Decimal, channel: Channel
+) -> None:
     """Refuse early, with a message the customer can act on."""
     if customer.status != CustomerStatus.ACTIVE:
         raise Forbidden("This account is locked. Please visit your branch.", code="account_locked")
@@ -126,6 +129,8 @@ async def check_can_withdraw(settings: Settings, customer: Customer, amount: Dec
             "Selfie checks are locked after too many failures. Please visit your branch.",
             code="face_locked",
         )
+    cooling_off.ensure_no_hold(customer)
+    code_lock.ensure_unlocked(customer, channel)
     if customer.balance < amount:
         raise InsufficientFunds("There is not enough money in the account for that.")
     await ledger.check_withdrawal_limits(customer.id, amount, limits_for(settings))
@@ -171,7 +176,7 @@ async def start_withdrawal(
 ) -> Withdrawal:
     """Create a withdrawal request and text its code to the customer's phone."""
     customer = await get_customer(customer_id)
-    await check_can_withdraw(settings, customer, amount)
+    await check_can_withdraw(settings, customer, amount, channel)
     now = utcnow()
     async with in_transaction():
         await request_lifecycle.replace_open(KIND, customer.id)
@@ -192,6 +197,7 @@ async def start_withdrawal(
             template="withdrawal_code",
             customer_id=customer.id,
             respect_opt_out=False,  # the customer just asked for it
+            secret_expires_at=otp.code_deadline(settings),
         )
         await audit.record(
             "withdrawal.started",
@@ -335,6 +341,8 @@ async def record_withdrawal(settings: Settings, withdrawal_id: int, *, actor: st
             code="not_approved",
         )
     customer = await get_customer(withdrawal.customer_id)  # type: ignore[attr-defined]
+    # A face or number change since the request started pauses it too (cooling-off).
+    cooling_off.ensure_no_hold(customer)
     async with in_transaction():
         now = utcnow()
         moved = await Withdrawal.filter(id=withdrawal.id, status=WithdrawalStatus.APPROVED).update(

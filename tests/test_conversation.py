@@ -30,6 +30,7 @@ WC = S.AWAITING_WITHDRAWAL_CODE
 WS = S.AWAITING_WITHDRAWAL_SELFIE
 PC = S.AWAITING_PHONE_CODE
 PS = S.AWAITING_PHONE_SELFIE
+BP = S.BRANCH_PHONE_CHANGE
 
 # Commands every state answers without moving: look-ups, help, keywords, bad text.
 ANYTIME = {
@@ -58,6 +59,7 @@ FLOW = {
     (PC, Kind.CALL): Action.CALL_PHONE_CODE,
     (PS, Kind.PHONE): Action.START_PHONE_CHANGE,
     (PS, Kind.ABORT): Action.CANCEL_PHONE_CHANGE,
+    (BP, Kind.ABORT): Action.CANCEL_PHONE_CHANGE,  # the old phone stops a branch's change
 }
 # Outcomes: (state, outcome) -> next state; DONE and REFUSED never move.
 MOVES = {
@@ -75,6 +77,7 @@ MOVES = {
     (PC, Kind.REQUEST_ENDED): IDLE,
     (PS, Kind.PHONE_CHANGE_STARTED): PC,
     (PS, Kind.REQUEST_ENDED): IDLE,
+    (BP, Kind.REQUEST_ENDED): IDLE,
 }
 
 
@@ -146,6 +149,10 @@ def test_the_table_has_no_row_the_expectations_do_not_know() -> None:
         (PC, Kind.WITHDRAW, "Finish or ABORT your number change"),
         (PS, Kind.WITHDRAW, "Finish or ABORT your number change"),
         (PS, Kind.CODE, "already accepted"),
+        (BP, Kind.CODE, "given at the branch"),
+        (BP, Kind.CALL, "given at the branch"),
+        (BP, Kind.PHONE, "started at a branch is waiting"),
+        (BP, Kind.WITHDRAW, "Finish or ABORT your number change"),
     ],
 )
 def test_illegal_commands_get_a_reply_that_helps(
@@ -160,6 +167,7 @@ def test_unknown_text_gets_the_hint_of_the_current_state() -> None:
     assert "HELP" in step(IDLE, Event(Kind.UNKNOWN)).replies[0]
     assert "6-digit code" in step(WC, Event(Kind.UNKNOWN)).replies[0]
     assert "link" in step(WS, Event(Kind.UNKNOWN)).replies[0]
+    assert "ABORT if it was not you" in step(BP, Event(Kind.UNKNOWN)).replies[0]
 
 
 def test_an_outcome_without_a_message_sends_nothing() -> None:
@@ -170,7 +178,7 @@ def test_an_outcome_without_a_message_sends_nothing() -> None:
 def test_pending_request_names_the_flow_of_each_state() -> None:
     assert pending_request(IDLE) is None
     assert pending_request(WC) == pending_request(WS) == "withdrawal"
-    assert pending_request(PC) == pending_request(PS) == "phone_change"
+    assert pending_request(PC) == pending_request(PS) == pending_request(BP) == "phone_change"
 
 
 def test_outcomes_and_commands_split_the_kinds() -> None:

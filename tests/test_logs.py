@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 
-from smsbank.logs import JsonFormatter, TextFormatter
+from smsbank.logs import JsonFormatter, TextFormatter, mask_text
 
 
 def record(message: str, **extra: object) -> logging.LogRecord:
@@ -37,3 +37,19 @@ def test_durations_and_statuses_stay_readable() -> None:
     line = json.loads(JsonFormatter().format(entry))
 
     assert (line["decode_ms"], line["detect_ms"], line["status_code"]) == (17.2, 101.0, 200)
+
+
+def test_the_masking_that_scrubs_stored_texts_knows_every_secret_form() -> None:
+    """`mask_text` is what scrubs a sent text's secret in the outbox (smsbank/outbox.py)."""
+    token = "Zx9_" + "a" * 39
+    short = "Ab-_cdEFgh0123456789xy"  # the 22-character short form of a capture link
+    text = (
+        "123456 is your code. Your code is 6, 5, 4, 3, 2, 1. "
+        f"https://bank.example.test/capture/{token} https://bank.example.test/c/{short}"
+    )
+    masked = mask_text(text)
+    assert masked == (
+        "<code> is your code. Your code is <code>. "
+        "https://bank.example.test/capture/<token> https://bank.example.test/c/<token>"
+    )
+    assert mask_text(masked) == masked  # scrubbing twice changes nothing

@@ -1,6 +1,13 @@
 import pytest
 
-from smsbank.phones import InvalidPhone, is_e164, mask_phone, normalize_phone
+from smsbank.phones import (
+    InvalidPhone,
+    is_e164,
+    is_premium_rate,
+    mask_phone,
+    normalize_phone,
+    region_of,
+)
 
 
 @pytest.mark.parametrize(
@@ -29,3 +36,22 @@ def test_masking_keeps_only_the_last_four_digits() -> None:
     assert "765" not in masked
     assert is_e164("+15557654321")
     assert not is_e164("5557654321")
+
+
+@pytest.mark.parametrize(
+    ("phone", "region"),
+    [
+        ("+15557654321", "US"),  # not assigned anywhere: the calling code's main country
+        ("+14155552671", "US"),
+        ("+18762345678", "JM"),  # +1 shared by the Caribbean: told apart by area code
+        ("+12842345678", "VG"),  # even where the library does not know the number
+        ("+33612345678", "FR"),
+    ],
+)
+def test_the_country_of_a_number(phone: str, region: str) -> None:
+    assert region_of(phone) == region
+
+
+def test_premium_rate_numbers_are_recognised() -> None:
+    assert is_premium_rate("+19005551234")
+    assert not is_premium_rate("+14155552671")

@@ -234,3 +234,13 @@ def test_serve_in_production_without_twilio_stops_with_the_settings_to_set(
     )
     assert result.returncode == 1
     assert "TWILIO_ACCOUNT_SID" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_allowed_countries_default_to_the_banks_number_then_the_region() -> None:
+    assert Settings(twilio_phone_number="+447700900123").allowed_regions == {"GB"}
+    assert Settings(default_region="CA").allowed_regions == {"CA"}
+    assert Settings(allowed_countries=" us, ca ").allowed_regions == {"US", "CA"}
+    with pytest.raises(SettingsError, match="SMSBANK_ALLOWED_COUNTRIES"):
+        Settings.from_env(environ={"SMSBANK_ALLOWED_COUNTRIES": "US,XX"}, dotenv_path=None)
+    with pytest.raises(SettingsError, match="SMSBANK_OUTBOUND_CALLS_PER_HOUR"):
+        Settings.from_env(environ={"SMSBANK_OUTBOUND_CALLS_PER_HOUR": "-1"}, dotenv_path=None)

@@ -1,58 +1,68 @@
 """`POST /webhooks/twilio/voice` and its menu: banking by phone call (SPEC §8).
 
-A registered caller hears a `<Gather>` menu (1 balance, 2 last transactions, 3 a new
-code for the pending step, read digit by digit); anyone else hears that the number is
-not registered. The menu's `action` is `/webhooks/twilio/voice/menu`, on the public
-base URL, so Twilio signs it like any other webhook and we check it the same way.
+Caller ID can be spoofed, so what a call hears depends on who vouches for the caller
+(`smsbank.calls`). A call whose number Twilio attests (`StirVerstat` =
+`TN-Validation-Passed-A`) from a customer hears a `<Gather>` menu (1 balance, 2 last
+transactions, 3 a new code for the pending step, read digit by digit); an attested
+stranger hears that the number is not registered. Any other call hears that the bank
+calls the registered number back (if it is one) and hangs up; the call-back, placed
+through the outbox, offers the same menu to whoever answers the registered phone.
 
-Outbound calls (the `CALL` command) need no endpoint here: the outbox's Twilio backend
-sends their TwiML inline.
+The menu's `action` is `/webhooks/twilio/voice/menu` on the public base URL, with
+`?caller=verified` (an attested call: the caller ID names the customer) or
+`?callback=<outbox id>` (a call-back: the call the bank placed names them). Twilio
+signs the URL with its query like any other webhook and we check it the same way, so
+neither can be forged; a menu request with neither reads nothing.
+
+Outbound calls that only read (the `CALL` command) need no endpoint here: the outbox's
+Twilio backend sends their TwiML inline.
 """
 
 from __future__ import annotations
 
-from quart import Blueprint, Response
+from quart import Blueprint, Response, request
 from quart_schema import hide
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from smsbank import messages, sms_service
+from smsbank import calls, messages, sms_service
+from smsbank.errors import ValidationFailed
 from smsbank.http import settings
+from smsbank.sms_backends import menu_gather
 from webhooks.signature import verify_twilio_request
 from webhooks.sms import address_field, sid_field, twiml
 
 blueprint = Blueprint("twilio_voice", __name__, url_prefix="/webhooks/twilio")
 
-MENU_PATH = "/webhooks/twilio/voice/menu"
-GATHER_TIMEOUT_SECONDS = 6
+MAX_OUTBOX_ID = 2**63 - 1
 
 
-def menu(prompt: str) -> Gather:
-    """One key press, posted (signed) to the menu endpoint."""
-    gather = Gather(
-        num_digits=1,
-        action=settings().base_url + MENU_PATH,
-        method="POST",
-        timeout=GATHER_TIMEOUT_SECONDS,
-    )
-    gather.say(prompt)
-    return gather
+def menu(prompt: str, query: str) -> Gather:
+    """One key press, posted (signed) to the menu endpoint with `query`."""
+    return menu_gather(prompt, f"{settings().base_url}{calls.VOICE_MENU_PATH}?{query}")
 
 
 @blueprint.post("/voice")
 @hide
 async def post_voice() -> Response:
-    """An inbound call: the menu for customers, a polite refusal for anyone else."""
+    """An inbound call: the menu for an attested customer; otherwise a call-back."""
     form = await verify_twilio_request()
     caller = address_field(form, "From", required=True)
     customer = await sms_service.record_call(
         sid_field(form, "CallSid"), caller, address_field(form, "To", required=False)
     )
     response = VoiceResponse()
+    if not calls.caller_verified(form.get("StirVerstat", "")):
+        # The same words whoever calls: a spoofer learns nothing, not even whether the
+        # number is a customer's; the registered phone is called back.
+        await calls.call_back(settings(), customer)
+        response.say(messages.voice_calling_back())
+        response.hangup()
+        return twiml(response)
     if customer is None:
         response.say(messages.voice_not_registered())
         response.hangup()
         return twiml(response)
-    response.append(menu(messages.voice_menu()))
+    response.append(menu(messages.voice_menu(), calls.VERIFIED_QUERY))
     # Reached only when the caller pressed nothing.
     response.say("We did not get a choice. Goodbye.")
     response.hangup()
@@ -62,17 +72,39 @@ async def post_voice() -> Response:
 @blueprint.post("/voice/menu")
 @hide
 async def post_voice_menu() -> Response:
-    """The caller pressed a key: say what they asked for, then offer the menu again."""
+    """A key pressed in a menu: say what was asked for, then offer the menu again."""
     form = await verify_twilio_request()
     caller = address_field(form, "From", required=True)
+    callee = address_field(form, "To", required=False)
     sid_field(form, "CallSid")
-    digit = form.get("Digits", "").strip()[:1]
-    answer = await sms_service.voice_menu_choice(settings(), caller, digit)
+    callback_id = _callback_id(request.args.get("callback"))
+    verified = request.args.get("caller") == "verified"
+    customer = await calls.menu_customer(
+        settings(), caller=caller, callee=callee, verified=verified, callback_id=callback_id
+    )
     response = VoiceResponse()
+    if customer is None:
+        stranger = verified and callback_id is None  # an attested number, no customer's
+        response.say(
+            messages.voice_not_registered() if stranger else messages.voice_menu_unavailable()
+        )
+        response.hangup()
+        return twiml(response)
+    digit = form.get("Digits", "").strip()[:1]
+    answer = await sms_service.voice_menu_choice(settings(), customer, digit)
     for sentence in answer.say:
         response.say(sentence)
     if answer.menu_again:
-        response.append(menu("For anything else, press 1, 2 or 3. Or hang up."))
+        query = f"callback={callback_id}" if callback_id is not None else calls.VERIFIED_QUERY
+        response.append(menu("For anything else, press 1, 2 or 3. Or hang up.", query))
         response.say("Goodbye.")
     response.hangup()
     return twiml(response)
+
+
+def _callback_id(raw: str | None) -> int | None:
+    if raw is None or raw == "":
+        return None
+    if not raw.isascii() or not raw.isdigit() or int(raw) > MAX_OUTBOX_ID:
+        raise ValidationFailed("callback must be a call's id", code="invalid_callback")
+    return int(raw)

@@ -27,10 +27,10 @@ from smsbank.api.auth import current_staff, protect
 from smsbank.api.customers import parse_amount_field, parse_phone_field
 from smsbank.api.schemas import CustomerOut, ErrorBody, ErrorResponse, Strict, TransactionOut
 from smsbank.customers import MAX_ID, customer_json, get_customer
-from smsbank.errors import BankError, NotFound, ValidationFailed
+from smsbank.errors import BankError, ValidationFailed
 from smsbank.http import settings
 from smsbank.ledger import entry_json
-from smsbank.models import Channel, PhoneChange, PhoneChangeStatus
+from smsbank.models import Channel
 
 blueprint = protect(Blueprint("branch", __name__))
 tag_blueprint(blueprint, ["original staff endpoints"])
@@ -208,22 +208,7 @@ async def post_update_mobile(data: UpdateMobile) -> dict[str, Any]:
     new_phone = parse_phone_field(data.new_phone_number, "new_phone_number")
     code = clean_code(data.otp)
     customer = await get_customer(data.customer_id)
-    change = (
-        await PhoneChange.filter(
-            customer_id=customer.id,
-            new_phone=new_phone,
-            channel=Channel.BRANCH,
-            status=PhoneChangeStatus.AWAITING_CODE,
-        )
-        .order_by("-id")
-        .first()
-    )
-    if change is None:
-        raise NotFound(
-            "no number change to that number is waiting for a code; "
-            "request one with /request_update_otp",
-            code="phone_change_not_found",
-        )
+    change = await phone_changes.branch_change_awaiting_code(customer.id, new_phone)
     outcome = await phone_changes.verify_code(
         settings(), change.id, code, actor=current_staff().actor
     )

@@ -28,6 +28,7 @@ from smsbank.api.schemas import (
     PageQuery,
     TransactionList,
 )
+from smsbank.clock import utcnow
 from smsbank.customers import clean_name, create_customer, customer_json, get_customer
 from smsbank.errors import ValidationFailed
 from smsbank.http import settings
@@ -110,7 +111,8 @@ async def get_customer_by_id(customer_id: int) -> dict[str, Any]:
 @document_response(ErrorResponse, 400)
 @document_response(ErrorResponse, 404)
 async def patch_customer(customer_id: int, data: CustomerPatch) -> dict[str, Any]:
-    """Rename, lock or unlock an account, or lift a face-verification lockout."""
+    """Rename, lock or unlock an account, or lift a face-verification lockout or the
+    lock on codes by SMS (`codes_locked`, after too many wrong codes in a day)."""
     customer = await get_customer(customer_id)
     changes: dict[str, Any] = {}
     if data.name is not None:
@@ -121,8 +123,13 @@ async def patch_customer(customer_id: int, data: CustomerPatch) -> dict[str, Any
         changes["face_locked"] = data.face_locked
         if not data.face_locked:
             changes["face_failures"] = 0
+    if data.codes_locked is not None:
+        changes["codes_locked"] = data.codes_locked
+        if not data.codes_locked:
+            # The wrong codes that locked them no longer count toward the next lock.
+            changes["codes_unlocked_at"] = utcnow()
     if not changes:
-        raise ValidationFailed("nothing to change: send name, status or face_locked")
+        raise ValidationFailed("nothing to change: send name, status, face_locked or codes_locked")
     async with in_transaction():
         await Customer.filter(id=customer.id).update(**changes)
         await customer.refresh_from_db()
@@ -130,9 +137,10 @@ async def patch_customer(customer_id: int, data: CustomerPatch) -> dict[str, Any
             "customer.updated",
             actor=current_staff().actor,
             customer_id=customer.id,
-            fields=sorted(changes),
+            fields=sorted(changes.keys() - {"face_failures", "codes_unlocked_at"}),
             status=customer.status.value,
             face_locked=customer.face_locked,
+            codes_locked=customer.codes_locked,
         )
     return customer_json(customer)
 

@@ -22,20 +22,25 @@ from quart_schema import (
 from quart_schema.pydantic import File
 from tortoise.transactions import in_transaction
 
-from smsbank import messages, withdrawals
+from smsbank import messages, quotas, withdrawals
 from smsbank.api.auth import current_staff, protect
 from smsbank.api.customers import parse_amount_field, parse_phone_field
 from smsbank.api.schemas import CustomerOut, ErrorResponse
-from smsbank.capture import issue_enrolment_link
+from smsbank.capture import issue_enrolment_link, link_deadline
 from smsbank.customers import customer_json, get_customer
-from smsbank.errors import Conflict, Forbidden, ValidationFailed
+from smsbank.errors import BankError, Conflict, Forbidden, TooManyRequests, ValidationFailed
 from smsbank.faces.checks import compare_with_enrolled, record_check
-from smsbank.faces.enrolment import create_customer_with_photo, enrol_customer_photo
+from smsbank.faces.enrolment import (
+    FaceAlreadyEnrolled,
+    create_customer_with_photo,
+    enrol_customer_photo,
+)
 from smsbank.faces.service import FaceService, FaceUnavailable
 from smsbank.http import services, settings
-from smsbank.models import Withdrawal, WithdrawalStatus
+from smsbank.models import CustomerStatus, Withdrawal, WithdrawalStatus
 from smsbank.outbox import enqueue_sms
 from smsbank.phones import mask_phone
+from smsbank.quotas import Quota
 
 blueprint = protect(Blueprint("faces", __name__))
 tag_blueprint(blueprint, ["faces"])
@@ -63,7 +68,9 @@ class FaceCheckForm(BaseModel):
 
 class FaceCheckOut(BaseModel):
     verified: bool
-    distance: float
+    # The exact distance for a withdrawal's check (bounded by the lockout); null for a
+    # plain check, which must not be an oracle for tuning a spoof (it is audited).
+    distance: float | None
     threshold: float
     customer_id: int
     withdrawal_id: int | None = None
@@ -131,9 +138,11 @@ def _id_field(form: dict[str, str], field: str) -> int | None:
 @security_scheme([{"bearerAuth": []}])
 @document_request(PhotoUpload, source=DataSource.FORM_MULTIPART)
 @document_response(CustomerOut, 200)
-@photo_errors(404)
+@photo_errors(403, 404)
 async def put_customer_face(customer_id: int) -> dict[str, Any]:
-    """Enrol (or replace) the customer's face from a photo with exactly one face."""
+    """Enrol the customer's face from a photo with exactly one face, or replace it at
+    the counter: refused (403) on a locked account or while face checks are locked;
+    a replacement is audited, texted to the customer and pauses withdrawals."""
     _, files = await _form()
     photo = await _photo(files)
     customer = await enrol_customer_photo(
@@ -145,7 +154,7 @@ async def put_customer_face(customer_id: int) -> dict[str, Any]:
 @blueprint.post("/api/v1/customers/<int:customer_id>/enrolment-link")
 @security_scheme([{"bearerAuth": []}])
 @document_response(EnrolmentLinkOut, 202)
-@errors(404, 409)
+@errors(403, 404, 409)
 async def post_enrolment_link(customer_id: int) -> tuple[dict[str, Any], int]:
     """Text the customer a link on which they enrol their face with a selfie.
 
@@ -153,6 +162,15 @@ async def post_enrolment_link(customer_id: int) -> tuple[dict[str, Any], int]:
     enrols their face on this account.
     """
     customer = await get_customer(customer_id)
+    if customer.face_enrolled:
+        # Whoever holds the phone would enrol their own face: a face is changed only
+        # at a branch, where staff see who is asking.
+        raise FaceAlreadyEnrolled(
+            "this customer already has a face enrolled; an enrolment link cannot change it: "
+            f"re-enrol at the counter with PUT /api/v1/customers/{customer.id}/face"
+        )
+    if customer.status != CustomerStatus.ACTIVE:
+        raise Forbidden("the account is locked; unlock it first", code="account_locked")
     if customer.sms_opted_out:
         raise Conflict(
             "the customer has opted out of text messages (STOP); they must text START first",
@@ -166,6 +184,7 @@ async def post_enrolment_link(customer_id: int) -> tuple[dict[str, Any], int]:
             body=messages.enrolment_link(url),
             template="enrolment_link",
             customer_id=customer.id,
+            secret_expires_at=link_deadline(settings()),
         )
     return {
         "customer_id": customer.id,
@@ -203,10 +222,11 @@ async def post_add_customer() -> tuple[dict[str, Any], int]:
 @security_scheme([{"bearerAuth": []}])
 @document_request(FaceCheckForm, source=DataSource.FORM_MULTIPART)
 @document_response(FaceCheckOut, 200)
-@photo_errors(403, 404, 409, 410)
+@photo_errors(403, 404, 409, 410, 429)
 async def post_verify_face() -> dict[str, Any]:
     """Compare a photo with the enrolled face: for a withdrawal (a match approves it;
-    a mismatch counts toward the lockout) or, by customer id, as a plain check."""
+    a mismatch counts toward the lockout) or, by customer id, as a plain check (the
+    decision only, `distance` null; limited per customer and per key an hour)."""
     form, files = await _form()
     withdrawal_id = _id_field(form, "withdrawal_id")
     customer_id = _id_field(form, "customer_id")
@@ -224,13 +244,19 @@ async def post_verify_face() -> dict[str, Any]:
         customer_id = withdrawal.customer_id  # type: ignore[attr-defined]
     assert customer_id is not None
     customer = await get_customer(customer_id)
+    counted = await _count_plain_check(customer.id, actor) if withdrawal is None else ()
     if withdrawal is not None and customer.face_locked:
         raise Forbidden(
             "face checks are locked for this customer after too many failed selfies; "
             'unlock with PATCH /api/v1/customers/{id} {"face_locked": false}',
             code="face_locked",
         )
-    result = await compare_with_enrolled(settings(), _faces(), customer, photo)
+    try:
+        result = await compare_with_enrolled(settings(), _faces(), customer, photo)
+    except BankError:
+        # A photo the model could not use (or no model) reveals nothing: not a check.
+        await quotas.give_back(*counted)
+        raise
     check = await record_check(
         settings(),
         customer.id,
@@ -242,7 +268,7 @@ async def post_verify_face() -> dict[str, Any]:
     )
     body: dict[str, Any] = {
         "verified": result.verified,
-        "distance": round(float(result.distance or 0.0), 6),
+        "distance": round(float(result.distance or 0.0), 6) if withdrawal else None,
         "threshold": result.threshold,
         "customer_id": customer.id,
         "face_locked": check.locked,
@@ -267,6 +293,24 @@ async def post_verify_face() -> dict[str, Any]:
         body["withdrawal_id"] = withdrawal.id
         body["withdrawal_status"] = updated.status.value
     return body
+
+
+async def _count_plain_check(customer_id: int, actor: str) -> tuple[tuple[Quota, object], ...]:
+    """A plain check, counted per customer and per API key before the face is looked at
+    (what was counted is returned): a face check answered without limit is a way to tune
+    a spoof; 429 past the hour's."""
+    configured = settings()
+    counted: tuple[tuple[Quota, object], ...] = (
+        (Quota("face_check", configured.face_checks_per_customer_per_hour), customer_id),
+        (Quota("face_check_key", configured.face_checks_per_key_per_hour), actor),
+    )
+    if await quotas.take_all(*counted):
+        return counted
+    raise TooManyRequests(
+        "too many plain face checks for this customer or this key in the last hour; "
+        "try again in an hour (a withdrawal's face check is not limited this way)",
+        code="too_many_face_checks",
+    )
 
 
 async def _withdrawal_awaiting_face(withdrawal_id: int) -> Withdrawal:

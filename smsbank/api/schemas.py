@@ -41,6 +41,7 @@ class CustomerPatch(Strict):
     name: StrictStr | None = Field(default=None, max_length=400)
     status: Literal["active", "locked"] | None = None
     face_locked: bool | None = None
+    codes_locked: bool | None = None
 
 
 class Deposit(Strict):
@@ -100,6 +101,8 @@ class CustomerOut(BaseModel):
     face_enrolled_at: str | None
     face_model: str | None
     face_locked: bool
+    codes_locked: bool
+    withdrawals_held_until: str | None
     sms_opted_out: bool
     created_at: str
 

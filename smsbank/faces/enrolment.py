@@ -16,18 +16,41 @@ from decimal import Decimal
 
 from tortoise.transactions import in_transaction
 
-from smsbank import audit
+from smsbank import audit, cooling_off, messages
+from smsbank.capture import close_enrolment_links
 from smsbank.clock import utcnow
 from smsbank.customers import clean_name, create_customer, get_customer
-from smsbank.errors import Conflict
+from smsbank.errors import Conflict, Forbidden
 from smsbank.faces.crypto import decrypt_embedding, encrypt_embedding
 from smsbank.faces.service import FaceResult, FaceService, running_face_service
-from smsbank.models import Customer
+from smsbank.models import Customer, CustomerStatus
+from smsbank.outbox import enqueue_sms
 from smsbank.settings import Settings
 
 
 class NotEnrolled(Conflict):
     code = "face_not_enrolled"
+
+
+class FaceAlreadyEnrolled(Conflict):
+    code = "face_enrolled"
+
+
+def ensure_face_may_change(customer: Customer) -> None:
+    """A re-enrolment replaces what proves who the customer is: never on a locked
+    account or while face checks are locked; staff lift the lock first (audited)."""
+    if customer.status != CustomerStatus.ACTIVE:
+        raise Forbidden(
+            "the account is locked: unlock it first "
+            '(PATCH /api/v1/customers/{id} {"status": "active"}), then re-enrol the face',
+            code="account_locked",
+        )
+    if customer.face_locked:
+        raise Forbidden(
+            "face checks are locked for this customer: lift the lock first "
+            '(PATCH /api/v1/customers/{id} {"face_locked": false}), then re-enrol the face',
+            code="face_locked",
+        )
 
 
 @asynccontextmanager
@@ -41,18 +64,67 @@ async def face_engine(settings: Settings, faces: FaceService | None) -> AsyncIte
 
 
 async def store_embedding(
-    settings: Settings, customer_id: int, result: FaceResult, *, model: str, actor: str, source: str
+    settings: Settings,
+    customer_id: int,
+    result: FaceResult,
+    *,
+    model: str,
+    actor: str,
+    source: str,
+    replacing: bool = False,
 ) -> Customer:
-    """Save an embedding (encrypted) on the customer, replacing any earlier one."""
+    """Save an embedding (encrypted) on the customer; the enrolment links still open
+    are closed (a face is enrolled now: none of them may replace it).
+
+    A first enrolment only where no face is enrolled: 409 `face_enrolled` otherwise, so
+    an enrolment link never replaces a face, however it races. `replacing` (a
+    re-enrolment at a branch) replaces it, audited as a face change, texted to the
+    customer, and withdrawals cool off.
+    """
     blob = encrypt_embedding(settings.secret_key, customer_id, result.embedding)
     async with in_transaction():
-        await Customer.filter(id=customer_id).update(
+        target = Customer.filter(id=customer_id)
+        if not replacing:
+            target = target.filter(face_embedding__isnull=True)
+        if not await target.update(
             face_embedding=blob, face_model=model, face_enrolled_at=utcnow()
-        )
-        await audit.record(
-            "face.enrolled", actor=actor, customer_id=customer_id, source=source, model=model
-        )
+        ):
+            raise FaceAlreadyEnrolled(
+                "this customer already has a face enrolled; re-enrol it at the counter "
+                "with PUT /api/v1/customers/{id}/face"
+            )
+        await close_enrolment_links(customer_id)
+        if replacing:
+            await _announce_face_change(settings, customer_id, actor=actor, source=source)
+        else:
+            await audit.record(
+                "face.enrolled", actor=actor, customer_id=customer_id, source=source, model=model
+            )
     return await get_customer(customer_id)
+
+
+async def _announce_face_change(
+    settings: Settings, customer_id: int, *, actor: str, source: str
+) -> None:
+    """Inside the change's transaction: audit it, tell the customer, start the cooling-off."""
+    customer = await get_customer(customer_id)
+    held_until = await cooling_off.start(settings, customer_id)
+    await enqueue_sms(
+        settings,
+        to=customer.phone,
+        body=messages.face_changed(settings.cooling_off_hours),
+        template="face_changed",
+        customer_id=customer_id,
+        respect_opt_out=False,  # a security notice, like a number change's
+    )
+    await audit.record(
+        "face.changed",
+        actor=actor,
+        customer_id=customer_id,
+        source=source,
+        model=customer.face_model,
+        withdrawals_held_until=held_until.isoformat() if held_until else None,
+    )
 
 
 async def enrol_customer_photo(
@@ -64,13 +136,25 @@ async def enrol_customer_photo(
     faces: FaceService | None = None,
     source: str = "staff",
 ) -> Customer:
-    """Enrol (or re-enrol) a customer's face from a photo with exactly one face."""
-    await get_customer(customer_id)  # 404 before the expensive part
+    """Enrol a customer's face from a photo with exactly one face, or at a branch
+    replace the enrolled one (`ensure_face_may_change`, then `store_embedding`)."""
+    customer = await get_customer(customer_id)  # 404 (and 403) before the expensive part
+    if customer.face_enrolled:
+        ensure_face_may_change(customer)
     async with face_engine(settings, faces) as engine:
         result = await engine.analyse(photo)
         model = engine.model_label
+    customer = await get_customer(customer_id)
+    if customer.face_enrolled:
+        ensure_face_may_change(customer)
     return await store_embedding(
-        settings, customer_id, result, model=model, actor=actor, source=source
+        settings,
+        customer_id,
+        result,
+        model=model,
+        actor=actor,
+        source=source,
+        replacing=customer.face_enrolled,
     )
 
 

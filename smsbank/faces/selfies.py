@@ -33,7 +33,7 @@ from smsbank import capture, phone_changes, withdrawals
 from smsbank.customers import get_customer
 from smsbank.errors import BankError, Conflict, Gone
 from smsbank.faces.checks import compare_with_enrolled, record_check
-from smsbank.faces.enrolment import store_embedding
+from smsbank.faces.enrolment import FaceAlreadyEnrolled, store_embedding
 from smsbank.faces.service import FaceResult, FaceService, FaceUnavailable
 from smsbank.models import (
     CapturePurpose,
@@ -80,7 +80,12 @@ async def submit_selfie(
     record = await capture.usable_token(token)
     left = capture.attempts_left(record)
     customer = await get_customer(record.customer_id)  # type: ignore[attr-defined]
-    if record.purpose != CapturePurpose.ENROLMENT:
+    if record.purpose == CapturePurpose.ENROLMENT:
+        refused = _enrolment_refused(customer)
+        if refused is not None:
+            await capture.finish_token(record, CaptureTokenStatus.FAILED)
+            return refused
+    else:
         closed = await _request_closed(record)
         if closed:
             await capture.finish_token(record, CaptureTokenStatus.FAILED)
@@ -121,20 +126,43 @@ async def submit_selfie(
     return await _mismatch(settings, record, customer, result, left)
 
 
+def _enrolment_refused(customer: Customer) -> SelfieOutcome | None:
+    """An enrolment link enrols a first face only, on an active account: a face is
+    changed at a branch, where staff see who is asking."""
+    if customer.status != CustomerStatus.ACTIVE:
+        return SelfieOutcome(
+            "failed", "This account is locked. Please visit your branch.", 0, http_status=403
+        )
+    if customer.face_enrolled:
+        return SelfieOutcome(
+            "failed",
+            "A face is already enrolled on this account. To change it, visit your branch.",
+            0,
+            http_status=409,
+        )
+    return None
+
+
 async def _enrolled(
     settings: Settings, record: CaptureToken, result: FaceResult, model: str
 ) -> SelfieOutcome:
-    async with in_transaction():
-        if not await capture.finish_token(record, CaptureTokenStatus.SUCCEEDED):
-            raise _already_used()
-        await store_embedding(
-            settings,
-            record.customer_id,  # type: ignore[attr-defined]
-            result,
-            model=model,
-            actor=ACTOR,
-            source="enrolment_link",
-        )
+    try:
+        async with in_transaction():
+            if not await capture.finish_token(record, CaptureTokenStatus.SUCCEEDED):
+                raise _already_used()
+            await store_embedding(
+                settings,
+                record.customer_id,  # type: ignore[attr-defined]
+                result,
+                model=model,
+                actor=ACTOR,
+                source="enrolment_link",
+            )
+    except FaceAlreadyEnrolled:  # enrolled at the counter while this selfie was checked
+        await capture.finish_token(record, CaptureTokenStatus.FAILED)
+        refused = _enrolment_refused(await get_customer(record.customer_id))  # type: ignore[attr-defined]
+        assert refused is not None
+        return refused
     return SelfieOutcome(
         "enrolled",
         "Your face is enrolled. From now on a selfie approves your withdrawals.",

@@ -341,7 +341,7 @@ async def test_a_number_change_at_the_branch(
     assert "phone_change_id" in await response.get_json()
     code = await last_code(NEW_NUMBER)
     told = await OutboundMessage.filter(to_phone=old_phone).order_by("-id").first()
-    assert told is not None and told.template == "phone_change_code_sent"
+    assert told is not None and told.template == "phone_change_started_at_branch"
 
     changed = await client.post(
         "/update_mobile",

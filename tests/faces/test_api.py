@@ -252,8 +252,8 @@ async def test_a_plain_check_is_audited_but_never_locks(
     assert same.status_code == 200
     body = await same.get_json()
     assert body["verified"] is True and body["threshold"] == 0.07
-    assert 0 <= body["distance"] <= 0.07
-    for _ in range(6):
+    assert body["distance"] is None  # the decision only (tests/faces/test_face_oracle.py)
+    for _ in range(4):  # the hour's plain checks for one customer: 5
         other = await face_client.post(
             "/verify_face",
             headers=staff,
@@ -261,11 +261,11 @@ async def test_a_plain_check_is_audited_but_never_locks(
             files=photo(grace_jpeg),
         )
         body = await other.get_json()
-        assert other.status_code == 200 and body["verified"] is False and body["distance"] > 0.07
+        assert other.status_code == 200 and body["verified"] is False
     customer = await Customer.get(id=enrolled.id)
     assert not customer.face_locked and customer.face_failures == 0
     events = await AuditEvent.filter(action="face.checked", customer_id=enrolled.id)
-    assert len(events) == 7
+    assert len(events) == 5
     assert all(e.details["purpose"] == "staff_check" for e in events)
     assert all(e.details["counts_toward_lockout"] is False for e in events)
 

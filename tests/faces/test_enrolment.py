@@ -75,7 +75,7 @@ async def test_verification_compares_with_the_stored_embedding(
     assert (await compare_with_enrolled(settings, face_service, customer, astronaut_jpeg)).verified
     grace = await face_service.analyse(grace_jpeg)
     customer = await store_embedding(
-        settings, customer.id, grace, model="Dlib/dlib", actor="test", source="test"
+        settings, customer.id, grace, model="Dlib/dlib", actor="test", source="test", replacing=True
     )
     assert not (
         await compare_with_enrolled(settings, face_service, customer, astronaut_jpeg)

@@ -117,6 +117,9 @@ async def test_at_a_phones_size_the_text_box_stays_put_and_the_newest_message_sh
             for _ in range(2):
                 await page.fill("#body", "BAL")
                 await page.click("#send")
+                # The button is off while a text is being sent: a second click then
+                # would send nothing (seen on a busy machine).
+                await expect(page.locator("#send")).to_be_enabled()
             replies = page.locator(".msg.outbound", has_text="balance")
             await expect(replies).to_have_count(2, timeout=WAIT_MS)
             # After sending, the newest reply is whole on screen and the box did not move.

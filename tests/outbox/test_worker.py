@@ -12,7 +12,6 @@ import json
 import os
 import re
 import signal
-import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,13 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tortoise import Tortoise
-from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from smsbank import outbox_worker
 from smsbank.app import create_app
 from smsbank.clock import utcnow
-from smsbank.db import tortoise_config
 from smsbank.models import Customer, OutboundMessage, OutboundStatus
 from smsbank.outbox import enqueue_sms
 from smsbank.outbox_worker import CLAIM_SECONDS, OutboxWorker, claim_due, deliver_due
@@ -35,12 +31,10 @@ from smsbank.settings import Settings
 from smsbank.sms_backends import ConsoleBackend, TwilioBackend
 from smsbank.sms_batch import InboundBatcher
 from smsbank.sms_service import Handled, InboundSms, Result, handle_inbound_sms
-from tests.conftest import POSTGRES_URL, reset_database
+from tests.conftest import reset_database
 from tests.fake_twilio import FakeTwilio
-from tests.outbox.conftest import reload, wait_for
+from tests.outbox.conftest import reload, spawn_worker, wait_for
 from tests.twilio_signing import new_sid
-
-PROJECT = Path(__file__).resolve().parent.parent.parent
 
 
 async def test_the_app_runs_the_worker_and_console_messages_are_sent_promptly(
@@ -299,72 +293,6 @@ def _sent_replies(phone: str, at_least: int = 1) -> Any:
 # -- several processes -------------------------------------------------------------
 
 
-def _databases() -> list[Any]:
-    return [
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param(
-            "postgres",
-            id="postgres",
-            marks=[
-                pytest.mark.postgres,
-                pytest.mark.skipif(not POSTGRES_URL, reason="set SMSBANK_TEST_POSTGRES_URL"),
-            ],
-        ),
-    ]
-
-
-@pytest.fixture(params=_databases())
-async def shared_settings(
-    request: pytest.FixtureRequest, settings: Settings, fake: FakeTwilio, tmp_path: Path
-) -> AsyncIterator[Settings]:
-    """Twilio-backed settings on a database several processes can share, connected here.
-
-    Runs on SQLite even in a PostgreSQL run. Tortoise caches each model's INSERT per
-    connection *name*, not per dialect, so the cache is emptied on the way in and out:
-    otherwise SQLite's `?` placeholders would reach PostgreSQL in the next test.
-    """
-    url = POSTGRES_URL if request.param == "postgres" else f"sqlite://{tmp_path / 'shared.db'}"
-    shared = settings.with_overrides(
-        database_url=url, sms_backend="twilio", twilio_api_base_url=fake.base_url
-    )
-    EXECUTOR_CACHE.clear()
-    await reset_database(url)
-    await Tortoise.init(config=tortoise_config(url), _enable_global_fallback=True)
-    try:
-        yield shared
-    finally:
-        await Tortoise.close_connections()
-        EXECUTOR_CACHE.clear()
-
-
-def _settings_json(settings: Settings) -> str:
-    keys = (
-        "database_url",
-        "public_base_url",
-        "sms_backend",
-        "twilio_account_sid",
-        "twilio_auth_token",
-        "twilio_phone_number",
-        "twilio_api_base_url",
-        "outbox_max_attempts",
-        "outbox_backoff_seconds",
-    )
-    return json.dumps({key: getattr(settings, key) for key in keys})
-
-
-async def _spawn(settings: Settings, *args: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tests.outbox.worker_process",
-        _settings_json(settings),
-        *args,
-        cwd=PROJECT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-
-
 async def test_two_worker_processes_send_each_message_exactly_once(
     shared_settings: Settings, fake: FakeTwilio, tmp_path: Path
 ) -> None:
@@ -379,7 +307,7 @@ async def test_two_worker_processes_send_each_message_exactly_once(
     ready = [tmp_path / f"ready-{n}" for n in range(2)]
 
     workers = [
-        await _spawn(shared_settings, "--ready-file", str(flag), "--go-file", str(go))
+        await spawn_worker(shared_settings, "--ready-file", str(flag), "--go-file", str(go))
         for flag in ready
     ]
     # Both connected and waiting before either starts: they really compete.
@@ -408,7 +336,7 @@ async def test_a_worker_killed_mid_send_is_reclaimed_at_least_once(
     message = await enqueue_sms(shared_settings, to="+15550110001", body="code", template="t")
     fake.delay = 60  # Twilio hangs, so the worker is caught mid-send
 
-    worker = await _spawn(shared_settings, "--mode", "once")
+    worker = await spawn_worker(shared_settings, "--mode", "once")
     await wait_for(lambda: _received(fake, 1), within=30)
     os.kill(worker.pid, signal.SIGKILL)
     await worker.wait()

@@ -51,7 +51,8 @@ async def test_every_public_route_answers_a_quick_503_when_the_database_is_down(
     signed = [
         ("/webhooks/twilio/sms", sms_form(phone, "BAL"), ""),
         ("/webhooks/twilio/voice", voice_form(phone), ""),
-        ("/webhooks/twilio/voice/menu", voice_form(phone, Digits="1"), ""),
+        ("/webhooks/twilio/voice/menu", voice_form(phone, Digits="1"), "caller=verified"),
+        ("/webhooks/twilio/voice/menu", voice_form(phone, Digits="1"), "callback=7"),
         ("/webhooks/twilio/status", {"MessageSid": new_sid(), "MessageStatus": "sent"}, ""),
         (
             "/webhooks/twilio/status",

@@ -96,6 +96,8 @@ async def test_messages_lost_past_the_retry_limit_leave_the_withdrawal_usable_or
         # customer cannot take...
         link_sms = await OutboundMessage.get(template="withdrawal_capture_link")
         assert link_sms.status == OutboundStatus.QUEUED
+        lost_link = CAPTURE_LINK_RE.search(link_sms.body)
+        assert lost_link is not None
         fake.fail_next(500, times=MAX_ATTEMPTS)
         await drain(settings, backend)
         link_sms = await OutboundMessage.get(id=link_sms.id)
@@ -114,11 +116,15 @@ async def test_messages_lost_past_the_retry_limit_leave_the_withdrawal_usable_or
         assert new is not None and new.status == WithdrawalStatus.AWAITING_CODE
         new_code = await OutboundMessage.filter(template="withdrawal_code").order_by("-id").first()
         assert new_code is not None and new_code.status == OutboundStatus.SENT
-        assert code_in(new_code.body) and "$20.00" in new_code.body
-        # The link that never arrived is dead: whoever finds it can approve nothing.
-        match = CAPTURE_LINK_RE.search(link_sms.body)
-        assert match is not None
-        assert (await client.get(path_of(match.group(0)))).status_code == 410
+        [texted] = [
+            r
+            for r in fake.accepted
+            if r.form.get("StatusCallback", "").endswith(f"outbox_id={new_code.id}")
+        ]
+        assert code_in(texted.body) and "$20.00" in texted.body
+        # The link that never arrived is dead, and not kept: it failed for good.
+        assert CAPTURE_LINK_RE.search(link_sms.body) is None
+        assert (await client.get(path_of(lost_link.group(0)))).status_code == 410
     finally:
         await backend.close()
 

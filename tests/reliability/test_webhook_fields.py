@@ -74,12 +74,15 @@ WEBHOOKS: dict[str, Webhook] = {
     "/webhooks/twilio/sms": Webhook(
         lambda scene: sms_form(scene.customer.phone, "BAL"), frozenset({"From", "MessageSid"})
     ),
+    # A call whose caller ID Twilio attests, and the menu our TwiML gives it.
     "/webhooks/twilio/voice": Webhook(
-        lambda scene: voice_form(scene.customer.phone), frozenset({"From", "CallSid"})
+        lambda scene: voice_form(scene.customer.phone, StirVerstat="TN-Validation-Passed-A"),
+        frozenset({"From", "CallSid"}),
     ),
     "/webhooks/twilio/voice/menu": Webhook(
         lambda scene: voice_form(scene.customer.phone, Digits="1"),
         frozenset({"From", "CallSid"}),
+        lambda scene: "caller=verified",
     ),
     # MessageSid/SmsSid and MessageStatus/SmsStatus stand in for each other; without
     # both of a pair it is a 400 (tests/outbox/test_status_callbacks.py).

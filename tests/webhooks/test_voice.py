@@ -17,6 +17,7 @@ from tests.webhooks.handset import Handset, digits_in_call
 VOICE = "/webhooks/twilio/voice"
 MENU = "/webhooks/twilio/voice/menu"
 NEW_NUMBER = "+15557654321"
+ATTESTED = "TN-Validation-Passed-A"
 
 
 async def enrolled(make_customer: Any) -> Customer:
@@ -39,7 +40,14 @@ def spoken(root: ET.Element) -> list[str]:
 
 
 async def call(client: Any, settings: Settings, path: str, caller: str, **extra: str) -> Any:
-    return await TwilioSigner(settings).post(client, path, voice_form(caller, **extra))
+    """A call whose caller ID Twilio attests, as a customer's own phone's is: the first
+    webhook carries `StirVerstat`, the menu's URL the mark our TwiML gave it."""
+    if path == VOICE:
+        extra.setdefault("StirVerstat", ATTESTED)
+        return await TwilioSigner(settings).post(client, path, voice_form(caller, **extra))
+    return await TwilioSigner(settings).post(
+        client, path, voice_form(caller, **extra), query="caller=verified"
+    )
 
 
 async def test_a_customer_hears_the_menu(
@@ -49,7 +57,10 @@ async def test_a_customer_hears_the_menu(
     root = await twiml(await call(client, settings, VOICE, customer.phone))
     [gather] = root.findall("Gather")
     assert gather.get("numDigits") == "1"
-    assert gather.get("action") == "https://bank.example.test/webhooks/twilio/voice/menu"
+    assert (
+        gather.get("action")
+        == "https://bank.example.test/webhooks/twilio/voice/menu?caller=verified"
+    )
     assert gather.get("method") == "POST"
     menu = " ".join(spoken(gather))
     for choice in ("press 1", "press 2", "press 3"):

@@ -1,0 +1,107 @@
+from tortoise import BaseDBAsyncClient
+
+RUN_IN_TRANSACTION = True
+
+
+async def upgrade(db: BaseDBAsyncClient) -> str:
+    return """
+        CREATE TABLE IF NOT EXISTS "auth_failure" (
+    "id" BIGSERIAL NOT NULL PRIMARY KEY,
+    "client" VARCHAR(64) NOT NULL,
+    "created_at" TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX IF NOT EXISTS "idx_auth_failur_created_9ebb7b" ON "auth_failure" ("created_at");
+CREATE INDEX IF NOT EXISTS "idx_auth_failur_client_405e96" ON "auth_failure" ("client", "created_at");
+COMMENT ON TABLE "auth_failure" IS 'A wrong staff key, by client address: the throttle of `smsbank.auth_throttle`.';"""
+
+
+async def downgrade(db: BaseDBAsyncClient) -> str:
+    return """
+        DROP TABLE IF EXISTS "auth_failure";"""
+
+
+MODELS_STATE = (
+    "eJztXWtz2rga/isavmx3Ju005NIe9syZIcRp2RLICaTdS3ZcYYvgg5GpJYdkdvvfj+QLvj"
+    "u2a4hx9GW3kfXK5nl1ee/6u7U0VKSTN92V9gk9tjrg7xaGS8T+EXlyAFpwtfLbeQOFU93u"
+    "CleavHA7TQk1oUJZ8wzqBLEmFRHF1FZUMzDv3AWEwtkMdK/6gBF1gIH1R6BRAsYfu6/bJ6"
+    "dAI+zBiv4C6BzxLryBzI01Zl0VBCAFiokgH+8Nf6VqKOydGr7byugW1r5ZSKbGHWIEJnvH"
+    "n3+xZg2r6AER78/VQp5pSFdDCGoqH8Bul+njym7rY3phd+QfPpUVQ7eW2O+8eqRzA296a5"
+    "jy1juEkQkp4sNT0+KgYkvXXfg9nJ0v9bs4nxigUdEMWjpnDad2PsBva8nycDSRx9JEllsx"
+    "tnkUAazdJsXAnOXsU4n96+/4J7xuHx6/O35/dHr8nnWxP3PT8u6782ofGIfQhmc4aX23n0"
+    "MKnR42xj6o9v9jsPbm0EzG1esfQZZ9chRZD8csaL0GH1t/lu8C3CV8kHWE7+ic/Xn49m0G"
+    "lJ+7172P3etXrNfP/JUGW5bOch26j9rOM463jy9bEfIcknkRjIM01eD8vFM4hPLpcQ6QT4"
+    "9TMeaPwhCvTDTTHooA7FM0cRq388zidvokbkcBNtG9sUCqDGkc5HMGE9WWKBnoMGUEbNUl"
+    "feP9Iwf07rytC/IZSE/6l9J40r284sMvCfmm23B1JxJ/0rZbHyOtr04jXNkMAr70Jx8B/x"
+    "P8MRpKNpoGoXem/Ua/3+SPFv8maFFDxsZahmoQE6/ZawpxWYeEyhYpxecoreB0nTltC2Sl"
+    "+BymrIDLtdtK2Q9UR0zGdWfgnrDdXSwxrnNZerYICH68YQqVxRqaqhx7YrSNtL7xR8v2Mt"
+    "oCMbyzecbB5Z/pKT2WqlHpHmHaSlKJ/KcHmWoR7yejTccnVaMvcwOomgrWc0gP2H8R7gCF"
+    "jUsOAEE6+3b2j7VG56oJ12yEA7Bi0xkBZQ7xHX8G1aWGAXsFG4/EdaPqh69YOTrT7l6Kfv"
+    "Svdvvo6F377dHp+5Pjd+9O3r/dKErxR1ka01n/A1eaQov0aS3KYWIREdSn2JYI+owifh49"
+    "6jRdjTqNaVEMLcMsCK9D0EQBfxt6qmIRaiyRKReyskSont5OSgl6+2dv8XFVEYWac5CFMf"
+    "11PBomgxogiUpYmkLBP0DXSB5gS83i1r9nFrb3JjC1NJ1q7Gjir/1Pa/eCNYcoJFx5M/jV"
+    "Zfe36OTuDUZnUamJD3AWneh7JfzudOoL2Xcrsi+dX7D1bJkoWfj1Hz8h/dK5PAv0zOEZWJ"
+    "sGvnMt+Av0eACmj0DRNSZAM+FTZfCSjm22p3PToFRHwJiBr2RJphAv3tgv9J58TXINVDn8"
+    "Lb7FfWx351LWFPJfxP/iIjOds3cCJvmbj2BtmAtkAohVMGeTBBAmAyACXo2vpB64td6+he"
+    "8O2z/nFKf/bDnfy3sHlvdfQsyupZjtMyuvHOhTNFAQrN6ULg5HcTju8nDswRVl59nEWCCc"
+    "dDqGnmcej4rTk232Xtcc5yM7W17z6ejaa5hgjRcdcNQGJjtejCU7z6htzWG6JGLHDSRzpL"
+    "JTzrDY4UMN+2gyEZudhCYdjxWPLjzn9fKc2zOtsG83TCW8u097dy2T7XcpMQoStpY2zn32"
+    "TRArKO7q9cnrLAG0+C5/ft390h10AkbjW3z1kW36MgNn+EHqOBZk2bEg32JpeD0aXErDSQ"
+    "cgbBr60hV1ijKtncee1E43J7Vj1iTGDGolGD3y8cynrjXLur1J/zNjCjfl3jN2jG96PUk6"
+    "l847gFiKgpCK1Ft80e0PeBNX3ZBahj2Hp3nMfVEBImDtO42ZUylFyxUltsu2wNEQoytl8C"
+    "vFn7e1PiUCggvjnAdTAWSjZLsDtvYnsI8telhpTOwtoZ2EKRvot94TdSRXeMJMwxqXhUvw"
+    "OUIqwlDqzOf9MjaIMJTy1oZ6OBprx+SKj8egclAM3QTKLbly9xpgXy8rBm+MToDrgBuzQs"
+    "a3iTjMF4aJtDv8CT3GtMgIrp4RMTDUnm0R372p5LX684DNp42lL7o9MgzYL0fURuGa7djX"
+    "/d6klTKXK0D4S2iw/ZrHeSGOLeIcIAf31QpgvuLD9TajNRPnhLMoBelnclkY+B6ZBLq/P+"
+    "6yCD4/yHRZRHvmCGhFJgIQeMv9JwLGl2MQHIi747FKfrGT8gDvfwAw95wDDYOVaSiIELBE"
+    "S8N8TIporXx84bWol9eC21ZLG9M3xLuzyzLG6t6H5LbM9s8HUgdwylvc/dLtT/rDD7JvYZ"
+    "d7o3Nut11DjTJeyIGtncdvJ9OMpcFFP4XKcfAF6Fyrffg17s4WfoPTMza409cb9+y6O+x9"
+    "lMO+gKnJeDSXo2dMUevyUZ50saP0dLGjWLpYjcx09TwD667GC+uNsN6kcN1aqSW5HqYUXK"
+    "8L1xMWu/v1wrK0ZSlNWJZ2Am6NLM57r1pkWOyERalSixL7CjC8GQyERWnbFiUf6SIWpTym"
+    "6hFGE4P9ZweG6mfdWaowU/e64173XIow4cdMdR6eSWa6ANYZJrpgr6fMc+lwCSNYvYxgou"
+    "hVIPYzX/BnVvRnLPzT3nGLALwhaFxAdPWxtVBRDAtTGVvLadKhk5UUH6UUcD8J9xTq/NSW"
+    "lxpOKkGQlfwXI21MuOxO8gCDEpZpIqw8FpnsQZoduituxucFvRUlZ/pRHrN9utV+/yP2W0"
+    "7cfVHfUDRqfzDqfeLx+bqhLOoSnz+DbNdAbJNWVf4ZCZsOhuZjSghsjDbCEjvtbG+1vcRN"
+    "xC39sLGkMmjP+sPu9e+bQhEbc+pgNPxwllAq4uz3idRNYoOtFRTZeMJUpdZDzaAPT/fjPE"
+    "fscfoRexw7Yp0pyzOY9HJR3wn0wnlYH39CQog/55hbzKJImkyMrjESVWXWbhsi/zCLHByG"
+    "oSOIM8D1KaPHBiPdFrablh2fG6PRILRizvoRUXR4c3kmscPbXiqsk0ZTJFSyJLKx4v5Nw0"
+    "rYvzJxj9EK5AsgH6iwKM/5m5iGqyUc2NlHSPoo4iCp80Fi19sst91FScWqK7DqHPAs7MBX"
+    "JggoaQCx1mq91kTEV8Nif0TE10vkelrEV4GaUIFNIVh3KUGVO3PpLz5dI32T6pDi/45Ue9"
+    "qz6ZDmBQ8HR2M2SJLOWwSoAVLvkCmxoR6bipMtH/wYSjz6gm0sPfZXU1EKhrb8IFrFQoH2"
+    "Eq2AkvdjWBWKTtsbqAplzQVXajiNLRlWLxQqxykQGW8vBf5kdAvELvWxXQjwEhECbQthLI"
+    "Ip0uMgK45Jc/rKy0DnJ7MNJbverktqJwIaJlAg/9UL9IhUXu53stZ0zfiJAKKpgBgAAhPx"
+    "A04FazSdG8YCmBYm9lWA8XTDbbwgT83fmWks5U3Iiaj7WxN/f3q8ljttZZLEhnRPXISscc"
+    "EuW6j/y85/nObufDoMIEC+wzgAsiStYni32F7TAYzuFn8e9XtSB9wbmlIqffJ9Dha8T+XA"
+    "+5grNLQ15XY5h6gaGKVYfZIqU30LwxykESDnAHlqqAkxWxP0kBYw5/ZvBLhZ1iDpt0nIEB"
+    "S72CQUr+J1j952Imq3N9pOV+9qajXTuxpZjqpmGFeR5lMu2aq6nKCg6TRBqY5YVtM1at3u"
+    "KKNNzyfV6RFGwI0Id++AfAMmcwSckfjdOH7hHUCsJeGXADAdVjM9srgGXdGY4t7JPVWMF+"
+    "zHl1XWPNo6C1utc+lqNO5POkBF7OTU6C1OLpRfRnXbQl31pZ1fUyJVJErZpAKnO04W8bJu"
+    "4IyyDfoH0nYiAwiWlGaJiWaIJ+MU0rZDRI2z3VW/+Qj9T+h/O9T/arqziZI8dQW3dtp13W"
+    "ZwFep13Ys970WZkrylnp/HghEMa0qwYESintItGDxyiJ/ndkXSfCaMLjh9rWp3GgWcZnN1"
+    "ocGOVgAJgBh8vOz2AncYQuDev2bf1wsBsab/Q0ribYkVjizKrdSr3Iq4wi/lCr8yVostXN"
+    "bnLJ0iulmAZFsseUbVLBfEhxkYH8ZB5tta4ctCQ0R1nvu1CWBxblkscwNfAqVILhY38FXi"
+    "7q+RUSFXphe/3rNMwg8RmXx7wV+Fy1kli21EaQWna81pYRQWRmFhFBZ2yxqY1fLZLZ/JqG"
+    "bRp/Jtol0OMo1rbudiGTc8dMemfOh4FjBuSOARO254D/snpECBXNQCGj3gjzBgr9fukelk"
+    "zECwNswFMuNGtuqHz5Nt49cGxOiBegqWSLd5bvd8ur1OZIE8cxZIXZMTns8mV31ugsi0EU"
+    "kgzUsC4WernnrDY8rOEaBpBOjbrle6h7WSWVcLeazPfUD+90a64bWRHepbPJaG5/3hB3Zo"
+    "IsyrC9stE/tPeovPpUH/s3TNCTYS4y2+GQbamUTsP7no9ge80bG8s7Furq6YHjDmbcRarZ"
+    "hCTOpSkbmEQ0F4ErI8CVFdIIZrtnUqgVz4FOptidQhY4IqT4tV8Q9RNa+Y9hZS+F3ESpVB"
+    "jREL636d19TKNO41FZlFC2NE6cS6enpd6ZBQGZlmUjZJOtJhqubhfJLr+qiTjOujTuLXR3"
+    "FxsoRMECAT21adty2CFBOxZVE6mCRxgJ3w/BnClZvBcsW0ptNSjugIqVjadeaziDd4gfEG"
+    "okR007iesNbjFXpF6ZkGB5nUDOMmlJ4JVlhOiC+JFGBOjy2JZpDkydsyEWMjoTxzamnco2"
+    "BZGDuZCqM1cK6F7dgZWG6dGLvdfp8bCkKQzn5tUv7WFt4g8rjqlcdlMJrCHvMQUQPdi9Xn"
+    "Y7EVURzmEJGAOU/aW829uBXsHK3ul25/0h9+kHujc37n7RpqlGFup/ze4s3TsTS46AefO5"
+    "vwLe6NLq8G0oR7ZBVjueInaYLjttcd9qSB3bTJDrjF0m9Xfdvp65hpSjlyq+f6y4ttO7tm"
+    "7PnYAVOT/aJ5GS4c5sqHzEiHTM6GLHH/Z4xOONaTbmaT75Gpse5lL2aL0gubW3308Lj5xV"
+    "0PsokgSbqCI+uq6ihl8zxU7VweqnaGh6od91CJPNgXsbI2Mk+pfTRMK/bQWnN6r/wWwoQt"
+    "HBeC6/vnuKgdk5vouagbyLtKj63Fnaz1FFF+8K7Dgn6eG57w2+P1vG2fRczRE3p+kOXpse"
+    "zry5RA1zyX9rHfDhwaFay4+4WdQGDNOGCsD8DMvmJvRQCyL99zcnkBYSoiIuDVV7IkU4gX"
+    "b75ZBoXk68+Jl/ZV/gJx/8CeZgovUKFofrd7A4t557KQnmaYSE8TbKQWTpBLM2yjbn9hE4"
+    "3XcuZ7k8yEDLOwpB+lbV5k2v6K9kKPb75Gl6bHx/SO5wnqCVTDThD1wrWy0wW9cIHuPAE9"
+    "PoUXedNxSycHomjcP9ADG0x/BAbe3Axl31uVFMZT2bgieKdewTvibqIaXIQjYk6ejjnpXl"
+    "1djz7zwBG2X5rGvR1hIuJQRByKiEPZJ51LxKG8NN1rBpUf4ngSveB47Tmuav4ZFfHy6AZM"
+    "rbYfoYwwesZJG8Xc89HN2UACV9dSrz/uj4ZhbtoPeRNr0DyfT3dQj3sUawbytms9iXg6EU"
+    "9XH/SbdF6IeLoXw2lhh38hdngRT9dkrot4ukJMFvF0Ip5OxNNV7GLtIlNT5q0E96r75CDL"
+    "tQr9Pk+5VdNhEM7Mejkz75FJtGK6eYCkienxJyd5tPKTk3StnD+LFL1mi6oAwm73BqJ7mM"
+    "vmcZhh8ziM2zzYGylKivD7dTwapunAG5KoiKwpFPwDdI3so9yUAS4HIyQHx25JiF6IEBFw"
+    "+QBnSXLVLuOFvv8fwxm6UQ=="
+)
