@@ -16,6 +16,8 @@ run, so the ratio holds even when the machine is busier on one day than another.
 3. isolation: webhook p99 while 4 selfie verifications run at once, against none.
 4. memory: resident size of a warmed worker (and of its face pool processes).
 5. scale-out: webhook throughput with 1 and 2 workers on PostgreSQL.
+6. texts: SMS segments per conversation (balance, history, a withdrawal, a number
+   change) in English and Spanish, typical and worst case; no servers (bench/texts.py).
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 from twilio.request_validator import RequestValidator
+
+from bench.texts import bench_texts
+from bench.texts import table_rows as text_rows
 
 PROJECT = Path(__file__).resolve().parent.parent
 RESULTS = PROJECT / "bench" / "results.json"
@@ -553,7 +558,7 @@ def machine() -> dict[str, Any]:
 
 def print_table(results: dict[str, Any]) -> None:
     web, faces, scale = results.get("webhook"), results.get("faces"), results.get("scale_out")
-    rows = []
+    rows = text_rows(results["texts"]) if results.get("texts") else []
     if web:
         rows.append(
             (
@@ -650,9 +655,11 @@ def print_table(results: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--short", action="store_true", help="a quick pass (CI)")
-    parser.add_argument("--only", choices=["webhook", "faces", "scale_out"], action="append")
+    parser.add_argument(
+        "--only", choices=["texts", "webhook", "faces", "scale_out"], action="append"
+    )
     args = parser.parse_args()
-    chosen = args.only or ["webhook", "faces", "scale_out"]
+    chosen = args.only or ["texts", "webhook", "faces", "scale_out"]
     results: dict[str, Any] = {
         "machine": machine(),
         "short": args.short,
@@ -661,6 +668,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="smsbank-bench-") as tmp:
         workdir = Path(tmp)
         for name, function in (
+            ("texts", bench_texts),
             ("webhook", bench_webhook),
             ("faces", bench_faces),
             ("scale_out", bench_scale_out),

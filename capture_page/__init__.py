@@ -22,6 +22,7 @@ from quart import (
     render_template,
     request,
     send_from_directory,
+    url_for,
 )
 from quart_schema import hide
 
@@ -71,6 +72,21 @@ async def get_static(filename: str) -> Response:
     return response
 
 
+@blueprint.get("/c/<token>")
+@hide
+async def get_short_link(token: str) -> Response:
+    """The short form of a link, as texted (`<base>/c/<token>`): on to the page itself.
+
+    Redirected rather than served here, so the page always runs at `/capture/<token>`,
+    the address its script posts to and builds on.
+    """
+    response = Response("", status=302)
+    response.headers["Location"] = url_for("capture.get_capture", token=token)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
 @blueprint.get("/capture/<token>")
 @hide
 async def get_capture(token: str) -> Response:
@@ -82,7 +98,8 @@ async def get_capture(token: str) -> Response:
     return response
 
 
-@blueprint.post("/capture/<token>")
+@blueprint.post("/c/<token>")
+@blueprint.post("/capture/<token>")  # the one url_for builds: registered first
 @hide
 async def post_capture(token: str) -> tuple[dict[str, Any], int, dict[str, str]]:
     """A selfie (multipart field `selfie`) for this link."""

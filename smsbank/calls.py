@@ -99,7 +99,7 @@ async def call_back(settings: Settings, customer: Customer | None) -> bool:
         call = await enqueue_call(
             settings,
             to=customer.phone,
-            say=messages.voice_callback_menu(),
+            say=messages.voice_callback_menu(customer.language),
             template=CALLBACK_TEMPLATE,
             customer_id=customer.id,
         )

@@ -1,8 +1,11 @@
 """Capture links: one-time selfie URLs (SPEC §9).
 
-A token is 32 random bytes (URL-safe text); only its SHA-256 is stored, so a database
-leak does not hand out live links. A link lives 10 minutes, allows a few selfies, and
-is bound to exactly one request (a withdrawal, a phone change or an enrolment).
+A token is 16 random bytes (128 bits, 22 characters of URL-safe base64: unguessable,
+and short enough to keep a link's SMS small); only its SHA-256 is stored, so a database
+leak does not hand out live links. The SMS carries the short form of the link,
+`<base>/c/<token>`, which shows the same page as `<base>/capture/<token>` (the page
+posts to the latter). A link lives 10 minutes, allows a few selfies, and is bound to
+exactly one request (a withdrawal, a phone change or an enrolment).
 
 Rules a link follows:
 
@@ -45,8 +48,11 @@ from smsbank.models import (
 from smsbank.money import format_money
 from smsbank.settings import Settings
 
-# secrets.token_urlsafe(32): 43 characters of the URL-safe base64 alphabet.
-_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")
+TOKEN_BYTES = 16
+SHORT_PATH = "/c/"
+# secrets.token_urlsafe(16): 22 characters of the URL-safe base64 alphabet; 43 are the
+# 32-byte tokens of links issued before tokens were shortened, live for their 10 minutes.
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{22}|[A-Za-z0-9_-]{43}")
 
 
 def hash_token(token: str) -> str:
@@ -54,7 +60,8 @@ def hash_token(token: str) -> str:
 
 
 def capture_url(settings: Settings, token: str) -> str:
-    return f"{settings.base_url}/capture/{token}"
+    """The link texted to the customer: the short form, `<base>/c/<token>`."""
+    return f"{settings.base_url}{SHORT_PATH}{token}"
 
 
 def link_deadline(settings: Settings) -> datetime:
@@ -71,7 +78,7 @@ async def issue_capture_link(
     phone_change_id: int | None = None,
 ) -> str:
     """Create a capture token for one request and return its full URL."""
-    token = secrets.token_urlsafe(32)
+    token = secrets.token_urlsafe(TOKEN_BYTES)
     await CaptureToken.create(
         token_hash=hash_token(token),
         purpose=purpose,

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import click
 
+from smsbank.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from smsbank.settings import Settings, SettingsError, served_host
 
 T = TypeVar("T")
@@ -128,6 +129,15 @@ def makemigrations(name: str) -> None:
         click.echo(f"{family}: wrote {created}" if created else f"{family}: no model changes")
 
 
+@main.command("extract-messages")
+def extract_messages() -> None:
+    """(Developers) update smsbank/locale: the .pot from the code, and every .po from it."""
+    from smsbank.catalog_tools import write_catalogs
+
+    for path in write_catalogs():
+        click.echo(f"wrote {path}")
+
+
 @main.command("create-api-key")
 @click.argument("name")
 def create_api_key_command(name: str) -> None:
@@ -144,7 +154,16 @@ def create_api_key_command(name: str) -> None:
 @click.option("--phone", required=True)
 @click.option("--photo", type=click.Path(exists=True, dir_okay=False), default=None)
 @click.option("--deposit", default=None, help="Opening deposit, e.g. 100.00")
-def add_customer(name: str, phone: str, photo: str | None, deposit: str | None) -> None:
+@click.option(
+    "--language",
+    type=click.Choice(LANGUAGES, case_sensitive=False),
+    default=DEFAULT_LANGUAGE.value,
+    show_default=True,
+    help="What the bank writes and says to the customer in.",
+)
+def add_customer(
+    name: str, phone: str, photo: str | None, deposit: str | None, language: str
+) -> None:
     """Open an account (optionally enrolling a face photo and an opening deposit)."""
     from smsbank.customers import create_customer, customer_json
     from smsbank.errors import BankError
@@ -165,10 +184,15 @@ def add_customer(name: str, phone: str, photo: str | None, deposit: str | None) 
     async def work() -> dict[str, Any]:
         if photo_bytes is not None:
             # All or nothing: a photo without a usable face opens no account.
-            customer = await _create_with_photo(settings, name, e164, photo_bytes, amount)
+            customer = await _create_with_photo(settings, name, e164, photo_bytes, amount, language)
         else:
             customer = await create_customer(
-                name, e164, currency=settings.currency, initial_deposit=amount, actor="cli"
+                name,
+                e164,
+                currency=settings.currency,
+                initial_deposit=amount,
+                language=language,
+                actor="cli",
             )
         return customer_json(customer)
 
@@ -179,7 +203,8 @@ def add_customer(name: str, phone: str, photo: str | None, deposit: str | None) 
     click.echo(
         f"customer {result['id']}: {result['name']} {result['phone']} "
         f"account {result['account_number']} balance {result['balance']} "
-        f"face enrolled: {'yes' if result['face_enrolled'] else 'no'}"
+        f"face enrolled: {'yes' if result['face_enrolled'] else 'no'} "
+        f"language: {result['language']}"
     )
 
 
@@ -189,6 +214,7 @@ async def _create_with_photo(
     phone: str,
     photo: bytes,
     deposit: Decimal | None,
+    language: str,
 ) -> Any:
     """Open an account with an enrolled face (the face engine runs in this process)."""
     from smsbank.faces.enrolment import create_customer_with_photo
@@ -200,6 +226,7 @@ async def _create_with_photo(
         photo=photo,
         initial_deposit=deposit,
         actor="cli",
+        language=language,
     )
 
 
@@ -213,7 +240,7 @@ async def _create_with_photo(
     help="Folder the CSV's photo file names are relative to (default: the CSV's folder).",
 )
 def import_customers(csv_file: str, photos_dir: str | None) -> None:
-    """Open accounts from a CSV with columns name, phone[, deposit][, photo].
+    """Open accounts from a CSV with columns name, phone[, deposit][, photo][, language].
 
     Each row stands alone: a bad row is reported and skipped, the others are imported.
     Exits with status 1 when any row failed.

@@ -75,7 +75,7 @@ async def lock_if_over(settings: Settings, customer: Customer, *, actor: str) ->
     await enqueue_sms(
         settings,
         to=customer.phone,
-        body=messages.codes_locked(),
+        body=messages.codes_locked(customer.language),
         template="codes_locked",
         customer_id=customer.id,
         respect_opt_out=False,

@@ -35,14 +35,23 @@ when nothing waits for one, `ABORT` with nothing to abort, `WITHDRAW` in the mid
 of a number change...). Illegal outcomes cannot be caused by a customer; they get no
 reply and the service logs them.
 
-Replies are templates: `{detail}` is filled from the event (an outcome's message, such
-as "That code is not right. 4 tries left.", or the parser's hint for a malformed
-command) and `{hint}` with what the current state is waiting for. An empty reply is
-not sent.
+Replies are msgids (English, translated by `smsbank.messages` into the customer's
+language, which `step` is given): `{hint}` is filled with what the current state is
+waiting for. A `DETAIL` row replies with the event's own message: an outcome's text,
+rendered by the service layer, or a sentence (`smsbank.i18n.Text`, such as the parser's
+hint for a malformed command) that `step` renders. An empty reply is not sent.
 
-Twilio's own keywords (STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT; START, YES,
-UNSTOP) are handled by Twilio, which replies to them itself: here they only record the
-customer's choice and never mean anything else, which is why cancelling is `ABORT`.
+Commands are read the same whatever the customer's language: the English words and
+their Spanish twins (`SALDO`, `HISTORIAL`, `RETIRAR 20` / `R 20`, `TELEFONO`,
+`ANULAR`, `LLAMAR`, `AYUDA`, `DATOS`) always work; `ESPANOL` and `ENGLISH` switch the
+language the bank writes in. Amounts are read one way for everyone (see docs/sms.md).
+
+Twilio's own keywords (STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, REVOKE, OPTOUT;
+START, YES, UNSTOP; HELP, INFO), and the Spanish ones an operator may have Twilio act
+on (`OPT_OUT_WORDS`), are handled by Twilio, which replies to them itself: here they
+only record the customer's choice and never mean anything else, which is why
+cancelling is `ABORT` (`ANULAR`), not CANCEL (CANCELAR). No command word of ours is
+one of them (tests/test_conversation.py checks).
 """
 
 from __future__ import annotations
@@ -54,6 +63,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from smsbank import messages
+from smsbank.i18n import DEFAULT_LANGUAGE, N_, Language, Text, localize
 from smsbank.models import ConversationState
 from smsbank.money import InvalidAmount, parse_amount
 from smsbank.phones import InvalidPhone, normalize_phone
@@ -77,6 +87,7 @@ class Kind(StrEnum):
     ABORT = "abort"
     CALL = "call"
     HELP = "help"
+    LANGUAGE = "language"  # ESPANOL / ENGLISH
     OPT_OUT = "opt_out"
     OPT_IN = "opt_in"
     MALFORMED = "malformed"  # a known command with an unusable argument ("W abc")
@@ -102,6 +113,7 @@ COMMANDS = frozenset(
         Kind.ABORT,
         Kind.CALL,
         Kind.HELP,
+        Kind.LANGUAGE,
         Kind.OPT_OUT,
         Kind.OPT_IN,
         Kind.MALFORMED,
@@ -125,6 +137,7 @@ class Action(StrEnum):
     CHECK_PHONE_CODE = "check_phone_code"
     CANCEL_PHONE_CHANGE = "cancel_phone_change"
     CALL_PHONE_CODE = "call_phone_code"
+    SET_LANGUAGE = "set_language"
     RECORD_OPT_OUT = "record_opt_out"
     RECORD_OPT_IN = "record_opt_in"
 
@@ -135,7 +148,8 @@ class Event:
     amount: Decimal | None = None  # WITHDRAW
     phone: str | None = None  # PHONE, in E.164
     code: str | None = None  # CODE
-    detail: str = ""  # MALFORMED's hint, or an outcome's message
+    language: Language | None = None  # LANGUAGE
+    detail: str = ""  # MALFORMED's hint (a Text), or an outcome's message
     request_id: int | None = None  # *_STARTED: the new withdrawal or phone change
 
     def __repr__(self) -> str:
@@ -164,51 +178,54 @@ class Step:
 
 
 # --- replies -------------------------------------------------------------------------
-# Texts about the conversation itself live here, beside the states they describe;
-# every other text the bank sends is in `smsbank.messages`.
+# Texts about the conversation itself live here, beside the states they describe, as
+# msgids (`N_`): `step` renders them in the customer's language through
+# `smsbank.messages`, which holds every other text the bank sends.
 
-HELP_TEXT = messages.HELP
+DETAIL = "{detail}"  # the reply is the event's own message
 # What each state waits for: the hint for text we do not understand.
 HINTS: dict[ConversationState, str] = {
-    S.IDLE: "Text HELP for the commands.",
-    S.AWAITING_WITHDRAWAL_CODE: (
+    S.IDLE: N_("Text HELP for the commands."),
+    S.AWAITING_WITHDRAWAL_CODE: N_(
         "Reply with the 6-digit code we texted you, CALL to hear a new one, or ABORT."
     ),
-    S.AWAITING_WITHDRAWAL_SELFIE: (
+    S.AWAITING_WITHDRAWAL_SELFIE: N_(
         "Open the link we texted to take your selfie, or text ABORT to cancel."
     ),
-    S.AWAITING_PHONE_CODE: (
+    S.AWAITING_PHONE_CODE: N_(
         "Reply here with the 6-digit code we sent to your new number, CALL for a call, or ABORT."
     ),
-    S.AWAITING_PHONE_SELFIE: (
+    S.AWAITING_PHONE_SELFIE: N_(
         "Open the link we texted to take your selfie, or text ABORT to cancel the change."
     ),
-    S.BRANCH_PHONE_CHANGE: (
+    S.BRANCH_PHONE_CHANGE: N_(
         "A change of your number was started at a branch. Text ABORT if it was not you."
     ),
 }
 # What an illegal command is told, per command (then the state's hint where useful).
 ILLEGAL_REPLIES: dict[Kind, str] = {
-    Kind.CODE: "No code is waiting for an answer (it may have expired). {hint}",
-    Kind.ABORT: "There is nothing to cancel.",
-    Kind.CALL: "No code is waiting, so there is nothing to call you about. {hint}",
-    Kind.WITHDRAW: "Finish or ABORT your number change before starting a withdrawal.",
-    Kind.PHONE: "Finish or ABORT your withdrawal before changing your number.",
+    Kind.CODE: N_("No code is waiting for an answer (it may have expired). {hint}"),
+    Kind.ABORT: N_("There is nothing to cancel. {hint}"),
+    Kind.CALL: N_("No code is waiting, so there is nothing to call you about. {hint}"),
+    Kind.WITHDRAW: N_("Finish or ABORT your number change before starting a withdrawal."),
+    Kind.PHONE: N_("Finish or ABORT your withdrawal before changing your number."),
 }
 # Where a state needs its own answer to an illegal command.
 _AFTER_CODE: dict[Kind, str] = {
-    Kind.CODE: "Your code was already accepted. {hint}",
-    Kind.CALL: "Your code was already accepted. {hint}",
+    Kind.CODE: N_("Your code was already accepted. {hint}"),
+    Kind.CALL: N_("Your code was already accepted. {hint}"),
 }
+_AT_BRANCH = N_("The code for this change is given at the branch, not by text. {hint}")
 ILLEGAL_IN_STATE: dict[ConversationState, dict[Kind, str]] = {
     S.AWAITING_WITHDRAWAL_SELFIE: _AFTER_CODE,
     S.AWAITING_PHONE_SELFIE: _AFTER_CODE,
     S.BRANCH_PHONE_CHANGE: {
-        Kind.CODE: "The code for this change is given at the branch, not by text. {hint}",
-        Kind.CALL: "The code for this change is given at the branch, not by text. {hint}",
-        Kind.PHONE: "A change of your number started at a branch is waiting. {hint}",
+        Kind.CODE: _AT_BRANCH,
+        Kind.CALL: _AT_BRANCH,
+        Kind.PHONE: N_("A change of your number started at a branch is waiting. {hint}"),
     },
 }
+NOT_UNDERSTOOD = N_("Sorry, we did not understand that. {hint}")
 
 # --- the transition table ------------------------------------------------------------
 
@@ -220,15 +237,16 @@ def _always(state: ConversationState) -> dict[Kind, Transition]:
         Kind.BALANCE: Transition(state, Action.SEND_BALANCE),
         Kind.PROFILE: Transition(state, Action.SEND_PROFILE),
         Kind.HISTORY: Transition(state, Action.SEND_HISTORY),
-        Kind.HELP: Transition(state, reply=HELP_TEXT),
+        Kind.HELP: Transition(state, reply=messages.HELP),
+        Kind.LANGUAGE: Transition(state, Action.SET_LANGUAGE),
         # Twilio answers STOP and START itself; a second reply would be noise (and
         # after STOP, Twilio would refuse to deliver it anyway).
         Kind.OPT_OUT: Transition(state, Action.RECORD_OPT_OUT),
         Kind.OPT_IN: Transition(state, Action.RECORD_OPT_IN),
-        Kind.MALFORMED: Transition(state, reply="{detail}"),
-        Kind.UNKNOWN: Transition(state, reply="Sorry, we did not understand that. {hint}"),
-        Kind.DONE: Transition(state, reply="{detail}"),
-        Kind.REFUSED: Transition(state, reply="{detail}"),
+        Kind.MALFORMED: Transition(state, reply=DETAIL),
+        Kind.UNKNOWN: Transition(state, reply=NOT_UNDERSTOOD),
+        Kind.DONE: Transition(state, reply=DETAIL),
+        Kind.REFUSED: Transition(state, reply=DETAIL),
     }
 
 
@@ -251,15 +269,15 @@ TRANSITIONS: dict[ConversationState, dict[Kind, Transition]] = {
         Kind.WITHDRAWAL_STARTED: Transition(S.AWAITING_WITHDRAWAL_CODE),
         # The capture link is the reply; the withdrawal module texts it.
         Kind.CODE_ACCEPTED: Transition(S.AWAITING_WITHDRAWAL_SELFIE),
-        Kind.CODE_REJECTED: Transition(S.AWAITING_WITHDRAWAL_CODE, reply="{detail}"),
-        Kind.REQUEST_ENDED: Transition(S.IDLE, reply="{detail}"),
+        Kind.CODE_REJECTED: Transition(S.AWAITING_WITHDRAWAL_CODE, reply=DETAIL),
+        Kind.REQUEST_ENDED: Transition(S.IDLE, reply=DETAIL),
     },
     S.AWAITING_WITHDRAWAL_SELFIE: {
         **_always(S.AWAITING_WITHDRAWAL_SELFIE),
         Kind.WITHDRAW: Transition(S.AWAITING_WITHDRAWAL_SELFIE, Action.START_WITHDRAWAL),
         Kind.ABORT: Transition(S.AWAITING_WITHDRAWAL_SELFIE, Action.CANCEL_WITHDRAWAL),
         Kind.WITHDRAWAL_STARTED: Transition(S.AWAITING_WITHDRAWAL_CODE),
-        Kind.REQUEST_ENDED: Transition(S.IDLE, reply="{detail}"),
+        Kind.REQUEST_ENDED: Transition(S.IDLE, reply=DETAIL),
     },
     S.AWAITING_PHONE_CODE: {
         **_always(S.AWAITING_PHONE_CODE),
@@ -269,46 +287,54 @@ TRANSITIONS: dict[ConversationState, dict[Kind, Transition]] = {
         Kind.CALL: Transition(S.AWAITING_PHONE_CODE, Action.CALL_PHONE_CODE),
         Kind.PHONE_CHANGE_STARTED: Transition(S.AWAITING_PHONE_CODE),
         Kind.CODE_ACCEPTED: Transition(S.AWAITING_PHONE_SELFIE),
-        Kind.CODE_REJECTED: Transition(S.AWAITING_PHONE_CODE, reply="{detail}"),
-        Kind.REQUEST_ENDED: Transition(S.IDLE, reply="{detail}"),
+        Kind.CODE_REJECTED: Transition(S.AWAITING_PHONE_CODE, reply=DETAIL),
+        Kind.REQUEST_ENDED: Transition(S.IDLE, reply=DETAIL),
     },
     S.AWAITING_PHONE_SELFIE: {
         **_always(S.AWAITING_PHONE_SELFIE),
         Kind.PHONE: Transition(S.AWAITING_PHONE_SELFIE, Action.START_PHONE_CHANGE),
         Kind.ABORT: Transition(S.AWAITING_PHONE_SELFIE, Action.CANCEL_PHONE_CHANGE),
         Kind.PHONE_CHANGE_STARTED: Transition(S.AWAITING_PHONE_CODE),
-        Kind.REQUEST_ENDED: Transition(S.IDLE, reply="{detail}"),
+        Kind.REQUEST_ENDED: Transition(S.IDLE, reply=DETAIL),
     },
     S.BRANCH_PHONE_CHANGE: {
         **_always(S.BRANCH_PHONE_CHANGE),
         # The old phone stops a change someone started at a branch in its name.
         Kind.ABORT: Transition(S.BRANCH_PHONE_CHANGE, Action.CANCEL_PHONE_CHANGE),
-        Kind.REQUEST_ENDED: Transition(S.IDLE, reply="{detail}"),
+        Kind.REQUEST_ENDED: Transition(S.IDLE, reply=DETAIL),
     },
 }
 
 
-def step(state: ConversationState, event: Event) -> Step:
-    """The next state, actions and replies for `event` in `state`.
+def step(state: ConversationState, event: Event, language: str = DEFAULT_LANGUAGE) -> Step:
+    """The next state, actions and replies (in `language`) for `event` in `state`.
 
     An event with no row in the table is illegal: the state stays as it is and the
     reply (for a command) says what the customer can do instead.
     """
     row = TRANSITIONS[state].get(event.kind)
     if row is None:
-        return Step(state, (), _nonempty(_illegal_reply(state, event)), legal=False)
-    reply = row.reply.format(detail=event.detail, hint=HINTS[state])
+        return Step(state, (), _nonempty(_illegal_reply(state, event, language)), legal=False)
     actions = (row.action,) if row.action is not None else ()
-    return Step(row.target, actions, _nonempty(reply))
+    return Step(row.target, actions, _nonempty(_render(row.reply, state, event, language)))
 
 
-def _illegal_reply(state: ConversationState, event: Event) -> str:
+def _render(template: str, state: ConversationState, event: Event, language: str) -> str:
+    if not template:
+        return ""
+    if template == DETAIL:
+        detail = event.detail
+        return messages.notice(language, detail) if isinstance(detail, Text) else detail
+    return messages.sms(language, template, hint=localize(HINTS[state], language))
+
+
+def _illegal_reply(state: ConversationState, event: Event, language: str) -> str:
     if event.kind in OUTCOMES:
         return ""
     template = ILLEGAL_IN_STATE.get(state, {}).get(event.kind) or ILLEGAL_REPLIES.get(
-        event.kind, "{hint}"
+        event.kind, HINTS[state]
     )
-    return template.format(hint=HINTS[state])
+    return _render(template, state, event, language)
 
 
 def _nonempty(*replies: str) -> tuple[str, ...]:
@@ -326,42 +352,82 @@ def pending_request(state: ConversationState) -> str | None:
 
 # --- the parser ----------------------------------------------------------------------
 
-# Twilio's opt-out and opt-in keywords (it acts on them before we see them). OPTOUT and
-# REVOKE are on Twilio's newer list; reading them as opt-out only ever sends less.
+# Twilio's opt-out and opt-in keywords (it acts on them before we see them): its English
+# list (help.twilio.com, "Twilio support for opt-out keywords"), and the French ones its
+# Proxy docs name. Spanish ones are Twilio's only where an operator adds them (Advanced
+# Opt-Out); we honour the common ones anyway. Reading a word as opt-out only ever sends
+# less. docs/sms.md lists them with their sources.
 OPT_OUT_WORDS = frozenset(
     {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"}
+    | {"ARRET", "ARRETE", "ARRETT"}
+    | {"PARAR", "DETENER", "CANCELAR", "BAJA", "ALTO", "FIN"}
 )
-OPT_IN_WORDS = frozenset({"START", "YES", "UNSTOP"})
+OPT_IN_WORDS = frozenset(
+    {"START", "YES", "UNSTOP"} | {"COMENZAR", "INICIAR", "INICIO", "ALTA", "SI", "REANUDAR"}
+)
+HELP_WORDS = frozenset({"HELP", "INFO", "AYUDA"})  # INFO, AYUDA: Twilio's help keywords
+LANGUAGE_WORDS: dict[str, Language] = {
+    "ENGLISH": Language.EN,
+    "INGLES": Language.EN,
+    "ESPANOL": Language.ES,  # ESPAÑOL too: accents are folded before words are read
+}
 SINGLE_WORDS: dict[str, Kind] = {
     "BAL": Kind.BALANCE,
     "BALANCE": Kind.BALANCE,
+    "SALDO": Kind.BALANCE,
     "ME": Kind.PROFILE,
+    "DATOS": Kind.PROFILE,
     "HISTORY": Kind.HISTORY,
+    "HISTORIAL": Kind.HISTORY,
     "ABORT": Kind.ABORT,
+    "ANULAR": Kind.ABORT,
     "CALL": Kind.CALL,
-    "HELP": Kind.HELP,
-    "INFO": Kind.HELP,  # Twilio's other help keyword
+    "LLAMAR": Kind.CALL,
+    **dict.fromkeys(HELP_WORDS, Kind.HELP),
+    **dict.fromkeys(LANGUAGE_WORDS, Kind.LANGUAGE),
     **dict.fromkeys(OPT_OUT_WORDS, Kind.OPT_OUT),
     **dict.fromkeys(OPT_IN_WORDS, Kind.OPT_IN),
 }
-_WITHDRAW_RE = re.compile(r"^(?:WITHDRAW|W)(?:\s+(?P<amount>.+))?$")
-_PHONE_RE = re.compile(r"^PHONE(?:\s+(?P<number>.+))?$")
+WITHDRAW_WORDS = ("WITHDRAW", "RETIRAR", "W", "R")
+PHONE_WORDS = ("PHONE", "TELEFONO")
+# "W 20", and "W20": glued to the word, only an amount (a digit or a currency sign), so
+# "WHAT" stays a word we do not know rather than a withdrawal of "HAT".
+_WITHDRAW_RE = re.compile(
+    rf"^(?:{'|'.join(WITHDRAW_WORDS)})(?:\s+(?P<amount>.+)|(?P<glued>[$€£₦0-9].*))?$"
+)
+_PHONE_RE = re.compile(rf"^(?:{'|'.join(PHONE_WORDS)})(?:\s+(?P<number>.+))?$")
 _CODE_RE = re.compile(r"^[0-9]{6}$", re.ASCII)
 _CODE_CHARS_RE = re.compile(r"^[0-9 ]+$", re.ASCII)
 
-WITHDRAW_EXAMPLE = "For example: W 20 to withdraw $20.00."
-PHONE_EXAMPLE = "Write the new number with its country code, for example PHONE +15557654321."
+SAY_HOW_MUCH = N_("Say how much to withdraw, for example W 20.")
+AMOUNT_NOT_VALID = N_(
+    "That amount is not valid. Write it in digits, with a point before the cents, "
+    "for example W 20 or W 20.50."
+)
+LOOKS_LIKE_A_CODE = N_(
+    "That looks like a code. To answer a code, send only its 6 digits. To withdraw, "
+    "write the amount, for example W 20."
+)
+PHONE_EXAMPLE = N_("Write the new number with its country code, for example PHONE +15557654321.")
+PHONE_NOT_VALID = N_(
+    "That phone number is not valid. Write it with its country code, for example "
+    "PHONE +15557654321."
+)
 
 
 def normalize_text(body: object) -> str:
-    """Upper case, compatibility forms folded (full-width digits), control and format
-    characters dropped, runs of spaces collapsed."""
+    """Upper case, compatibility forms folded (full-width digits), accents dropped
+    (ESPAÑOL reads ESPANOL, TELÉFONO reads TELEFONO), control and format characters
+    dropped, runs of spaces collapsed."""
     if not isinstance(body, str):
         return ""
     text = unicodedata.normalize("NFKC", body[:MAX_COMMAND_CHARS])
     # Control characters (Cc) and invisible format characters (Cf, e.g. zero-width
     # joiners some keyboards insert) become spaces, so "W\u200b20" still reads "W 20".
     cleaned = "".join(" " if unicodedata.category(ch) in ("Cc", "Cf") else ch for ch in text)
+    if not cleaned.isascii():
+        decomposed = unicodedata.normalize("NFD", cleaned)
+        cleaned = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return " ".join(cleaned.split()).upper()
 
 
@@ -371,7 +437,8 @@ def parse(body: object, *, default_region: str = "US") -> Event:
     if not text:
         return Event(Kind.UNKNOWN)
     if text in SINGLE_WORDS:
-        return Event(SINGLE_WORDS[text])
+        kind = SINGLE_WORDS[text]
+        return Event(kind, language=LANGUAGE_WORDS.get(text))
     if _CODE_CHARS_RE.match(text):
         digits = text.replace(" ", "")
         # Keyboards and people split codes as "123 456"; any other digits are not one.
@@ -380,7 +447,7 @@ def parse(body: object, *, default_region: str = "US") -> Event:
         return Event(Kind.UNKNOWN)
     withdraw = _WITHDRAW_RE.match(text)
     if withdraw:
-        return _parse_withdraw(withdraw.group("amount"))
+        return _parse_withdraw(withdraw.group("amount") or withdraw.group("glued"))
     phone = _PHONE_RE.match(text)
     if phone:
         return _parse_phone(phone.group("number"), default_region)
@@ -389,19 +456,23 @@ def parse(body: object, *, default_region: str = "US") -> Event:
 
 def _parse_withdraw(amount_text: str | None) -> Event:
     if not amount_text:
-        return Event(Kind.MALFORMED, detail=f"Say how much to withdraw. {WITHDRAW_EXAMPLE}")
+        return Event(Kind.MALFORMED, detail=Text(SAY_HOW_MUCH))
+    if _CODE_RE.match(amount_text.strip()):
+        # Six bare digits after W are more likely a code typed after the wrong word
+        # than six figures: no withdrawal is started for them (write "W 100,000").
+        return Event(Kind.MALFORMED, detail=Text(LOOKS_LIKE_A_CODE))
     try:
         amount = parse_amount(amount_text)
-    except InvalidAmount as exc:
-        return Event(Kind.MALFORMED, detail=f"That amount is not valid: {exc}. {WITHDRAW_EXAMPLE}")
+    except InvalidAmount:
+        return Event(Kind.MALFORMED, detail=Text(AMOUNT_NOT_VALID))
     return Event(Kind.WITHDRAW, amount=amount)
 
 
 def _parse_phone(number_text: str | None, default_region: str) -> Event:
     if not number_text:
-        return Event(Kind.MALFORMED, detail=PHONE_EXAMPLE)
+        return Event(Kind.MALFORMED, detail=Text(PHONE_EXAMPLE))
     try:
         phone = normalize_phone(number_text, default_region)
     except InvalidPhone:
-        return Event(Kind.MALFORMED, detail=f"That phone number is not valid. {PHONE_EXAMPLE}")
+        return Event(Kind.MALFORMED, detail=Text(PHONE_NOT_VALID))
     return Event(Kind.PHONE, phone=phone)

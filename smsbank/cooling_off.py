@@ -42,6 +42,6 @@ def ensure_no_hold(customer: Customer) -> None:
     until = customer.withdrawals_held_until
     if until is not None and until > utcnow():
         raise WithdrawalsOnHold(
-            messages.withdrawals_paused(messages.moment(until)),
+            messages.withdrawals_paused(until),
             extra={"held_until": until.isoformat()},
         )

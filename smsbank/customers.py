@@ -12,6 +12,7 @@ from tortoise.transactions import in_transaction
 
 from smsbank import audit, ledger
 from smsbank.errors import Conflict, NotFound, ValidationFailed
+from smsbank.i18n import DEFAULT_LANGUAGE, Language, parse_language
 from smsbank.models import Customer
 from smsbank.money import format_amount
 from smsbank.phones import mask_phone
@@ -75,7 +76,16 @@ def _luhn_digit(body: str) -> str:
 
 
 def mask_account(account_number: str) -> str:
+    """`••1234`, for staff (candidates at a counter); texts say "ending 1234" instead."""
     return "••" + account_number[-4:]
+
+
+def clean_language(value: object) -> Language:
+    """A language from staff input (API, CLI, CSV); 400 `invalid_language` otherwise."""
+    try:
+        return parse_language(value)
+    except ValueError as exc:
+        raise ValidationFailed(str(exc), code="invalid_language") from exc
 
 
 async def create_customer(
@@ -84,10 +94,12 @@ async def create_customer(
     *,
     currency: str,
     initial_deposit: Decimal | None = None,
+    language: str = DEFAULT_LANGUAGE,
     actor: str,
 ) -> Customer:
     """Create a customer (and their opening deposit) in one transaction."""
     name = clean_name(name)
+    language = clean_language(language)
     if await Customer.exists(phone=phone):
         raise Conflict("a customer already has that phone number", code="phone_taken")
     for _ in range(5):
@@ -98,6 +110,7 @@ async def create_customer(
                     phone=phone,
                     account_number=new_account_number(),
                     currency=currency,
+                    language=language,
                 )
                 if initial_deposit is not None:
                     await ledger.deposit(customer.id, initial_deposit)
@@ -182,5 +195,6 @@ def customer_json(customer: Customer) -> dict[str, Any]:
         if customer.withdrawals_held_until
         else None,
         "sms_opted_out": customer.sms_opted_out,
+        "language": Language(customer.language).value,
         "created_at": customer.created_at.isoformat(),
     }

@@ -29,6 +29,7 @@ from tortoise.transactions import in_transaction
 
 from smsbank.clock import start_of_day, utcnow
 from smsbank.errors import InsufficientFunds, LimitExceeded, NotFound
+from smsbank.i18n import Text
 from smsbank.models import Customer, EntryKind, LedgerEntry
 from smsbank.money import format_amount, format_money, from_minor, to_minor
 
@@ -58,12 +59,26 @@ async def withdrawn_today(customer_id: int, now: datetime | None = None) -> int:
     return sum(int(str(a)) for a in amounts)
 
 
+NOT_ENOUGH_MONEY = Text("There is not enough money in the account for that.")
+
+
 def _check_single_limit(amount: Decimal, limits: Limits) -> None:
     if amount > limits.per_withdrawal:
         raise LimitExceeded(
-            f"The most you can withdraw at once is "
-            f"{format_money(limits.per_withdrawal, limits.currency)}."
+            Text(
+                "The most you can withdraw at once is {amount}.",
+                amount=format_money(limits.per_withdrawal, limits.currency),
+            )
         )
+
+
+def _over_daily_limit(left_minor: int, limits: Limits) -> LimitExceeded:
+    return LimitExceeded(
+        Text(
+            "That is over your daily limit; you can withdraw up to {amount} more today.",
+            amount=format_money(from_minor(max(left_minor, 0)), limits.currency),
+        )
+    )
 
 
 async def check_withdrawal_limits(customer_id: int, amount: Decimal, limits: Limits) -> None:
@@ -71,10 +86,7 @@ async def check_withdrawal_limits(customer_id: int, amount: Decimal, limits: Lim
     _check_single_limit(amount, limits)
     left = to_minor(limits.per_day) - await withdrawn_today(customer_id)
     if to_minor(amount) > left:
-        raise LimitExceeded(
-            f"That is over your daily limit; you can withdraw up to "
-            f"{format_money(from_minor(max(left, 0)), limits.currency)} more today."
-        )
+        raise _over_daily_limit(left, limits)
 
 
 async def _insert_entry(
@@ -139,15 +151,11 @@ async def withdraw(
         if not debited:
             if not await Customer.exists(id=customer_id):
                 raise NotFound("customer not found", code="customer_not_found")
-            raise InsufficientFunds("There is not enough money in the account for that.")
+            raise InsufficientFunds(NOT_ENOUGH_MONEY)
         # The debit above holds the lock, so today's total cannot change under us.
         spent_before = await withdrawn_today(customer_id)
         if spent_before + amount_minor > to_minor(limits.per_day):
-            left = max(to_minor(limits.per_day) - spent_before, 0)
-            raise LimitExceeded(
-                f"That is over your daily limit; you can withdraw up to "
-                f"{format_money(from_minor(left), limits.currency)} more today."
-            )
+            raise _over_daily_limit(to_minor(limits.per_day) - spent_before, limits)
         customer = await Customer.get(id=customer_id)
         return await _insert_entry(
             customer_id,

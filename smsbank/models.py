@@ -13,6 +13,7 @@ from typing import Any
 from tortoise import fields
 from tortoise.models import Model
 
+from smsbank.i18n import DEFAULT_LANGUAGE, Language
 from smsbank.money import from_minor
 
 
@@ -36,6 +37,8 @@ class Customer(Model):
     face_failures = fields.IntField(default=0)  # failed selfies in a row
     face_locked = fields.BooleanField(default=False)
     sms_opted_out = fields.BooleanField(default=False)
+    # What the bank writes and says to the customer in (texts, calls, the capture page).
+    language = fields.CharEnumField(Language, max_length=8, default=DEFAULT_LANGUAGE)
     # Cooling-off: after a face or number change no withdrawal until then (settings).
     withdrawals_held_until = fields.DatetimeField(null=True)
     # Too many wrong codes in a day: withdrawals and number changes by SMS are locked

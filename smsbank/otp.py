@@ -19,15 +19,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from tortoise.expressions import F
+from tortoise.queryset import QuerySet
 
 from smsbank.clock import utcnow
 from smsbank.errors import TooManyRequests
+from smsbank.i18n import Text
 from smsbank.models import CodePurpose, OneTimeCode
 from smsbank.settings import Settings
 
@@ -67,11 +70,15 @@ async def issue_code(
     window: SMS pumping and brute force both need many codes.
     """
     now = utcnow()
-    window_start = now - timedelta(seconds=settings.otp_send_window_seconds)
-    recent = await OneTimeCode.filter(customer_id=customer_id, created_at__gte=window_start).count()
-    if recent >= settings.otp_send_limit:
+    window = timedelta(seconds=settings.otp_send_window_seconds)
+    in_window = OneTimeCode.filter(customer_id=customer_id, created_at__gte=now - window)
+    if await in_window.count() >= settings.otp_send_limit:
         raise TooManyRequests(
-            "Too many codes requested. Please wait a few minutes and try again.",
+            Text.counted(
+                "Too many codes requested. Please try again in {count} minute.",
+                "Too many codes requested. Please try again in {count} minutes.",
+                await _minutes_until_allowed(in_window, settings.otp_send_limit, now, window),
+            ),
             code="too_many_codes",
         )
     await OneTimeCode.filter(
@@ -86,6 +93,18 @@ async def issue_code(
         expires_at=now + timedelta(seconds=settings.otp_ttl_seconds),
     )
     return code
+
+
+async def _minutes_until_allowed(
+    in_window: QuerySet[OneTimeCode], limit: int, now: datetime, window: timedelta
+) -> int:
+    """Whole minutes (rounded up) until one code fewer than `limit` is left in the window:
+    the wait a customer is told after hitting the limit."""
+    # The oldest of the newest `limit` codes: once it leaves the window, one more is allowed.
+    oldest = await in_window.order_by("-created_at").offset(limit - 1).first()
+    leaves_at = (oldest.created_at if oldest else now) + window
+    seconds = max((leaves_at - now).total_seconds(), 1.0)
+    return math.ceil(seconds / 60)
 
 
 async def check_code(

@@ -52,6 +52,7 @@ from tortoise.transactions import in_transaction
 
 from smsbank import calls, sql
 from smsbank.clock import utcnow
+from smsbank.i18n import DEFAULT_LANGUAGE
 from smsbank.models import MessageChannel, OutboundMessage, OutboundStatus
 from smsbank.outbox import scrub, scrub_sent
 from smsbank.phones import mask_phone
@@ -315,6 +316,15 @@ def _accepted(send: asyncio.Future[Accepted | str]) -> Accepted | None:
     return outcome if isinstance(outcome, Accepted) else None
 
 
+async def _call_language(message_id: int) -> str:
+    """The language a call speaks: its customer's (calls are few; texts need no look-up,
+    their words are already in it)."""
+    languages = await OutboundMessage.filter(id=message_id).values_list(
+        "customer__language", flat=True
+    )
+    return str(languages[0] or DEFAULT_LANGUAGE) if languages else DEFAULT_LANGUAGE
+
+
 @dataclass(frozen=True)
 class Accepted:
     """The provider took the message; `provider_sid` is its id for it."""
@@ -352,7 +362,12 @@ async def _send_one(
                 else None
             )
             sid = await backend.place_call(
-                message.to_phone, message.from_phone, message.body, callback, menu_url
+                message.to_phone,
+                message.from_phone,
+                message.body,
+                callback,
+                await _call_language(message.id),
+                menu_url,
             )
         else:
             sid = await backend.send_sms(

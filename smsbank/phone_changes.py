@@ -42,8 +42,9 @@ from smsbank import (
     withdrawals,
 )
 from smsbank.clock import utcnow
-from smsbank.customers import get_customer, mask_account
+from smsbank.customers import get_customer
 from smsbank.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from smsbank.i18n import N_, Text
 from smsbank.models import (
     CapturePurpose,
     Channel,
@@ -91,13 +92,17 @@ KIND = request_lifecycle.RequestKind(
     cancelled=PhoneChangeStatus.CANCELLED,
     failed=PhoneChangeStatus.FAILED,
     expired=PhoneChangeStatus.EXPIRED,
-    not_found="phone change not found",
-    gone="this phone change has expired; start a new one",
-    finished="this phone change is already {}",
-    code_used="the code for this change was already accepted",
-    not_awaiting_code="this change is not waiting for a code",
-    locked_out="Too many wrong codes: the number change is cancelled.",
+    not_found=N_("phone change not found"),
+    gone=N_("this phone change has expired; start a new one"),
+    finished=N_("this phone change has already ended ({status})"),
+    code_used=N_("the code for this change was already accepted"),
+    not_awaiting_code=N_("this change is not waiting for a code"),
+    locked_out=N_(
+        "Too many wrong codes: the number change is cancelled. To try again, text PHONE "
+        "and the new number."
+    ),
 )
+NUMBER_TAKEN_MEANWHILE = Text("That number now belongs to another customer.")
 
 
 async def get_phone_change(change_id: int) -> PhoneChange:
@@ -129,25 +134,25 @@ async def start_phone_change(
     """Create the request, text a code to the new number and tell the old one."""
     customer = await get_customer(customer_id)
     if customer.status != CustomerStatus.ACTIVE:
-        raise Forbidden("This account is locked. Please visit your branch.", code="account_locked")
+        raise Forbidden(request_lifecycle.ACCOUNT_LOCKED, code="account_locked")
     if new_phone == customer.phone:
-        raise ValidationFailed("That is already your number.", code="same_phone")
+        raise ValidationFailed(Text("That is already your number."), code="same_phone")
     if await Customer.exists(phone=new_phone):
-        raise Conflict("That number belongs to another customer.", code="phone_taken")
+        raise Conflict(
+            Text("That number belongs to another customer. Check the number and try again."),
+            code="phone_taken",
+        )
     # The code is texted there: never to a country the bank does not serve, nor to a
     # premium-rate number (SMS pumping).
     destinations.ensure_allowed(settings, new_phone)
     if channel == Channel.SMS and not customer.face_enrolled:
         raise Conflict(
-            "Changing your number by text needs a face enrolled. Please visit your branch.",
+            Text("Changing your number by text needs a face enrolled. Please visit your branch."),
             code="face_not_enrolled",
         )
     code_lock.ensure_unlocked(customer, channel)
     if channel == Channel.SMS and customer.face_locked:
-        raise Forbidden(
-            "Selfie checks are locked after too many failures. Please visit your branch.",
-            code="face_locked",
-        )
+        raise Forbidden(request_lifecycle.FACE_LOCKED, code="face_locked")
     if channel == Channel.BRANCH:
         await _no_withdrawal_by_text_waiting(customer.id)
     now = utcnow()
@@ -165,14 +170,15 @@ async def start_phone_change(
             expires_at=now + timedelta(seconds=settings.conversation_timeout_seconds),
         )
         code = await request_lifecycle.issue_code(KIND, settings, change)
-        account = mask_account(customer.account_number)
         at_branch = channel == Channel.BRANCH
+        language, account = customer.language, customer.account_number
+        ttl = settings.otp_ttl_seconds
         await enqueue_sms(
             settings,
             to=new_phone,
-            body=messages.phone_change_code_at_branch(code, account)
+            body=messages.phone_change_code_at_branch(language, code, account, ttl)
             if at_branch
-            else messages.phone_change_code(code, account),
+            else messages.phone_change_code(language, code, account, ttl),
             template="phone_change_code",
             customer_id=customer.id,
             respect_opt_out=False,
@@ -181,9 +187,9 @@ async def start_phone_change(
         await enqueue_sms(
             settings,
             to=customer.phone,
-            body=messages.phone_change_started_at_branch(mask_phone(new_phone))
+            body=messages.phone_change_started_at_branch(language, new_phone)
             if at_branch
-            else messages.phone_change_code_sent(mask_phone(new_phone)),
+            else messages.phone_change_code_sent(language, new_phone),
             template="phone_change_started_at_branch" if at_branch else "phone_change_code_sent",
             customer_id=customer.id,
             respect_opt_out=False,
@@ -285,7 +291,9 @@ async def _code_accepted(
             settings,
             change,
             customer,
-            text=messages.phone_change_capture_link,
+            text=lambda url: messages.phone_change_capture_link(
+                customer.language, url, settings.capture_ttl_seconds
+            ),
             template="phone_change_capture_link",
         )
     else:
@@ -315,9 +323,7 @@ async def selfie_verified(
             await _complete(settings, change, customer, actor)
     except IntegrityError:
         # Someone registered the number while we waited for the selfie.
-        await selfie_failed(
-            settings, change.id, reason="that number now belongs to another customer", actor=actor
-        )
+        await selfie_failed(settings, change.id, reason=NUMBER_TAKEN_MEANWHILE, actor=actor)
     await change.refresh_from_db()
     return change
 
@@ -335,7 +341,9 @@ async def _complete(
     await enqueue_sms(
         settings,
         to=change.old_phone,
-        body=messages.phone_changed_old(mask_phone(change.new_phone), settings.cooling_off_hours),
+        body=messages.phone_changed_old(
+            customer.language, change.new_phone, settings.cooling_off_hours
+        ),
         template="phone_changed_old",
         customer_id=customer.id,
         respect_opt_out=False,
@@ -343,7 +351,7 @@ async def _complete(
     await enqueue_sms(
         settings,
         to=change.new_phone,
-        body=messages.phone_changed_new(settings.cooling_off_hours),
+        body=messages.phone_changed_new(customer.language, settings.cooling_off_hours),
         template="phone_changed_new",
         customer_id=customer.id,
         respect_opt_out=False,
@@ -363,6 +371,7 @@ async def _complete(
 async def selfie_failed(settings: Settings, change_id: int, *, reason: str, actor: str) -> None:
     """The selfies ran out: the change fails and the customer is told on the old phone."""
     change = await get_phone_change(change_id)
+    customer = await get_customer(change.customer_id)  # type: ignore[attr-defined]
     async with in_transaction():
         failed = await request_lifecycle.fail(
             KIND, change, reason, actor=actor, only_from=(PhoneChangeStatus.AWAITING_SELFIE,)
@@ -371,7 +380,13 @@ async def selfie_failed(settings: Settings, change_id: int, *, reason: str, acto
             await enqueue_sms(
                 settings,
                 to=change.old_phone,
-                body=messages.phone_change_failed(reason),
+                body=messages.phone_change_failed(
+                    customer.language,
+                    reason,
+                    messages.RETRY_PHONE_CHANGE
+                    if request_lifecycle.can_try_again(customer)
+                    else None,
+                ),
                 template="phone_change_failed",
                 customer_id=change.customer_id,  # type: ignore[attr-defined]
             )

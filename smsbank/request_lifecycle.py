@@ -29,6 +29,7 @@ from smsbank.capture import close_links, issue_capture_link, link_deadline
 from smsbank.clock import utcnow
 from smsbank.customers import MAX_ID
 from smsbank.errors import Conflict, Gone, NotFound
+from smsbank.i18n import N_, Text
 from smsbank.models import (
     CapturePurpose,
     Channel,
@@ -36,6 +37,7 @@ from smsbank.models import (
     Conversation,
     ConversationState,
     Customer,
+    CustomerStatus,
     PhoneChange,
     Withdrawal,
 )
@@ -43,6 +45,15 @@ from smsbank.outbox import enqueue_sms
 from smsbank.settings import Settings
 
 R = TypeVar("R", Withdrawal, PhoneChange)
+
+# Why a customer cannot start either kind of request.
+ACCOUNT_LOCKED = Text("This account is locked. Please visit your branch.")
+FACE_LOCKED = Text("Selfie checks are locked after too many failures. Please visit your branch.")
+
+
+def can_try_again(customer: Customer) -> bool:
+    """Whether a failed request's customer may start another (else their branch helps)."""
+    return customer.status == CustomerStatus.ACTIVE and not customer.face_locked
 
 
 @dataclass(frozen=True)
@@ -67,10 +78,10 @@ class RequestKind(Generic[R]):
     cancelled: StrEnum
     failed: StrEnum
     expired: StrEnum
-    # What the customer or staff are told.
+    # What the customer or staff are told: msgids (`N_`), said as `Text`.
     not_found: str
     gone: str
-    finished: str  # "{}" takes the status
+    finished: str  # "{status}" takes the status's name
     code_used: str
     not_awaiting_code: str
     locked_out: str
@@ -94,10 +105,10 @@ class CodeCheck:
 
 async def get(kind: RequestKind[R], request_id: int) -> R:
     if not 1 <= request_id <= MAX_ID:
-        raise NotFound(kind.not_found, code=f"{kind.name}_not_found")
+        raise NotFound(Text(kind.not_found), code=f"{kind.name}_not_found")
     request = await kind.model.get_or_none(id=request_id)
     if request is None:
-        raise NotFound(kind.not_found, code=f"{kind.name}_not_found")
+        raise NotFound(Text(kind.not_found), code=f"{kind.name}_not_found")
     return request
 
 
@@ -121,10 +132,20 @@ async def live(kind: RequestKind[R], request_id: int) -> R:
         await expire(kind, request)
         await request.refresh_from_db()
     if request.status == kind.expired:
-        raise Gone(kind.gone, code="expired")
+        raise Gone(Text(kind.gone), code="expired")
     if request.status not in kind.open_statuses:
-        raise Conflict(kind.finished.format(request.status.value), code="finished")
+        status = Text(STATUS_NAMES.get(request.status.value, request.status.value))
+        raise Conflict(Text(kind.finished, status=status), code="finished")
     return request
+
+
+# How a finished request's status is named to the person told it has ended.
+STATUS_NAMES = {
+    "completed": N_("completed"),
+    "cancelled": N_("cancelled"),
+    "failed": N_("failed"),
+    "approved": N_("approved"),
+}
 
 
 async def awaiting_code(kind: RequestKind[R], request_id: int) -> R:
@@ -132,7 +153,7 @@ async def awaiting_code(kind: RequestKind[R], request_id: int) -> R:
     `live`)."""
     request = await live(kind, request_id)
     if request.status != kind.awaiting_code:
-        raise Conflict(kind.code_used, code="code_used")
+        raise Conflict(Text(kind.code_used), code="code_used")
     return request
 
 
@@ -289,7 +310,7 @@ async def issue_new_code(
     """
     request = await live(kind, request_id)
     if request.status != kind.awaiting_code:
-        raise Conflict(kind.not_awaiting_code, code="not_awaiting_code")
+        raise Conflict(Text(kind.not_awaiting_code), code="not_awaiting_code")
     code = await issue_code(kind, settings, request)
     await record_code_sent(kind, request, actor=actor)
     return request, code
@@ -335,7 +356,7 @@ async def check_code(
         if request.code_verified_at is not None:
             # The right code, presented twice at the same moment: the other one won.
             # Not a wrong try; the same answer as a code sent after acceptance.
-            raise Conflict(kind.code_used, code="code_used")
+            raise Conflict(Text(kind.code_used), code="code_used")
     return await _count_wrong_code(
         kind, settings, request, customer, check.reason, actor, on_locked_out
     )
@@ -372,11 +393,17 @@ async def _count_wrong_code(
             await finish(kind, request, kind.cancelled, "too many wrong codes")
             if on_locked_out is not None:
                 await on_locked_out(settings, request, customer)
-            message = kind.locked_out
+            message = Text(kind.locked_out)
         elif reason == "expired":
-            message = "That code has expired. Text CALL for a new code by phone, or start again."
+            message = Text(
+                "That code has expired. Text CALL for a new code by phone, or start again."
+            )
         else:
-            message = f"That code is not right. {attempts_left} tries left."
+            message = Text.counted(
+                "That code is not right. You have {count} try left.",
+                "That code is not right. You have {count} tries left.",
+                attempts_left,
+            )
     await request.refresh_from_db()
     return CodeCheck(False, attempts_left, message, told=locked and request.channel == Channel.SMS)
 
@@ -392,7 +419,7 @@ async def accept_code(
         status=next_status, code_verified_at=utcnow()
     )
     if not moved:
-        raise Conflict(kind.code_used, code="code_used")
+        raise Conflict(Text(kind.code_used), code="code_used")
     await audit.record(
         "code.checked",
         actor=actor,

@@ -30,6 +30,8 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
+from smsbank import messages
+from smsbank.i18n import voice
 from smsbank.logs import mask_text
 from smsbank.settings import Settings
 
@@ -62,7 +64,13 @@ class SmsBackend(Protocol):
     async def send_sms(self, to: str, from_: str, body: str, status_callback: str) -> str: ...
 
     async def place_call(
-        self, to: str, from_: str, say: str, status_callback: str, menu_url: str | None = None
+        self,
+        to: str,
+        from_: str,
+        say: str,
+        status_callback: str,
+        language: str,
+        menu_url: str | None = None,
     ) -> str: ...
 
     async def close(self) -> None: ...
@@ -78,7 +86,13 @@ class ConsoleBackend:
         return _console_sid("SM")
 
     async def place_call(
-        self, to: str, from_: str, say: str, status_callback: str, menu_url: str | None = None
+        self,
+        to: str,
+        from_: str,
+        say: str,
+        status_callback: str,
+        language: str,
+        menu_url: str | None = None,
     ) -> str:
         return _console_sid("CA")
 
@@ -155,20 +169,26 @@ class TwilioBackend:
         return await self._call(create)
 
     async def place_call(
-        self, to: str, from_: str, say: str, status_callback: str, menu_url: str | None = None
+        self,
+        to: str,
+        from_: str,
+        say: str,
+        status_callback: str,
+        language: str,
+        menu_url: str | None = None,
     ) -> str:
-        """Call `to` and read `say`; with `menu_url`, `say` is a menu whose key press
-        Twilio posts there (a call-back)."""
+        """Call `to` and read `say` in `language`; with `menu_url`, `say` is a menu whose
+        key press Twilio posts there (a call-back)."""
         twiml = VoiceResponse()
         if menu_url is not None:
-            twiml.append(menu_gather(say, menu_url))
-            twiml.say("We did not get a choice. Goodbye.")
+            twiml.append(menu_gather(say, menu_url, language))
+            twiml.say(messages.voice_no_choice(language), **voice(language))
             twiml.hangup()
         else:
             # Said twice: a code read once is easily missed when the phone is at the ear.
-            twiml.say(say)
+            twiml.say(say, **voice(language))
             twiml.pause(length=1)
-            twiml.say(say)
+            twiml.say(say, **voice(language))
 
         async def create() -> str:
             call = await self._client.calls.create_async(
@@ -219,10 +239,11 @@ def _classify_twilio_error(exc: TwilioRestException | TwilioServiceException) ->
     return SendError(message, retryable=retryable, status=status)
 
 
-def menu_gather(prompt: str, action: str) -> Gather:
-    """A voice menu: `prompt`, then one key press posted to `action` (signed by Twilio)."""
+def menu_gather(prompt: str, action: str, language: str) -> Gather:
+    """A voice menu: `prompt` (in `language`), then one key press posted to `action`
+    (signed by Twilio)."""
     gather = Gather(num_digits=1, action=action, method="POST", timeout=GATHER_TIMEOUT_SECONDS)
-    gather.say(prompt)
+    gather.say(prompt, **voice(language))
     return gather
 
 

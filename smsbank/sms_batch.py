@@ -108,7 +108,7 @@ STOP_GRACE_SECONDS = 5.0
 # reads such a row as a partial model, which it refuses to save.
 SENDERS_SQL = """
 SELECT c.id, c.name, c.phone, c.account_number, c.balance_minor, c.currency, c.status,
-    c.face_embedding, c.face_model, c.face_failures, c.face_locked, c.sms_opted_out,
+    c.face_embedding, c.face_model, c.face_failures, c.face_locked, c.sms_opted_out, c.language,
     v.state AS conversation_state,
     (SELECT COUNT(*) FROM (
         SELECT 1 FROM inbound_message i WHERE i.from_phone = c.phone AND i.created_at >= ?

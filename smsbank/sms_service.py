@@ -44,7 +44,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -67,8 +66,8 @@ from smsbank import (
 )
 from smsbank.clock import utcnow
 from smsbank.conversation import Action, Event, Kind, parse, pending_request, step
-from smsbank.customers import mask_account
 from smsbank.errors import BankError, Conflict, Gone
+from smsbank.i18n import DEFAULT_LANGUAGE, Text
 from smsbank.models import (
     Channel,
     Conversation,
@@ -82,7 +81,7 @@ from smsbank.models import (
     Withdrawal,
     WithdrawalStatus,
 )
-from smsbank.money import format_money, from_minor
+from smsbank.money import from_minor
 from smsbank.outbox import enqueue_call, enqueue_sms
 from smsbank.phones import mask_phone
 from smsbank.quotas import Quota
@@ -232,7 +231,8 @@ async def _handle(
         return Result(Handled.THROTTLED)
     if customer is None:
         if not keyword and await _may_answer_stranger(settings, sms.from_phone, inbound):
-            text = messages.unregistered_number()
+            # A stranger has no language of their own yet: the bank's default.
+            text = messages.unregistered_number(DEFAULT_LANGUAGE)
             await enqueue_sms(
                 settings, to=sms.from_phone, body=text, template=UNREGISTERED_TEMPLATE
             )
@@ -380,7 +380,7 @@ async def run_machine(settings: Settings, turn: Turn, event: Event) -> None:
     queue: list[tuple[Event, str]] = [(event, event.kind.value)]
     while queue:
         current, source = queue.pop(0)
-        result = step(turn.state, current)
+        result = step(turn.state, current, turn.customer.language)
         if not result.legal:
             log.info(
                 "illegal event",
@@ -435,6 +435,7 @@ async def _reconciled_state(conversation: Conversation) -> ConversationState:
 async def _perform(settings: Settings, turn: Turn, action: Action, event: Event) -> Event:
     """Carry out one action; report what happened as an outcome event."""
     customer = turn.customer
+    language = customer.language
     try:
         if action == Action.SEND_BALANCE:
             return Event(Kind.DONE, detail=balance_text(customer))
@@ -442,6 +443,10 @@ async def _perform(settings: Settings, turn: Turn, action: Action, event: Event)
             return Event(Kind.DONE, detail=profile_text(customer))
         if action == Action.SEND_HISTORY:
             return Event(Kind.DONE, detail=await history_text(customer))
+        if action == Action.SET_LANGUAGE:
+            assert event.language is not None
+            await _set_language(customer, event.language)
+            return Event(Kind.DONE, detail=messages.language_set(event.language))
         if action in (Action.RECORD_OPT_OUT, Action.RECORD_OPT_IN):
             await _record_opt(customer, opted_out=action == Action.RECORD_OPT_OUT)
             return Event(Kind.DONE)
@@ -474,12 +479,12 @@ async def _perform(settings: Settings, turn: Turn, action: Action, event: Event)
             await enqueue_call(
                 settings,
                 to=customer.phone,
-                say=messages.voice_code(code),
+                say=messages.voice_code(language, code),
                 template="withdrawal_code_call",
                 customer_id=customer.id,
                 secret_expires_at=otp.code_deadline(settings),
             )
-            return Event(Kind.DONE, detail=messages.calling_with_code())
+            return Event(Kind.DONE, detail=messages.calling_with_code(language))
         if action == Action.CALL_PHONE_CODE:
             assert turn.phone_change_id is not None
             change = await phone_changes.get_phone_change(turn.phone_change_id)
@@ -491,26 +496,20 @@ async def _perform(settings: Settings, turn: Turn, action: Action, event: Event)
             await enqueue_call(
                 settings,
                 to=new_phone,
-                say=messages.voice_code(code),
+                say=messages.voice_code(language, code),
                 template="phone_change_code_call",
                 customer_id=customer.id,
                 secret_expires_at=otp.code_deadline(settings),
             )
             return Event(
-                Kind.DONE, detail=messages.calling_new_phone_with_code(mask_phone(new_phone))
+                Kind.DONE, detail=messages.calling_new_phone_with_code(language, new_phone)
             )
     except Gone as exc:  # the request ran out of time while we looked at it
-        return Event(Kind.REQUEST_ENDED, detail=exc.message)
+        return Event(Kind.REQUEST_ENDED, detail=messages.notice(language, exc.message))
     except BankError as exc:
-        if exc.code == "finished":
-            return Event(Kind.REQUEST_ENDED, detail=exc.message)
-        return Event(Kind.REFUSED, detail=_sentence(exc.message))
+        kind = Kind.REQUEST_ENDED if exc.code == "finished" else Kind.REFUSED
+        return Event(kind, detail=messages.refusal(language, exc.message, exc.code))
     raise AssertionError(f"no handler for {action}")  # pragma: no cover - table and code agree
-
-
-def _sentence(text: str) -> str:
-    """Domain messages are written for staff and customers alike; start them upper case."""
-    return text[:1].upper() + text[1:] if text else text
 
 
 async def _check_withdrawal_code(settings: Settings, turn: Turn, code: str) -> Event:
@@ -520,7 +519,9 @@ async def _check_withdrawal_code(settings: Settings, turn: Turn, code: str) -> E
         turn.expires_at = outcome.withdrawal.expires_at  # now as long as the capture link
         return Event(Kind.CODE_ACCEPTED)
     if outcome.withdrawal.status in withdrawals.OPEN_STATUSES:
-        return Event(Kind.CODE_REJECTED, detail=outcome.message)
+        return Event(
+            Kind.CODE_REJECTED, detail=messages.notice(turn.customer.language, outcome.message)
+        )
     # Five wrong codes: the withdrawal module has already texted that it failed.
     return Event(Kind.REQUEST_ENDED)
 
@@ -531,11 +532,12 @@ async def _check_phone_code(settings: Settings, turn: Turn, code: str) -> Event:
     if outcome.ok:
         turn.expires_at = outcome.change.expires_at  # now as long as the capture link
         return Event(Kind.CODE_ACCEPTED)
+    detail = messages.notice(turn.customer.language, outcome.message)
     if outcome.change.status in phone_changes.OPEN_STATUSES:
-        return Event(Kind.CODE_REJECTED, detail=outcome.message)
+        return Event(Kind.CODE_REJECTED, detail=detail)
     if outcome.told:  # texted already why it ended (the day's wrong codes locked codes)
         return Event(Kind.REQUEST_ENDED)
-    return Event(Kind.REQUEST_ENDED, detail=f"{messages.BANK}: {outcome.message}")
+    return Event(Kind.REQUEST_ENDED, detail=detail)
 
 
 async def _cancel_withdrawal(turn: Turn) -> Event:
@@ -545,10 +547,12 @@ async def _cancel_withdrawal(turn: Turn) -> Event:
         withdrawal.id, actor=ACTOR_SMS, reason=request_lifecycle.CANCELLED_BY_CUSTOMER
     )
     if not cancelled:
-        raise Conflict("There was nothing left to cancel.", code="finished")
+        raise Conflict(NOTHING_LEFT_TO_CANCEL, code="finished")
     return Event(
         Kind.REQUEST_ENDED,
-        detail=messages.withdrawal_cancelled(withdrawal.amount, turn.customer.currency),
+        detail=messages.withdrawal_cancelled(
+            turn.customer.language, withdrawal.amount, turn.customer.currency
+        ),
     )
 
 
@@ -559,9 +563,21 @@ async def _cancel_phone_change(turn: Turn) -> Event:
         change.id, actor=ACTOR_SMS, reason=request_lifecycle.CANCELLED_BY_CUSTOMER
     )
     if not cancelled:
-        raise Conflict("There was nothing left to cancel.", code="finished")
+        raise Conflict(NOTHING_LEFT_TO_CANCEL, code="finished")
     return Event(
-        Kind.REQUEST_ENDED, detail=messages.phone_change_cancelled(mask_phone(change.new_phone))
+        Kind.REQUEST_ENDED,
+        detail=messages.phone_change_cancelled(turn.customer.language, change.new_phone),
+    )
+
+
+NOTHING_LEFT_TO_CANCEL = Text("There was nothing left to cancel.")
+
+
+async def _set_language(customer: Customer, language: str) -> None:
+    await Customer.filter(id=customer.id).update(language=language)
+    customer.language = language  # type: ignore[assignment]
+    await audit.record(
+        "customer.language_set", actor=ACTOR_SMS, customer_id=customer.id, language=language
     )
 
 
@@ -580,34 +596,38 @@ async def _record_opt(customer: Customer, *, opted_out: bool) -> None:
 
 def balance_text(customer: Customer) -> str:
     return messages.balance(
-        customer.balance, customer.currency, mask_account(customer.account_number)
+        customer.language, customer.balance, customer.currency, customer.account_number
     )
 
 
 def profile_text(customer: Customer) -> str:
     return messages.profile(
+        customer.language,
         customer.name,
-        mask_account(customer.account_number),
-        mask_phone(customer.phone),
+        customer.account_number,
+        customer.phone,
         customer.face_enrolled,
     )
 
 
 async def history_text(customer: Customer) -> str:
     entries = await ledger.recent_entries(customer.id, HISTORY_SIZE)
-    return messages.history(
-        [
-            messages.history_line(
-                entry.created_at.strftime("%d %b"),
-                entry.kind.value,
-                entry.amount,
-                customer.currency,
-                entry.reference,
-                from_minor(entry.balance_after_minor),
-            )
-            for entry in entries
-        ]
-    )
+    language = customer.language
+    lines = [
+        messages.history_line(
+            language,
+            entry.created_at.day,
+            entry.created_at.month,
+            entry.kind.value,
+            entry.amount,
+            customer.currency,
+            entry.reference,
+        )
+        for entry in entries
+    ]
+    # The newest entry's balance: the balance at the moment of the newest line.
+    balance = from_minor(entries[0].balance_after_minor) if entries else customer.balance
+    return messages.history(language, lines, balance, customer.currency)
 
 
 # --- voice ---------------------------------------------------------------------------
@@ -615,9 +635,11 @@ async def history_text(customer: Customer) -> str:
 
 @dataclass(frozen=True)
 class VoiceAnswer:
-    """What a call hears: sentences to say, and whether to offer the menu again."""
+    """What a call hears: sentences to say, in which language, and whether to offer the
+    menu again."""
 
     say: list[str]
+    language: str = DEFAULT_LANGUAGE
     menu_again: bool = True
 
 
@@ -642,35 +664,28 @@ async def record_call(call_sid: str, from_phone: str, to_phone: str) -> Customer
 async def voice_menu_choice(settings: Settings, customer: Customer, digit: str) -> VoiceAnswer:
     """What a customer hears after pressing `digit` in the menu (who the customer is,
     `smsbank.calls.menu_customer` decided)."""
+    language = customer.language
     if digit == "1":
-        return VoiceAnswer([f"Your balance is {_spoken_money(customer.balance, customer)}."])
-    if digit == "2":
-        return VoiceAnswer(await _spoken_history(customer))
-    if digit == "3":
-        async with in_transaction():
-            return await _voice_code(settings, customer)
-    return VoiceAnswer(["Sorry, that is not one of the choices."])
-
-
-def _spoken_money(amount: Decimal, customer: Customer) -> str:
-    return format_money(amount, customer.currency)
-
-
-async def _spoken_history(customer: Customer) -> list[str]:
-    entries = await ledger.recent_entries(customer.id, HISTORY_SIZE)
-    if not entries:
-        return ["You have no transactions yet."]
-    lines = [f"Your last {len(entries)} transactions."]
-    for entry in entries:
-        what = "Withdrawal" if entry.kind.value == "withdrawal" else "Deposit"
-        lines.append(
-            f"{what} of {_spoken_money(entry.amount, customer)} on "
-            f"{entry.created_at.strftime('%B %d')}."
+        said = [messages.voice_balance(language, customer.balance, customer.currency)]
+    elif digit == "2":
+        entries = await ledger.recent_entries(customer.id, HISTORY_SIZE)
+        said = messages.voice_history(
+            language,
+            [
+                (entry.kind.value, entry.amount, entry.created_at.day, entry.created_at.month)
+                for entry in entries
+            ],
+            customer.currency,
         )
-    return lines
+    elif digit == "3":
+        async with in_transaction():
+            said = [await _voice_code(settings, customer)]
+    else:
+        said = [messages.voice_not_a_choice(language)]
+    return VoiceAnswer(said, language)
 
 
-async def _voice_code(settings: Settings, customer: Customer) -> VoiceAnswer:
+async def _voice_code(settings: Settings, customer: Customer) -> str:
     """Option 3: a fresh code for the pending step.
 
     A withdrawal code is read on this call: the caller is on the registered phone (its
@@ -678,11 +693,12 @@ async def _voice_code(settings: Settings, customer: Customer) -> VoiceAnswer:
     to. A phone-change code is never read here: it must prove the customer holds the
     NEW number, so the bank calls that number instead.
     """
+    language = customer.language
     withdrawal = await withdrawals.open_withdrawal_for(customer.id)
     try:
         if withdrawal is not None and withdrawal.status == WithdrawalStatus.AWAITING_CODE:
             code = await withdrawals.resend_code(settings, withdrawal.id, actor=ACTOR_VOICE)
-            return VoiceAnswer([messages.voice_code(code)])
+            return messages.voice_code(language, code)
         change = await phone_changes.open_phone_change_for(customer.id)
         if change is not None and change.status == PhoneChangeStatus.AWAITING_CODE:
             await calls.reserve_call(settings, change.new_phone)
@@ -692,14 +708,12 @@ async def _voice_code(settings: Settings, customer: Customer) -> VoiceAnswer:
             await enqueue_call(
                 settings,
                 to=new_phone,
-                say=messages.voice_code(code),
+                say=messages.voice_code(language, code),
                 template="phone_change_code_call",
                 customer_id=customer.id,
                 secret_expires_at=otp.code_deadline(settings),
             )
-            return VoiceAnswer(
-                ["We are calling your new number now with the code. Text it to us from this phone."]
-            )
+            return messages.voice_calling_new_number(language)
     except BankError as exc:
-        return VoiceAnswer([_sentence(exc.message)])
-    return VoiceAnswer(["You have no request waiting for a code."])
+        return messages.voice_notice(language, exc.message)
+    return messages.voice_no_code_waiting(language)

@@ -37,8 +37,9 @@ from tortoise.transactions import in_transaction
 
 from smsbank import audit, code_lock, cooling_off, ledger, messages, otp, request_lifecycle
 from smsbank.clock import utcnow
-from smsbank.customers import get_customer, mask_account
+from smsbank.customers import get_customer
 from smsbank.errors import BankError, Conflict, Forbidden, InsufficientFunds
+from smsbank.i18n import N_, Text
 from smsbank.ledger import Limits
 from smsbank.models import (
     CapturePurpose,
@@ -104,12 +105,12 @@ KIND = request_lifecycle.RequestKind(
     cancelled=WithdrawalStatus.CANCELLED,
     failed=WithdrawalStatus.FAILED,
     expired=WithdrawalStatus.EXPIRED,
-    not_found="withdrawal not found",
-    gone="this withdrawal request has expired; start a new one",
-    finished="this withdrawal is already {}",
-    code_used="the code for this withdrawal was already accepted",
-    not_awaiting_code="this withdrawal is not waiting for a code",
-    locked_out="Too many wrong codes: the withdrawal is cancelled.",
+    not_found=N_("withdrawal not found"),
+    gone=N_("this withdrawal request has expired; start a new one"),
+    finished=N_("this withdrawal has already ended ({status})"),
+    code_used=N_("the code for this withdrawal was already accepted"),
+    not_awaiting_code=N_("this withdrawal is not waiting for a code"),
+    locked_out=N_("Too many wrong codes: the withdrawal is cancelled."),
 )
 
 
@@ -118,21 +119,18 @@ async def check_can_withdraw(
 ) -> None:
     """Refuse early, with a message the customer can act on."""
     if customer.status != CustomerStatus.ACTIVE:
-        raise Forbidden("This account is locked. Please visit your branch.", code="account_locked")
+        raise Forbidden(request_lifecycle.ACCOUNT_LOCKED, code="account_locked")
     if not customer.face_enrolled:
         raise Conflict(
-            "Withdrawals need a face enrolled first. Ask your branch for an enrolment link.",
+            Text("Withdrawals need a face enrolled first. Ask your branch for an enrolment link."),
             code="face_not_enrolled",
         )
     if customer.face_locked:
-        raise Forbidden(
-            "Selfie checks are locked after too many failures. Please visit your branch.",
-            code="face_locked",
-        )
+        raise Forbidden(request_lifecycle.FACE_LOCKED, code="face_locked")
     cooling_off.ensure_no_hold(customer)
     code_lock.ensure_unlocked(customer, channel)
     if customer.balance < amount:
-        raise InsufficientFunds("There is not enough money in the account for that.")
+        raise InsufficientFunds(ledger.NOT_ENOUGH_MONEY)
     await ledger.check_withdrawal_limits(customer.id, amount, limits_for(settings))
 
 
@@ -192,7 +190,12 @@ async def start_withdrawal(
             settings,
             to=customer.phone,
             body=messages.withdrawal_code(
-                code, amount, customer.currency, mask_account(customer.account_number)
+                customer.language,
+                code,
+                amount,
+                customer.currency,
+                customer.account_number,
+                settings.otp_ttl_seconds,
             ),
             template="withdrawal_code",
             customer_id=customer.id,
@@ -253,7 +256,11 @@ async def _await_selfie(
             withdrawal,
             customer,
             text=lambda url: messages.withdrawal_capture_link(
-                url, withdrawal.amount, customer.currency
+                customer.language,
+                url,
+                withdrawal.amount,
+                customer.currency,
+                settings.capture_ttl_seconds,
             ),
             template="withdrawal_capture_link",
         )
@@ -266,7 +273,11 @@ async def _text_locked_out(settings: Settings, withdrawal: Withdrawal, customer:
             settings,
             to=customer.phone,
             body=messages.withdrawal_failed(
-                withdrawal.amount, customer.currency, "too many wrong codes."
+                customer.language,
+                withdrawal.amount,
+                customer.currency,
+                TOO_MANY_WRONG_CODES,
+                messages.RETRY_WITHDRAWAL,
             ),
             template="withdrawal_failed",
             customer_id=customer.id,
@@ -307,7 +318,14 @@ async def selfie_verified(
     try:
         entry = await record_withdrawal(settings, withdrawal_id, actor=actor)
     except BankError as exc:  # balance or daily limit changed since the request started
-        await selfie_failed(settings, withdrawal_id, reason=exc.message, actor=actor)
+        await selfie_failed(
+            settings,
+            withdrawal_id,
+            reason=exc.message,
+            actor=actor,
+            # A limit says what is still possible; too little money: see the balance.
+            next_step=messages.NEXT_STEPS.get(exc.code),
+        )
         return SelfieOutcome(await get_withdrawal(withdrawal_id), None, exc.message)
     return SelfieOutcome(await get_withdrawal(withdrawal_id), entry)
 
@@ -359,6 +377,7 @@ async def record_withdrawal(settings: Settings, withdrawal_id: int, *, actor: st
             settings,
             to=customer.phone,
             body=messages.withdrawal_completed(
+                customer.language,
                 withdrawal.amount,
                 customer.currency,
                 entry.reference,
@@ -378,8 +397,19 @@ async def record_withdrawal(settings: Settings, withdrawal_id: int, *, actor: st
     return entry
 
 
-async def selfie_failed(settings: Settings, withdrawal_id: int, *, reason: str, actor: str) -> None:
-    """The selfies ran out (or the customer got locked): the request fails, by SMS too."""
+async def selfie_failed(
+    settings: Settings,
+    withdrawal_id: int,
+    *,
+    reason: str,
+    actor: str,
+    next_step: str | None = messages.RETRY_WITHDRAWAL,
+) -> None:
+    """The selfies ran out (or the customer got locked): the request fails, by SMS too.
+
+    The text ends with `next_step`, except for a customer who cannot simply try again
+    (account or selfie checks locked: the reason sends them to their branch).
+    """
     withdrawal = await get_withdrawal(withdrawal_id)
     customer = await get_customer(withdrawal.customer_id)  # type: ignore[attr-defined]
     async with in_transaction():
@@ -394,10 +424,19 @@ async def selfie_failed(settings: Settings, withdrawal_id: int, *, reason: str, 
             await enqueue_sms(
                 settings,
                 to=customer.phone,
-                body=messages.withdrawal_failed(withdrawal.amount, customer.currency, reason),
+                body=messages.withdrawal_failed(
+                    customer.language,
+                    withdrawal.amount,
+                    customer.currency,
+                    reason,
+                    next_step if request_lifecycle.can_try_again(customer) else None,
+                ),
                 template="withdrawal_failed",
                 customer_id=customer.id,
             )
+
+
+TOO_MANY_WRONG_CODES = Text("Too many wrong codes.")
 
 
 async def cancel_withdrawal(withdrawal_id: int, *, actor: str, reason: str = "cancelled") -> bool:

@@ -145,12 +145,15 @@ def make_customer() -> Any:
         name: str = "Grace Hopper",
         phone: str | None = None,
         balance: str | None = "100.00",
+        language: str = "en",
+        currency: str = "USD",
     ) -> Customer:
         return await create_customer(
             name,
             phone or f"+1555010{next(counter):04d}",
-            currency="USD",
+            currency=currency,
             initial_deposit=Decimal(balance) if balance else None,
+            language=language,
             actor="test",
         )
 

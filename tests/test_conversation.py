@@ -13,8 +13,15 @@ from hypothesis import strategies as st
 
 from smsbank.conversation import (
     COMMANDS,
+    HELP_WORDS,
+    LANGUAGE_WORDS,
+    OPT_IN_WORDS,
+    OPT_OUT_WORDS,
     OUTCOMES,
+    PHONE_WORDS,
+    SINGLE_WORDS,
     TRANSITIONS,
+    WITHDRAW_WORDS,
     Action,
     Event,
     Kind,
@@ -22,6 +29,7 @@ from smsbank.conversation import (
     pending_request,
     step,
 )
+from smsbank.i18n import Language
 from smsbank.models import ConversationState
 
 S = ConversationState
@@ -38,6 +46,7 @@ ANYTIME = {
     Kind.PROFILE: Action.SEND_PROFILE,
     Kind.HISTORY: Action.SEND_HISTORY,
     Kind.HELP: None,
+    Kind.LANGUAGE: Action.SET_LANGUAGE,
     Kind.OPT_OUT: Action.RECORD_OPT_OUT,
     Kind.OPT_IN: Action.RECORD_OPT_IN,
     Kind.MALFORMED: None,
@@ -87,6 +96,7 @@ def sample_event(kind: Kind) -> Event:
         amount=Decimal("20.00") if kind == Kind.WITHDRAW else None,
         phone="+15557654321" if kind == Kind.PHONE else None,
         code="123456" if kind == Kind.CODE else None,
+        language=Language.ES if kind == Kind.LANGUAGE else None,
         detail="the outcome's own message",
         request_id=7 if kind.name.endswith("STARTED") else None,
     )
@@ -105,7 +115,7 @@ def test_every_state_and_event(state: ConversationState, kind: Kind) -> None:
         assert result.legal
         assert result.state == state
         assert result.actions == ((expected_action,) if expected_action else ())
-        if expected_action is None and kind != Kind.OPT_OUT:
+        if expected_action is None:
             assert result.replies, "help, hints and malformed commands are answered"
     elif kind in COMMANDS and (state, kind) in FLOW:
         assert result.legal
@@ -170,6 +180,23 @@ def test_unknown_text_gets_the_hint_of_the_current_state() -> None:
     assert "ABORT if it was not you" in step(BP, Event(Kind.UNKNOWN)).replies[0]
 
 
+def test_replies_are_in_the_language_asked_for_with_its_command_words() -> None:
+    assert "AYUDA" in step(IDLE, Event(Kind.UNKNOWN), "es").replies[0]
+    assert "6 digitos" in step(WC, Event(Kind.UNKNOWN), "es").replies[0]
+    assert "ANULAR" in step(PC, Event(Kind.UNKNOWN), "es").replies[0]
+    assert "ANULAR" in step(WC, parse("PHONE +15557654321"), "es").replies[0]
+    assert "R 20" in step(IDLE, parse("W lots"), "es").replies[0]
+    assert "SALDO" in step(IDLE, parse("AYUDA"), "es").replies[0]
+
+
+def test_every_reply_of_the_table_starts_with_the_bank_and_ends_a_sentence() -> None:
+    for state, kind, language in itertools.product(S, COMMANDS, ("en", "es")):
+        event = parse("W lots") if kind == Kind.MALFORMED else Event(kind)
+        for reply in step(state, event, language).replies:
+            assert reply.startswith("SMS Bank: "), reply
+            assert reply.rstrip()[-1] in ".!?", reply
+
+
 def test_an_outcome_without_a_message_sends_nothing() -> None:
     assert step(WC, Event(Kind.REQUEST_ENDED)).replies == ()
     assert step(IDLE, Event(Kind.DONE)).replies == ()
@@ -200,6 +227,28 @@ def test_outcomes_and_commands_split_the_kinds() -> None:
         ("Call", Kind.CALL),
         ("help", Kind.HELP),
         ("INFO", Kind.HELP),
+        ("Ayuda", Kind.HELP),
+        ("saldo", Kind.BALANCE),
+        ("Datos", Kind.PROFILE),
+        ("historial", Kind.HISTORY),
+        ("anular", Kind.ABORT),
+        ("Llamar", Kind.CALL),
+        ("ESPAÑOL", Kind.LANGUAGE),
+        ("espanol", Kind.LANGUAGE),
+        ("Español", Kind.LANGUAGE),
+        ("english", Kind.LANGUAGE),
+        ("inglés", Kind.LANGUAGE),
+        *[(word, Kind.OPT_OUT) for word in ("PARAR", "detener", "Cancelar", "baja", "ARRET")],
+        *[(word, Kind.OPT_IN) for word in ("COMENZAR", "inicio", "sí", "Si")],
+        ("R", Kind.MALFORMED),
+        ("retirar", Kind.MALFORMED),
+        ("R 20,50", Kind.MALFORMED),
+        ("W 20,50", Kind.MALFORMED),
+        ("WHAT", Kind.UNKNOWN),
+        ("RAIN", Kind.UNKNOWN),
+        ("W123456", Kind.MALFORMED),
+        ("W 123456", Kind.MALFORMED),
+        ("R 654321", Kind.MALFORMED),
         *[(word, Kind.OPT_OUT) for word in ("STOP", "stopall", "Unsubscribe", "cancel")],
         *[(word, Kind.OPT_OUT) for word in ("END", "quit")],
         *[(word, Kind.OPT_IN) for word in ("START", "yes", "Unstop")],
@@ -242,6 +291,15 @@ def test_cancel_is_twilios_keyword_never_ours() -> None:
         ("W\t$20", "20.00"),
         ("ＷＩＴＨＤＲＡＷ　２０", "20.00"),  # full-width, as some keyboards send
         ("W\u200b20", "20.00"),  # a zero-width space between
+        ("W20", "20.00"),
+        ("w20.50", "20.50"),
+        ("W$1,000", "1000.00"),
+        ("WITHDRAW20", "20.00"),
+        ("R 20", "20.00"),
+        ("r20", "20.00"),
+        ("RETIRAR 20.5", "20.50"),
+        ("W 100,000", "100000.00"),  # six figures, written with a separator
+        ("W 12345", "12345.00"),
     ],
 )
 def test_parse_withdraw_amounts(text: str, amount: str) -> None:
@@ -257,7 +315,14 @@ def test_parse_codes(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["PHONE +15557654321", "phone +1 555 765 4321", "Phone (555) 765-4321"]
+    "text",
+    [
+        "PHONE +15557654321",
+        "phone +1 555 765 4321",
+        "Phone (555) 765-4321",
+        "TELEFONO +15557654321",
+        "teléfono +1 555 765 4321",
+    ],
 )
 def test_parse_phone_numbers_into_e164(text: str) -> None:
     event = parse(text)
@@ -266,7 +331,39 @@ def test_parse_phone_numbers_into_e164(text: str) -> None:
 
 def test_malformed_commands_say_how_to_write_them() -> None:
     assert "W 20" in parse("W lots").detail
+    assert "point before the cents" in parse("W 20,50").detail
     assert "PHONE +15557654321" in parse("PHONE 12").detail
+
+
+def test_six_digits_after_w_are_taken_for_a_code_never_for_an_amount() -> None:
+    for text in ("W 123456", "W123456", "R 123456", "withdraw 123456"):
+        event = parse(text)
+        assert event.kind == Kind.MALFORMED and event.amount is None
+        assert "6 digits" in event.detail
+    assert parse("123456").kind == Kind.CODE
+
+
+def test_amounts_read_the_same_whatever_the_words_language() -> None:
+    for english, spanish in (("W 20", "R 20"), ("W 1,000", "R 1,000"), ("W 20,50", "R 20,50")):
+        assert parse(english) == parse(spanish)
+
+
+# Twilio's own keywords (help.twilio.com "Twilio support for opt-out keywords", the
+# Advanced Opt-Out docs; docs/sms.md) and the Spanish ones an operator may configure.
+TWILIO_KEYWORDS = {
+    "STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT",
+    "START", "YES", "UNSTOP", "HELP", "INFO", "ARRET", "ARRETE", "ARRETT",
+    "PARAR", "DETENER", "CANCELAR", "BAJA", "ALTO", "FIN", "AYUDA", "COMENZAR", "INICIO",
+    "INICIAR", "SI", "ALTA", "REANUDAR",
+}  # fmt: skip
+
+
+def test_no_command_word_of_ours_is_one_of_twilios_keywords() -> None:
+    ours = set(WITHDRAW_WORDS) | set(PHONE_WORDS) | set(LANGUAGE_WORDS)
+    ours |= {word for word, kind in SINGLE_WORDS.items() if kind not in (Kind.OPT_OUT, Kind.OPT_IN)}
+    ours -= HELP_WORDS  # HELP, INFO, AYUDA: Twilio's help words, answered by us as HELP
+    assert not ours & TWILIO_KEYWORDS
+    assert TWILIO_KEYWORDS - HELP_WORDS <= OPT_OUT_WORDS | OPT_IN_WORDS, "all honoured"
 
 
 def test_an_event_never_shows_its_code() -> None:

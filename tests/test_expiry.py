@@ -46,7 +46,7 @@ from smsbank.settings import Settings, SettingsError
 from tests.conftest import reset_database
 from tests.outbox.conftest import wait_for
 from tests.test_withdrawals import enrolled, last_sms
-from tests.webhooks.handset import CAPTURE_LINK_RE, Handset, code_in
+from tests.webhooks.handset import CAPTURE_LINK_RE, Handset, capture_path, code_in
 
 NEW_NUMBER = "+15557654321"
 T = TypeVar("T")
@@ -70,12 +70,6 @@ async def latest_withdrawal(customer: Customer) -> Withdrawal:
     withdrawal = await Withdrawal.filter(customer_id=customer.id).order_by("-id").first()
     assert withdrawal is not None
     return withdrawal
-
-
-def capture_path(sms: str) -> str:
-    link = CAPTURE_LINK_RE.search(sms)
-    assert link, sms
-    return "/capture/" + link.group(0).rsplit("/", 1)[1]
 
 
 async def expiries(action: str, **details: object) -> list[AuditEvent]:
@@ -234,7 +228,7 @@ async def selfie_waiting(settings: Settings, customer: Customer) -> tuple[Withdr
     await withdrawals.verify_code(settings, withdrawal.id, code, actor="test")
     link = CAPTURE_LINK_RE.search(await last_sms(customer.phone))
     assert link
-    return withdrawal, link.group(0).rsplit("/", 1)[1]
+    return withdrawal, link.group("token")
 
 
 @pytest.fixture

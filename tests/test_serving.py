@@ -126,7 +126,7 @@ def test_demo_prints_where_to_start_on_the_chosen_port(tmp_path: Path) -> None:
     assert "http://127.0.0.1:5123/dev/phone?phone=%2B15555550100" in first
     assert "valid 10 minutes" in first
     links = [
-        [word for word in out.split() if word.startswith("http://127.0.0.1:5123/capture/")]
+        [word for word in out.split() if word.startswith("http://127.0.0.1:5123/c/")]
         for out in (first, second)
     ]
     # Run again while the face is not enrolled: a fresh link, as the first lines say.

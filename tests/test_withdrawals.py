@@ -4,7 +4,6 @@ tested in their own suites)."""
 from __future__ import annotations
 
 import asyncio
-import re
 from decimal import Decimal
 from typing import Any
 
@@ -21,6 +20,7 @@ from smsbank.models import (
     WithdrawalStatus,
 )
 from smsbank.settings import Settings
+from tests.webhooks.handset import CAPTURE_LINK_RE, code_in
 
 
 async def enrolled(make_customer: Any, balance: str = "100.00") -> Customer:
@@ -37,12 +37,6 @@ async def last_sms(phone: str) -> str:
     return message.body
 
 
-def code_in(text: str) -> str:
-    codes = re.findall(r"(?<!\d)\d{6}(?!\d)", text)
-    assert len(codes) == 1, text
-    return codes[0]
-
-
 async def test_sms_withdrawal_from_code_to_ledger(
     db: None, settings: Settings, make_customer: Any
 ) -> None:
@@ -51,11 +45,11 @@ async def test_sms_withdrawal_from_code_to_ledger(
         settings, customer.id, Decimal("20"), channel=Channel.SMS, actor="test"
     )
     text = await last_sms(customer.phone)
-    assert "$20.00" in text and "••" + customer.account_number[-4:] in text
+    assert "$20.00" in text and "account ending " + customer.account_number[-4:] in text
     outcome = await withdrawals.verify_code(settings, withdrawal.id, code_in(text), actor="test")
     assert outcome.ok
     link_text = await last_sms(customer.phone)
-    assert re.search(r"https://bank\.example\.test/capture/[A-Za-z0-9_\-]{40,}", link_text)
+    assert CAPTURE_LINK_RE.search(link_text)
 
     result = await withdrawals.selfie_verified(settings, withdrawal.id, distance=0.03, actor="test")
     assert result.entry is not None

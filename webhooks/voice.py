@@ -20,6 +20,8 @@ Twilio backend sends their TwiML inline.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from quart import Blueprint, Response, request
 from quart_schema import hide
 from twilio.twiml.voice_response import Gather, VoiceResponse
@@ -27,6 +29,7 @@ from twilio.twiml.voice_response import Gather, VoiceResponse
 from smsbank import calls, messages, sms_service
 from smsbank.errors import ValidationFailed
 from smsbank.http import settings
+from smsbank.i18n import LANGUAGES, voice
 from smsbank.sms_backends import menu_gather
 from webhooks.signature import verify_twilio_request
 from webhooks.sms import address_field, sid_field, twiml
@@ -36,9 +39,16 @@ blueprint = Blueprint("twilio_voice", __name__, url_prefix="/webhooks/twilio")
 MAX_OUTBOX_ID = 2**63 - 1
 
 
-def menu(prompt: str, query: str) -> Gather:
+def menu(prompt: str, query: str, language: str) -> Gather:
     """One key press, posted (signed) to the menu endpoint with `query`."""
-    return menu_gather(prompt, f"{settings().base_url}{calls.VOICE_MENU_PATH}?{query}")
+    return menu_gather(prompt, f"{settings().base_url}{calls.VOICE_MENU_PATH}?{query}", language)
+
+
+def say_to_anyone(response: VoiceResponse, words: Callable[[str], str]) -> None:
+    """Words for a caller the bank does not know yet: in every language it speaks, the
+    same whoever calls (a customer's own language would tell a spoofer whose it is)."""
+    for language in LANGUAGES:
+        response.say(words(language), **voice(language))
 
 
 @blueprint.post("/voice")
@@ -55,16 +65,17 @@ async def post_voice() -> Response:
         # The same words whoever calls: a spoofer learns nothing, not even whether the
         # number is a customer's; the registered phone is called back.
         await calls.call_back(settings(), customer)
-        response.say(messages.voice_calling_back())
+        say_to_anyone(response, messages.voice_calling_back)
         response.hangup()
         return twiml(response)
     if customer is None:
-        response.say(messages.voice_not_registered())
+        say_to_anyone(response, messages.voice_not_registered)
         response.hangup()
         return twiml(response)
-    response.append(menu(messages.voice_menu(), calls.VERIFIED_QUERY))
+    language = customer.language
+    response.append(menu(messages.voice_menu(language), calls.VERIFIED_QUERY, language))
     # Reached only when the caller pressed nothing.
-    response.say("We did not get a choice. Goodbye.")
+    response.say(messages.voice_no_choice(language), **voice(language))
     response.hangup()
     return twiml(response)
 
@@ -85,19 +96,21 @@ async def post_voice_menu() -> Response:
     response = VoiceResponse()
     if customer is None:
         stranger = verified and callback_id is None  # an attested number, no customer's
-        response.say(
-            messages.voice_not_registered() if stranger else messages.voice_menu_unavailable()
+        say_to_anyone(
+            response,
+            messages.voice_not_registered if stranger else messages.voice_menu_unavailable,
         )
         response.hangup()
         return twiml(response)
     digit = form.get("Digits", "").strip()[:1]
     answer = await sms_service.voice_menu_choice(settings(), customer, digit)
+    language = answer.language
     for sentence in answer.say:
-        response.say(sentence)
+        response.say(sentence, **voice(language))
     if answer.menu_again:
         query = f"callback={callback_id}" if callback_id is not None else calls.VERIFIED_QUERY
-        response.append(menu("For anything else, press 1, 2 or 3. Or hang up.", query))
-        response.say("Goodbye.")
+        response.append(menu(messages.voice_menu_again(language), query, language))
+        response.say(messages.voice_goodbye(language), **voice(language))
     response.hangup()
     return twiml(response)
 

@@ -90,6 +90,7 @@ async def post_customer(data: NewCustomer) -> tuple[dict[str, Any], int]:
         phone,
         currency=settings().currency,
         initial_deposit=deposit,
+        language=data.language,
         actor=current_staff().actor,
     )
     return customer_json(customer), 201
@@ -111,8 +112,9 @@ async def get_customer_by_id(customer_id: int) -> dict[str, Any]:
 @document_response(ErrorResponse, 400)
 @document_response(ErrorResponse, 404)
 async def patch_customer(customer_id: int, data: CustomerPatch) -> dict[str, Any]:
-    """Rename, lock or unlock an account, or lift a face-verification lockout or the
-    lock on codes by SMS (`codes_locked`, after too many wrong codes in a day)."""
+    """Rename, lock or unlock an account, lift a face-verification lockout or the lock
+    on codes by SMS (`codes_locked`, after too many wrong codes in a day), or set the
+    language the bank writes and speaks to the customer in."""
     customer = await get_customer(customer_id)
     changes: dict[str, Any] = {}
     if data.name is not None:
@@ -128,8 +130,12 @@ async def patch_customer(customer_id: int, data: CustomerPatch) -> dict[str, Any
         if not data.codes_locked:
             # The wrong codes that locked them no longer count toward the next lock.
             changes["codes_unlocked_at"] = utcnow()
+    if data.language is not None:
+        changes["language"] = data.language
     if not changes:
-        raise ValidationFailed("nothing to change: send name, status, face_locked or codes_locked")
+        raise ValidationFailed(
+            "nothing to change: send name, status, face_locked, codes_locked or language"
+        )
     async with in_transaction():
         await Customer.filter(id=customer.id).update(**changes)
         await customer.refresh_from_db()
@@ -141,6 +147,7 @@ async def patch_customer(customer_id: int, data: CustomerPatch) -> dict[str, Any
             status=customer.status.value,
             face_locked=customer.face_locked,
             codes_locked=customer.codes_locked,
+            language=customer.language,
         )
     return customer_json(customer)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from quart import Blueprint, request
 from quart_schema import (
     DataSource,
@@ -25,9 +25,9 @@ from tortoise.transactions import in_transaction
 from smsbank import messages, quotas, withdrawals
 from smsbank.api.auth import current_staff, protect
 from smsbank.api.customers import parse_amount_field, parse_phone_field
-from smsbank.api.schemas import CustomerOut, ErrorResponse
+from smsbank.api.schemas import LANGUAGE_DOC, CustomerOut, ErrorResponse
 from smsbank.capture import issue_enrolment_link, link_deadline
-from smsbank.customers import customer_json, get_customer
+from smsbank.customers import clean_language, customer_json, get_customer
 from smsbank.errors import BankError, Conflict, Forbidden, TooManyRequests, ValidationFailed
 from smsbank.faces.checks import compare_with_enrolled, record_check
 from smsbank.faces.enrolment import (
@@ -37,6 +37,7 @@ from smsbank.faces.enrolment import (
 )
 from smsbank.faces.service import FaceService, FaceUnavailable
 from smsbank.http import services, settings
+from smsbank.i18n import DEFAULT_LANGUAGE, Language
 from smsbank.models import CustomerStatus, Withdrawal, WithdrawalStatus
 from smsbank.outbox import enqueue_sms
 from smsbank.phones import mask_phone
@@ -58,6 +59,7 @@ class NewCustomerWithPhoto(BaseModel):
     phone_number: str
     photo: File
     initial_deposit: str | None = None
+    language: Language | None = Field(default=None, description=LANGUAGE_DOC)
 
 
 class FaceCheckForm(BaseModel):
@@ -181,7 +183,7 @@ async def post_enrolment_link(customer_id: int) -> tuple[dict[str, Any], int]:
         await enqueue_sms(
             settings(),
             to=customer.phone,
-            body=messages.enrolment_link(url),
+            body=messages.enrolment_link(customer.language, url, settings().capture_ttl_seconds),
             template="enrolment_link",
             customer_id=customer.id,
             secret_expires_at=link_deadline(settings()),
@@ -205,6 +207,7 @@ async def post_add_customer() -> tuple[dict[str, Any], int]:
     phone = parse_phone_field(form.get("phone_number", ""), "phone_number")
     raw_deposit = form.get("initial_deposit", "").strip()
     deposit = parse_amount_field(raw_deposit, "initial_deposit") if raw_deposit else None
+    language = clean_language(form.get("language") or DEFAULT_LANGUAGE)
     photo = await _photo(files)
     customer = await create_customer_with_photo(
         settings(),
@@ -214,6 +217,7 @@ async def post_add_customer() -> tuple[dict[str, Any], int]:
         initial_deposit=deposit,
         actor=current_staff().actor,
         faces=_faces(),
+        language=language,
     )
     return customer_json(customer), 201
 

@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
+from smsbank.i18n import Language
+
 # Free text in a query string: no NUL. PostgreSQL text cannot hold or even be compared
 # with one, so a NUL in a search would reach the database as an error (a 503).
 NO_NUL = r"^[^\x00]*$"
@@ -31,10 +33,14 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
+LANGUAGE_DOC = "what the bank writes and says to the customer in: en (English) or es (Spanish)"
+
+
 class NewCustomer(Strict):
     name: StrictStr = Field(max_length=400)
     phone: StrictStr = Field(max_length=64)
     initial_deposit: AmountInput | None = None
+    language: Language = Field(default=Language.EN, description=LANGUAGE_DOC)
 
 
 class CustomerPatch(Strict):
@@ -42,6 +48,7 @@ class CustomerPatch(Strict):
     status: Literal["active", "locked"] | None = None
     face_locked: bool | None = None
     codes_locked: bool | None = None
+    language: Language | None = Field(default=None, description=LANGUAGE_DOC)
 
 
 class Deposit(Strict):
@@ -104,6 +111,7 @@ class CustomerOut(BaseModel):
     codes_locked: bool
     withdrawals_held_until: str | None
     sms_opted_out: bool
+    language: Language = Field(description=LANGUAGE_DOC)
     created_at: str
 
 

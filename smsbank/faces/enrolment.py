@@ -19,10 +19,11 @@ from tortoise.transactions import in_transaction
 from smsbank import audit, cooling_off, messages
 from smsbank.capture import close_enrolment_links
 from smsbank.clock import utcnow
-from smsbank.customers import clean_name, create_customer, get_customer
+from smsbank.customers import clean_language, clean_name, create_customer, get_customer
 from smsbank.errors import Conflict, Forbidden
 from smsbank.faces.crypto import decrypt_embedding, encrypt_embedding
 from smsbank.faces.service import FaceResult, FaceService, running_face_service
+from smsbank.i18n import DEFAULT_LANGUAGE
 from smsbank.models import Customer, CustomerStatus
 from smsbank.outbox import enqueue_sms
 from smsbank.settings import Settings
@@ -112,7 +113,7 @@ async def _announce_face_change(
     await enqueue_sms(
         settings,
         to=customer.phone,
-        body=messages.face_changed(settings.cooling_off_hours),
+        body=messages.face_changed(customer.language, settings.cooling_off_hours),
         template="face_changed",
         customer_id=customer_id,
         respect_opt_out=False,  # a security notice, like a number change's
@@ -167,6 +168,7 @@ async def create_customer_with_photo(
     initial_deposit: Decimal | None,
     actor: str,
     faces: FaceService | None = None,
+    language: str = DEFAULT_LANGUAGE,
 ) -> Customer:
     """Open an account with a face, all or nothing: no usable face, no customer.
 
@@ -174,6 +176,7 @@ async def create_customer_with_photo(
     customer, the opening deposit and the embedding are written in one transaction.
     """
     name = clean_name(name)
+    language = clean_language(language)
     if await Customer.exists(phone=phone):
         raise Conflict("a customer already has that phone number", code="phone_taken")
     async with face_engine(settings, faces) as engine:
@@ -181,7 +184,12 @@ async def create_customer_with_photo(
         model = engine.model_label
     async with in_transaction():
         customer = await create_customer(
-            name, phone, currency=settings.currency, initial_deposit=initial_deposit, actor=actor
+            name,
+            phone,
+            currency=settings.currency,
+            initial_deposit=initial_deposit,
+            language=language,
+            actor=actor,
         )
         return await store_embedding(
             settings, customer.id, result, model=model, actor=actor, source="new_customer"

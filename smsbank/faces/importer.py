@@ -1,7 +1,8 @@
 """Bulk import of customers, with photos (`smsbank import-customers FILE.csv`).
 
 The CSV has a header row with `name` and `phone`, and optionally `deposit` (an
-opening deposit) and `photo` (a file name, relative to the photos folder). Each row
+opening deposit), `photo` (a file name, relative to the photos folder) and `language`
+(`en` or `es`: what the bank writes and says to the customer in; English when empty). Each row
 is its own all-or-nothing unit: a row whose phone is taken, whose amount is invalid
 or whose photo has no usable face is reported and skipped; the rest are imported.
 The face engine is started once, in this process, for the whole file.
@@ -16,16 +17,17 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from smsbank.customers import create_customer
+from smsbank.customers import clean_language, create_customer
 from smsbank.errors import BankError
 from smsbank.faces.enrolment import create_customer_with_photo
 from smsbank.faces.service import FaceService, running_face_service
+from smsbank.i18n import DEFAULT_LANGUAGE
 from smsbank.money import InvalidAmount, parse_amount
 from smsbank.phones import InvalidPhone, normalize_phone
 from smsbank.settings import Settings
 
 REQUIRED = ("name", "phone")
-KNOWN = ("name", "phone", "deposit", "photo")
+KNOWN = ("name", "phone", "deposit", "photo", "language")
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class ImportRow:
     phone: str
     deposit: str
     photo: Path | None
+    language: str = ""
 
 
 @dataclass
@@ -54,7 +57,7 @@ def read_rows(csv_file: str | Path, photos_dir: str | Path | None = None) -> lis
         if missing:
             raise ValueError(
                 f"{path.name}: the header must have columns {', '.join(REQUIRED)} "
-                f"(optional: deposit, photo); missing {', '.join(missing)}"
+                f"(optional: deposit, photo, language); missing {', '.join(missing)}"
             )
         unknown = [h for h in header if h and h not in KNOWN]
         if unknown:
@@ -72,6 +75,7 @@ def read_rows(csv_file: str | Path, photos_dir: str | Path | None = None) -> lis
                     phone=values.get("phone", ""),
                     deposit=values.get("deposit", ""),
                     photo=base / photo if photo else None,
+                    language=values.get("language", ""),
                 )
             )
     return rows
@@ -103,9 +107,15 @@ async def import_rows(
 async def _import_one(settings: Settings, row: ImportRow, faces: FaceService | None) -> None:
     phone = normalize_phone(row.phone, settings.default_region)
     deposit: Decimal | None = parse_amount(row.deposit) if row.deposit else None
+    language = clean_language(row.language or DEFAULT_LANGUAGE)
     if row.photo is None:
         await create_customer(
-            row.name, phone, currency=settings.currency, initial_deposit=deposit, actor="import"
+            row.name,
+            phone,
+            currency=settings.currency,
+            initial_deposit=deposit,
+            language=language,
+            actor="import",
         )
         return
     photo = row.photo.read_bytes()
@@ -117,6 +127,7 @@ async def _import_one(settings: Settings, row: ImportRow, faces: FaceService | N
         initial_deposit=deposit,
         actor="import",
         faces=faces,
+        language=language,
     )
 
 

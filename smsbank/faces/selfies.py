@@ -35,6 +35,7 @@ from smsbank.errors import BankError, Conflict, Gone
 from smsbank.faces.checks import compare_with_enrolled, record_check
 from smsbank.faces.enrolment import FaceAlreadyEnrolled, store_embedding
 from smsbank.faces.service import FaceResult, FaceService, FaceUnavailable
+from smsbank.i18n import Text
 from smsbank.models import (
     CapturePurpose,
     CaptureToken,
@@ -52,7 +53,9 @@ from smsbank.settings import Settings
 log = logging.getLogger("smsbank.selfies")
 
 ACTOR = "customer"
-LOCKED_REASON = "too many selfies did not match; please visit your branch"
+LOCKED_REASON = Text("Too many selfies did not match. Please visit your branch.")
+ACCOUNT_LOCKED_REASON = Text("The account is locked. Please visit your branch.")
+NO_MATCH_REASON = Text("The selfie did not match.")
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,7 @@ async def submit_selfie(
             await capture.finish_token(record, CaptureTokenStatus.FAILED)
             return SelfieOutcome("failed", closed, 0, http_status=409)
         if customer.status != CustomerStatus.ACTIVE:
-            await _fail(settings, record, "the account is locked")
+            await _fail(settings, record, ACCOUNT_LOCKED_REASON)
             return SelfieOutcome(
                 "failed", "This account is locked. Please visit your branch.", 0, http_status=403
             )
@@ -255,7 +258,7 @@ async def _mismatch(
             distance=distance,
         )
     if left == 0:
-        await _fail(settings, record, "the selfie did not match")
+        await _fail(settings, record, NO_MATCH_REASON)
         return SelfieOutcome(
             "failed",
             f"The selfie did not match and there are no attempts left: the {what} is "

@@ -14,6 +14,7 @@ PUBLIC_PREFIXES = (
     "/docs",
     "/webhooks/",
     "/capture/",
+    "/c/",
     "/dev/",
     "/static/",
     "/capture_static/",

@@ -16,6 +16,7 @@ CUSTOMER_FIELDS = {
     "currency",
     "status",
     "face_enrolled",
+    "language",
     "created_at",
 }
 
@@ -37,6 +38,7 @@ async def test_create_fund_and_look_up_a_customer(client: Any, staff: dict[str, 
     assert customer["currency"] == "USD"
     assert customer["status"] == "active"
     assert customer["face_enrolled"] is False
+    assert customer["language"] == "en"  # unless staff say otherwise
     assert len(customer["account_number"]) == 10
 
     deposit = await client.post(
@@ -110,6 +112,44 @@ async def test_patch_locks_and_renames(client: Any, staff: dict[str, str]) -> No
     assert (body["status"], body["name"]) == ("locked", "Lin Wu")
 
 
+async def test_the_language_is_set_at_opening_and_changed_by_staff(
+    client: Any, staff: dict[str, str]
+) -> None:
+    response = await create(client, staff, name="Ana", phone="+15552010006", language="es")
+    assert response.status_code == 201
+    created = await response.get_json()
+    assert created["language"] == "es"
+    patched = await client.patch(
+        f"/api/v1/customers/{created['id']}", headers=staff, json={"language": "en"}
+    )
+    assert (await patched.get_json())["language"] == "en"
+    refused = await client.patch(
+        f"/api/v1/customers/{created['id']}", headers=staff, json={"language": "fr"}
+    )
+    assert refused.status_code == 400
+    error = (await refused.get_json())["error"]
+    assert error["code"] == "invalid_request" and "'en' or 'es'" in error["message"]
+    assert (await Customer.get(id=created["id"])).language == "en"  # unchanged
+    event = await AuditEvent.filter(action="customer.updated").order_by("-id").first()
+    assert event is not None and event.details["fields"] == ["language"]
+
+
+async def test_the_openapi_document_shows_the_language(client: Any) -> None:
+    schema = await (await client.get("/openapi.json")).get_json()
+    assert schema["components"]["schemas"]["Language"]["enum"] == ["en", "es"]
+    paths = schema["paths"]
+    bodies = [
+        paths["/api/v1/customers"]["post"]["requestBody"]["content"]["application/json"],
+        paths["/api/v1/customers/{customer_id}"]["patch"]["requestBody"]["content"][
+            "application/json"
+        ],
+        paths["/add_customer"]["post"]["requestBody"]["content"]["multipart/form-data"],
+        {"schema": schema["components"]["schemas"]["CustomerOut"]},
+    ]
+    for body in bodies:
+        assert "Language" in str(body["schema"]["properties"]["language"]), body
+
+
 BAD_CREATES = [
     {},
     {"name": "X"},
@@ -127,6 +167,9 @@ BAD_CREATES = [
     {"name": "X\x00Y", "phone": "+15552010009"},
     {"name": "X" * 500, "phone": "+15552010009"},
     {"name": "X", "phone": "+15552010009", "surprise": 1},
+    {"name": "X", "phone": "+15552010009", "language": "fr"},
+    {"name": "X", "phone": "+15552010009", "language": "ES "},
+    {"name": "X", "phone": "+15552010009", "language": None},
 ]
 
 

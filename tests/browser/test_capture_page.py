@@ -32,7 +32,7 @@ from smsbank.faces.enrolment import enrol_customer_photo
 from smsbank.faces.service import FaceService
 from smsbank.settings import Settings
 from tests.conftest import ADMIN_KEY, reset_database
-from tests.faces.conftest import jpeg, path_of
+from tests.faces.conftest import jpeg, token_of
 from tests.fake_twilio import free_port
 from tests.server_thread import CHROMIUM, CHROMIUM_ARGS, ServerThread, wait_until_up
 
@@ -112,8 +112,9 @@ async def withdrawal_link(
         withdrawal, link = await open_withdrawal(customer, "20")
     finally:
         await Tortoise.close_connections()
-    # The link as the server on 127.0.0.1 serves it (the fixture's base URL is a placeholder).
-    url = server_settings.base_url + path_of(link)
+    # The link as texted (its short form), on the server at 127.0.0.1 (the fixture's base
+    # URL is a placeholder).
+    url = server_settings.base_url + "/c/" + token_of(link)
     return {"customer_id": customer.id, "withdrawal_id": withdrawal.id, "url": url}
 
 
@@ -161,7 +162,7 @@ async def test_the_enrolled_face_verifies_and_the_withdrawal_is_recorded(
     cameras: dict[str, Path], live_base: str, withdrawal_link: dict[str, Any], tmp_path: Path
 ) -> None:
     url = withdrawal_link["url"]
-    assert url.startswith(live_base + "/capture/")
+    assert url.startswith(live_base + "/c/")  # the short link, as texted: it redirects
     playwright, browser, page = await take_and_send_selfie(
         cameras["astronaut"], url, tmp_path / "profile"
     )

@@ -135,10 +135,11 @@ async def test_an_enrolment_link_is_texted_not_shown(
     assert response.status_code == 202
     body = await response.get_json()
     assert body["sent_to"] != customer.phone and body["sent_to"].endswith("4444")
-    assert "/capture/" not in str(body)
+    assert "/capture/" not in str(body) and "/c/" not in str(body)
     texts = await OutboundMessage.filter(template="enrolment_link", to_phone=customer.phone)
     assert len(texts) == 1
-    url = next(word for word in texts[0].body.split() if "/capture/" in word)
+    assert "valid 10 minutes" in texts[0].body
+    url = next(word for word in texts[0].body.split() if "/c/" in word)
     enrolled = await face_client.post(path_of(url), files={"selfie": photo(grace_jpeg)["photo"]})
     assert (await enrolled.get_json())["status"] == "enrolled"
     assert (await Customer.get(id=customer.id)).face_enrolled
@@ -167,12 +168,18 @@ async def test_add_customer_opens_an_account_with_a_face(
     response = await face_client.post(
         "/add_customer",
         headers=staff,
-        form={"name": "Grace  Hopper", "phone_number": "(555) 010-7070", "initial_deposit": "$250"},
+        form={
+            "name": "Grace  Hopper",
+            "phone_number": "(555) 010-7070",
+            "initial_deposit": "$250",
+            "language": "es",
+        },
         files=photo(grace_jpeg),
     )
     assert response.status_code == 201
     body = await response.get_json()
     assert body["name"] == "Grace Hopper" and body["phone"] == "+15550107070"
+    assert body["language"] == "es"
     assert body["balance"] == "250.00" and body["face_enrolled"] is True
     assert await ledger_total_minor(body["id"]) == 25000
 
@@ -192,6 +199,12 @@ async def test_add_customer_opens_an_account_with_a_face(
             "invalid_amount",
         ),
         ({"name": "Ada", "phone_number": "+15550107071"}, None, 400, "photo_missing"),
+        (
+            {"name": "Ada", "phone_number": "+15550107071", "language": "fr"},
+            "grace",
+            400,
+            "invalid_language",
+        ),
     ],
 )
 async def test_add_customer_refuses_bad_input_and_creates_nothing(

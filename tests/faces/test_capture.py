@@ -54,8 +54,8 @@ async def test_a_link_is_random_hashed_and_points_at_the_page(
 ) -> None:
     _, url = await open_withdrawal(astronaut_customer)
     token = token_of(url)
-    assert url == f"{settings.base_url}/capture/{token}"
-    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", token)  # 32 random bytes, URL-safe
+    assert url == f"{settings.base_url}/c/{token}"  # the short form, as texted
+    assert re.fullmatch(r"[A-Za-z0-9_-]{22}", token)  # 16 random bytes (128 bits), URL-safe
     record = await CaptureToken.get(token_hash=hash_token(token))
     assert token not in record.token_hash
     assert record.max_attempts == 3
@@ -84,7 +84,24 @@ async def test_the_page_shows_the_request_and_the_camera_controls(
     assert "getUserMedia" in script and 'facingMode: "user"' in script
 
 
-@pytest.mark.parametrize("token", ["nope", "A" * 43, "A" * 200, "%2e%2e"])
+async def test_the_short_link_leads_to_the_page_which_posts_to_capture(
+    face_client: Any, astronaut_customer: Customer, open_withdrawal: Any
+) -> None:
+    _, url = await open_withdrawal(astronaut_customer, "20")
+    token = token_of(url)
+    short = await face_client.get(f"/c/{token}")
+    assert short.status_code == 302 and short.headers["Location"] == f"/capture/{token}"
+    assert short.headers["Cache-Control"] == "no-store"
+    page = await face_client.get(short.headers["Location"])
+    assert page.status_code == 200
+    html = await page.get_data(as_text=True)
+    assert f'data-post-url="/capture/{token}"' in html
+    # An unknown short link leads to the page's own "not valid" answer.
+    unknown = await face_client.get(short.headers["Location"].replace(token, "B" * 22))
+    assert unknown.status_code == 404
+
+
+@pytest.mark.parametrize("token", ["nope", "A" * 22, "A" * 43, "A" * 200, "%2e%2e"])
 async def test_an_unknown_link_is_404(face_client: Any, token: str, astronaut_jpeg: bytes) -> None:
     page = await face_client.get(f"/capture/{token}")
     assert page.status_code == 404

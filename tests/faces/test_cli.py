@@ -48,6 +48,17 @@ def customers(database_url: str) -> list[dict[str, Any]]:
     return asyncio.run(read())
 
 
+def languages(database_url: str) -> dict[str, str]:
+    async def read() -> dict[str, str]:
+        await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
+        try:
+            return {c.name: c.language.value for c in await Customer.all()}
+        finally:
+            await Tortoise.close_connections()
+
+    return asyncio.run(read())
+
+
 def test_add_customer_with_a_photo(
     cli_env: dict[str, str],
     settings: Settings,
@@ -142,6 +153,38 @@ def test_import_customers_reports_bad_rows_and_imports_the_rest(
         },
         {"name": "No Photo", "phone": "+15550106103", "balance": Decimal("20.50"), "face": False},
     ]
+
+
+def test_add_and_import_customers_with_their_language(
+    cli_env: dict[str, str], settings: Settings, tmp_path: Path
+) -> None:
+    runner = CliRunner(env=cli_env)
+    added = runner.invoke(
+        main, ["add-customer", "--name", "Ana Díaz", "--phone", "+15550106301", "--language", "ES"]
+    )
+    assert added.exit_code == 0, added.output
+    assert "language: es" in added.output
+    unknown = runner.invoke(
+        main, ["add-customer", "--name", "X", "--phone", "+15550106302", "--language", "fr"]
+    )
+    assert unknown.exit_code == 2 and "'fr' is not one of" in unknown.output
+    sheet = tmp_path / "customers.csv"
+    sheet.write_text(
+        "name,phone,language\n"
+        "Luis Pérez,+15550106303,es\n"
+        "Lou Perry,+15550106304,\n"
+        "Lu Fr,+15550106305,fr\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(main, ["import-customers", str(sheet)])
+    assert result.exit_code == 1, result.output
+    assert "imported 2 customer(s); 1 row(s) failed" in result.output
+    assert "line 4: language must be one of en, es" in result.stderr
+    assert languages(settings.database_url) == {
+        "Ana Díaz": "es",
+        "Luis Pérez": "es",
+        "Lou Perry": "en",
+    }
 
 
 def test_import_customers_refuses_a_file_without_the_columns(

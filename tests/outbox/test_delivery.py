@@ -116,10 +116,32 @@ async def test_call_reads_its_words_through_inline_twiml(
     assert twiml.tag == "Response"
     says = [element.text for element in twiml.iter("Say")]
     assert says and all(text == "Your code is 1, 2, 3, 4, 5, 6." for text in says)
+    assert {element.get("language") for element in twiml.iter("Say")} == {"en-US"}
     stored = await reload(message)
     assert stored.channel == MessageChannel.VOICE
     assert stored.status == OutboundStatus.SENT and stored.provider_sid == request.sid
     assert stored.provider_sid is not None and stored.provider_sid.startswith("CA")
+
+
+async def test_a_call_speaks_its_customers_language(
+    twilio_settings: Settings, twilio: TwilioBackend, fake: FakeTwilio, make_customer: Any
+) -> None:
+    customer = await make_customer(phone=PHONE, language="es")
+    await enqueue_call(
+        twilio_settings,
+        to=PHONE,
+        say="Su código de SMS Bank es 1, 2, 3, 4, 5, 6.",
+        template="voice_code",
+        customer_id=customer.id,
+    )
+
+    await deliver_due(twilio_settings, twilio)
+
+    [request] = fake.requests
+    twiml = ElementTree.fromstring(request.form["Twiml"])  # noqa: S314
+    says = list(twiml.iter("Say"))
+    assert says and all(say.text == "Su código de SMS Bank es 1, 2, 3, 4, 5, 6." for say in says)
+    assert {(say.get("language"), say.get("voice")) for say in says} == {("es-MX", "Polly.Mia")}
 
 
 async def test_500_and_429_are_retried_with_backoff_then_sent(

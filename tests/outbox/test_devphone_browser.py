@@ -219,17 +219,18 @@ async def test_withdraw_by_text_in_the_dev_phone(
             await page.fill("#body", found.group(0))
             await page.press("#body", "Enter")
 
-            link = page.locator(".msg.outbound a.link", has_text="/capture/")
+            link = page.locator(".msg.outbound a.link", has_text="/c/")
             await expect(link).to_have_count(1, timeout=WAIT_MS)
             href = await link.get_attribute("href")
-            assert href is not None and href.startswith(f"{live_base}/capture/")
+            assert href is not None and href.startswith(f"{live_base}/c/")
 
             # The link opens (in a new tab, as a phone would open it from a text).
             async with page.expect_popup() as popup_info:
                 await link.click()
             capture = await popup_info.value
             await capture.wait_for_load_state()
-            assert capture.url == href
+            # The short link redirects to the page at /capture/<token>.
+            assert capture.url == href.replace("/c/", "/capture/")
             # ...on the selfie page for this withdrawal.
             await expect(capture.locator("#capture")).to_be_visible(timeout=WAIT_MS)
             await expect(capture.locator("#title")).to_contain_text("$20.00")

@@ -86,8 +86,8 @@ async def test_what_twilio_took_keeps_no_code_or_link_in_the_outbox(
         assert row.status == OutboundStatus.SENT
         assert carries_no_secret(row.body), row.body
         assert row.scrubbed_at is not None and row.secret_expires_at is None
-    assert "<code> is your SMS Bank code to withdraw $20.00" in rows[0].body
-    assert "/capture/<token>" in rows[2].body and "/capture/<token>" in rows[3].body
+    assert "<code> is your code to withdraw $20.00" in rows[0].body
+    assert "/c/<token>" in rows[2].body and "/c/<token>" in rows[3].body
     # Texts without a secret are kept as they were sent.
     [calling] = await OutboundMessage.filter(template="reply.call_withdrawal_code")
     assert calling.scrubbed_at is None and "calling you now" in calling.body
@@ -117,7 +117,7 @@ async def test_the_dev_phone_shows_a_code_while_it_lives_and_masked_after(
 
     assert result.secrets_scrubbed == 1
     masked = await shown()
-    assert carries_no_secret(masked) and "<code> is your SMS Bank code" in masked
+    assert carries_no_secret(masked) and "<code> is your code" in masked
 
 
 async def test_a_text_whose_secret_died_before_it_was_sent_is_never_sent(

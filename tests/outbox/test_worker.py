@@ -224,7 +224,7 @@ async def test_what_the_full_path_queues_is_sent_without_waiting_for_the_poll(
         # The code accepted, the capture link is queued the same way.
         await text(services, settings, customer.phone, code)
         replies = await wait_for(_sent_replies(customer.phone, at_least=2), within=5)
-        assert "/capture/" in replies[-1].body
+        assert "/c/" in replies[-1].body
 
 
 async def test_a_message_queued_by_a_staff_call_is_sent_without_waiting_for_the_poll(
@@ -237,7 +237,7 @@ async def test_a_message_queued_by_a_staff_call_is_sent_without_waiting_for_the_
         )
         assert response.status_code == 202
         [link] = await wait_for(_sent_replies(customer.phone), within=5)
-        assert "/capture/" in link.body
+        assert "/c/" in link.body
 
 
 async def test_replies_of_a_process_that_died_before_sending_them_are_reclaimed(

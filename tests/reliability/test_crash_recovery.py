@@ -118,7 +118,7 @@ async def test_killed_while_texting_the_code_and_before_the_selfie_it_completes_
 
         # 2. The code the phone received still works after the restart.
         await phone.text(PHONE, code_in(again.body))
-        [link_sms] = await wait_for(lambda: _accepted(fake, "/capture/"), within=30)
+        [link_sms] = await wait_for(lambda: _accepted(fake, "/c/"), within=30)
         url = link_in(link_sms.body)
         # SIGKILL between the capture link and the selfie, once the link SMS is recorded
         # as sent: Twilio answering is not enough, a kill in between is the mid-send case
@@ -142,7 +142,7 @@ async def test_killed_while_texting_the_code_and_before_the_selfie_it_completes_
         assert entry.withdrawal_id == withdrawal.id  # type: ignore[attr-defined]
         assert entry.amount_minor == to_minor(Decimal("20"))
         [confirmation] = await outbox_bodies("withdrawal_completed")
-        assert entry.reference in confirmation and "New balance $80.00" in confirmation
+        assert entry.reference in confirmation and "New balance: $80.00" in confirmation
         await wait_for(lambda: _accepted(fake, entry.reference), within=30)
 
         # Nothing lost: every message the bank stored reached Twilio and is recorded

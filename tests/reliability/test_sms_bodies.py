@@ -54,7 +54,8 @@ async def stored_body(customer: Customer) -> str:
         (padded("balance", before=True), "reply.send_balance", "$100.00"),
         ("\x00\x01\x02BAL\x7f\x1b", "reply.send_balance", "$100.00"),
         ("\u200bBAL\ufeff", "reply.send_balance", "$100.00"),
-        ("\r\n\tme\r\n", "reply.send_profile", "Zoë Ünïcode 😀"),
+        # The name as a text writes it (GSM-7: ë and ï lose their dots, Ü keeps them).
+        ("\r\n\tme\r\n", "reply.send_profile", "Zoe Ünicode ?,"),
         (padded("W 20"), "withdrawal_code", "$20.00"),
         ("\tw\u00a020\r\n", "withdrawal_code", "$20.00"),
         ("Ｗ ２０", "withdrawal_code", "$20.00"),  # full-width, as some keyboards type

@@ -12,7 +12,17 @@ from smsbank.settings import Settings
 from tests.twilio_signing import TwilioSigner, sms_form
 
 SMS_PATH = "/webhooks/twilio/sms"
-CAPTURE_LINK_RE = re.compile(r"https://bank\.example\.test/capture/[A-Za-z0-9_\-]{40,}")
+# The link as texted: its short form, `<base>/c/<22-character token>`.
+CAPTURE_LINK_RE = re.compile(
+    r"https://bank\.example\.test/c/(?P<token>[A-Za-z0-9_\-]{22})(?![\w-])"
+)
+
+
+def capture_path(text: str) -> str:
+    """`/capture/<token>` for the link in `text`: where the page lives and posts."""
+    link = CAPTURE_LINK_RE.search(text)
+    assert link, text
+    return "/capture/" + link.group("token")
 
 
 def code_in(text: str) -> str:

@@ -51,7 +51,7 @@ async def test_ten_wrong_codes_in_a_day_lock_withdrawals_and_number_changes_by_s
 
     [told] = await guess_wrong(phone, 1)  # the tenth wrong code of the day
 
-    assert "too many wrong codes" in told and "branch" in told
+    assert "Too many wrong codes" in told and "branch" in told
     customer = await Customer.get(id=customer.id)
     assert customer.codes_locked
     event = await AuditEvent.get(action="codes.locked", customer_id=customer.id)
@@ -90,7 +90,7 @@ async def test_staff_lift_the_lock_and_the_old_wrong_codes_stop_counting(
     event = await AuditEvent.filter(action="customer.updated", customer_id=customer.id).first()
     assert event is not None and event.details["fields"] == ["codes_locked"]
     replies = await guess_wrong(phone, 1)  # one more wrong code does not lock again
-    assert replies == ["That code is not right. 4 tries left."]
+    assert replies == ["SMS Bank: That code is not right. You have 4 tries left."]
     assert not (await Customer.get(id=customer.id)).codes_locked
 
 

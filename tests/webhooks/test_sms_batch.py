@@ -75,13 +75,16 @@ async def test_texts_arriving_together_share_one_transaction(
         assert await InboundMessage.filter(customer_id=customer.id).count() == 1
 
 
+@pytest.mark.parametrize("language", ["en", "es"])
 @pytest.mark.parametrize("enrolled", [False, True], ids=["no_face", "face_enrolled"])
-@pytest.mark.parametrize("body", ["BAL", "ME", "HELP", "hello there", "123456", "ABORT", "W abc"])
+@pytest.mark.parametrize(
+    "body", ["BAL", "ME", "HELP", "hello there", "123456", "ABORT", "W abc", "SALDO", "DATOS"]
+)
 async def test_a_batch_answers_and_stores_exactly_what_the_full_path_does(
-    client: Any, settings: Settings, make_customer: Any, body: str, enrolled: bool
+    client: Any, settings: Settings, make_customer: Any, body: str, enrolled: bool, language: str
 ) -> None:
-    batched = await make_customer(name="Ada Lovelace", phone="+15550201000")
-    alone = await make_customer(name="Ada Lovelace", phone="+15550202000")
+    batched = await make_customer(name="Ada Lovelace", phone="+15550201000", language=language)
+    alone = await make_customer(name="Ada Lovelace", phone="+15550202000", language=language)
     # Same name, balance and account ending (all a reply shows of it), so the replies
     # can be compared as text.
     prefix = batched.account_number[:-5]

@@ -158,7 +158,7 @@ async def test_call_to_a_registered_number_outside_the_allowed_countries_is_refu
     assert "only text and call numbers in US" in reply
     assert await phone.messages(MessageChannel.VOICE) == []
     [link] = await phone.ask(texted)  # the texted code was not replaced: it still works
-    assert "/capture/" in link
+    assert "/c/" in link
 
 
 async def test_calls_are_capped_per_hour_and_the_customer_is_told(
@@ -173,4 +173,4 @@ async def test_calls_are_capped_per_hour_and_the_customer_is_told(
     assert "calling you now" in replies[0] and "calling you now" in replies[1]
     assert "cannot call" in replies[2] and "code we texted" in replies[2]
     [link] = await phones[2].ask(codes[2])  # its texted code still works
-    assert "/capture/" in link
+    assert "/c/" in link

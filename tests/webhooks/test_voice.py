@@ -3,7 +3,9 @@ each menu choice. TwiML is always parsed as XML, never matched as a string."""
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -12,7 +14,7 @@ from smsbank import ledger
 from smsbank.models import Customer, InboundMessage, MessageChannel, OutboundMessage
 from smsbank.settings import Settings
 from tests.twilio_signing import TwilioSigner, new_sid, voice_form
-from tests.webhooks.handset import Handset, digits_in_call
+from tests.webhooks.handset import CAPTURE_LINK_RE, Handset, digits_in_call
 
 VOICE = "/webhooks/twilio/voice"
 MENU = "/webhooks/twilio/voice/menu"
@@ -72,6 +74,33 @@ async def test_a_customer_hears_the_menu(
     assert stored.channel == MessageChannel.VOICE and stored.customer_id == customer.id  # type: ignore[attr-defined]
 
 
+async def test_a_spanish_speaking_customer_hears_everything_in_spanish(
+    client: Any, settings: Settings, make_customer: Any
+) -> None:
+    customer = await make_customer(language="es")
+    await ledger.deposit(customer.id, Decimal("5"))
+    root = await twiml(await call(client, settings, VOICE, customer.phone))
+    [gather] = root.findall("Gather")
+    assert "oprima 1" in " ".join(spoken(gather))
+    assert {say.get("language") for say in root.iter("Say")} == {"es-MX"}
+
+    balance = await twiml(await call(client, settings, MENU, customer.phone, Digits="1"))
+    assert spoken(balance)[0] == "Su saldo es de $105.00."
+    history = await twiml(await call(client, settings, MENU, customer.phone, Digits="2"))
+    said = spoken(history)
+    assert said[0] == "Sus últimos 2 movimientos."  # spoken words keep their accents
+    assert re.fullmatch(r"Depósito de \$5\.00 el \d{1,2} de [a-z]+\.", said[1]), said[1]
+    assert {say.get("language") for say in history.iter("Say")} == {"es-MX"}
+
+
+async def test_an_english_speaking_customer_hears_english(
+    client: Any, settings: Settings, make_customer: Any
+) -> None:
+    customer = await make_customer()
+    root = await twiml(await call(client, settings, VOICE, customer.phone))
+    assert {say.get("language") for say in root.iter("Say")} == {"en-US"}
+
+
 async def test_a_stranger_hears_the_number_is_not_registered(
     client: Any, settings: Settings
 ) -> None:
@@ -122,7 +151,7 @@ async def test_press_3_reads_a_fresh_withdrawal_code(
     root = await twiml(await call(client, settings, MENU, customer.phone, Digits="3"))
     code = digits_in_call(spoken(root)[0])
     [link_sms] = await phone.ask(code)
-    assert "/capture/" in link_sms
+    assert CAPTURE_LINK_RE.search(link_sms)
 
 
 async def test_press_3_for_a_phone_change_calls_the_new_number(
@@ -141,7 +170,7 @@ async def test_press_3_for_a_phone_change_calls_the_new_number(
     ).first()
     assert outbound is not None
     [link_sms] = await old.ask(digits_in_call(outbound.body))
-    assert "/capture/" in link_sms
+    assert CAPTURE_LINK_RE.search(link_sms)
 
 
 async def test_press_3_with_nothing_pending(

@@ -148,7 +148,7 @@ async def test_the_call_back_offers_the_menu_to_the_registered_phone(
     assert again is not None and urlsplit(again.get("action", "")).query == action.query
     code = digits_in_call(spoken(await twiml(await press("3"))))
     [link] = await texted.ask(code)  # the code read on the call-back works
-    assert "/capture/" in link
+    assert "/c/" in link
 
     # The same reference on a call to another number, or an old one, reads nothing.
     other = await twiml(await press("1", to="+15550109999"))
@@ -190,3 +190,34 @@ async def test_an_attested_call_still_hears_the_menu_at_once(
     assert gather is not None
     assert urlsplit(gather.get("action", "")).query == "caller=verified"
     assert await callbacks_to(customer.phone) == []
+
+
+async def test_a_spanish_speaking_customer_is_called_back_in_spanish(
+    client: Any, settings: Settings, make_customer: Any, fake: FakeTwilio
+) -> None:
+    customer: Customer = await make_customer(balance="1234.50", language="es")
+
+    root = await spoofed_call(client, settings, customer.phone)
+    # Before anyone is known, the same words for every caller, in both languages.
+    assert [say.get("language") for say in root.iter("Say")] == ["en-US", "es-MX"]
+    assert "le devolveremos la llamada" in spoken(root)
+
+    twilio_settings = settings.with_overrides(
+        sms_backend="twilio", twilio_api_base_url=fake.base_url
+    )
+    backend = TwilioBackend(twilio_settings, timeout=5)
+    try:
+        await deliver_due(twilio_settings, backend)
+    finally:
+        await backend.close()
+    [placed] = [r for r in fake.accepted if r.kind == "call"]
+    call_twiml = parse(placed.form["Twiml"].encode())
+    assert "Le llama SMS Bank" in spoken(call_twiml) and "oprima 1" in spoken(call_twiml)
+    assert {say.get("language") for say in call_twiml.iter("Say")} == {"es-MX"}
+
+    gather = call_twiml.find("Gather")
+    assert gather is not None
+    form = voice_form(BANK_NUMBER, to=customer.phone, Digits="1", CallSid=placed.sid or "")
+    query = urlsplit(gather.get("action", "")).query
+    balance = await twiml(await TwilioSigner(settings).post(client, MENU, form, query=query))
+    assert "Su saldo es de $1,234.50." in spoken(balance)
