@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import unicodedata
 from decimal import Decimal
 from typing import Any
 
@@ -17,10 +18,22 @@ from smsbank.money import format_amount
 from smsbank.phones import mask_phone
 
 MAX_NAME_LENGTH = 200
+# Joiners some scripts need inside words (Persian, Indic): the only format characters a
+# name may hold.
+NAME_JOINERS = frozenset("\u200c\u200d")
+# Letters, to Unicode, that show nothing: a name of these alone would look empty.
+BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
 
 
 def clean_name(name: object) -> str:
-    """Collapse whitespace; refuse empty, over-long or control-character names."""
+    """Collapse whitespace; refuse names that are empty, over-long, or not what they seem.
+
+    The one check every way a name comes in goes through (staff API, `/add_customer`,
+    `smsbank add-customer`, CSV import). A name is shown to staff and texted to the
+    customer, so it may not carry control or format characters: bidirectional overrides
+    and isolates (U+202A-202E, U+2066-2069, marks) would reorder the text around them in
+    an SMS, and zero-width characters hide what a name says. It needs a visible letter.
+    """
     if not isinstance(name, str):
         raise ValidationFailed("name is required", code="invalid_name")
     cleaned = " ".join(name.split())
@@ -30,8 +43,17 @@ def clean_name(name: object) -> str:
         raise ValidationFailed(
             f"name is longer than {MAX_NAME_LENGTH} characters", code="invalid_name"
         )
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in cleaned):
-        raise ValidationFailed("name has control characters", code="invalid_name")
+    for ch in cleaned:
+        category = unicodedata.category(ch)
+        if category in ("Cc", "Cs", "Co", "Cn") or (category == "Cf" and ch not in NAME_JOINERS):
+            raise ValidationFailed(
+                f"name has an invisible or control character (U+{ord(ch):04X}); "
+                "type the name as it is written",
+                code="invalid_name",
+            )
+    letters = (ch for ch in cleaned if ch not in BLANK_LETTERS)
+    if not any(unicodedata.category(ch).startswith("L") for ch in letters):
+        raise ValidationFailed("name needs at least one letter", code="invalid_name")
     return cleaned
 
 

@@ -29,7 +29,7 @@ async def ensure_demo(settings: Settings) -> list[str]:
         lines.append(f"created demo customer {customer.name} ({customer.phone}) with $500.00")
     base = settings.base_url
     lines.append(f"API docs:        {base}/docs")
-    if settings.effective_sms_backend == "console":
+    if settings.dev_phone_enabled:
         query = urlencode({"phone": DEMO_PHONE})
         lines.append(f"dev phone:       {base}/dev/phone?{query}  (texts as {DEMO_PHONE})")
     if customer is not None and not customer.face_enrolled:

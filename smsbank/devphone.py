@@ -9,23 +9,33 @@
 - `GET /dev/messages?phone=+1…`: every message to or from that number, oldest first,
   inbound and outbound (the console backend stores outbound messages; it sends nothing).
 
-Outside console mode every `/dev/` route answers 404: with a real Twilio number these
-would let anyone read customers' messages and speak for any phone.
+The blueprint is registered only in development with the console backend
+(`Settings.dev_phone_enabled`); anywhere else no `/dev/` route exists (404). With a real
+Twilio number these would let anyone read customers' messages and speak for any phone,
+and production refuses to start with the console backend at all.
+
+Even on a laptop, a web page the developer visits must not drive it: every route checks
+the Host header (a loopback name or the public host: a DNS-rebound name is refused, so a
+page cannot read `/dev/messages` through it) and, when the browser sends one, the Origin
+(the bank's own: a page elsewhere cannot post to `/dev/phone/send`); the send endpoint
+takes `application/json` only, a type no plain HTML form or simple cross-site request
+can send.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from quart import Blueprint, Response, current_app, render_template, request, send_from_directory
 from quart_schema import hide
 from tortoise.expressions import Q
 
 from smsbank.conversation import Kind, parse
-from smsbank.errors import NotFound, ValidationFailed
+from smsbank.errors import Forbidden, NotFound, UnsupportedMediaType, ValidationFailed
 from smsbank.http import settings
 from smsbank.models import InboundMessage, MessageChannel, OutboundMessage
 from smsbank.phones import InvalidPhone, normalize_phone
@@ -44,9 +54,39 @@ BANK_NUMBER_FALLBACK = "SMSBANK"  # what the outbox uses as sender without a Twi
 
 
 @blueprint.before_request
-async def console_mode_only() -> None:
-    if settings().effective_sms_backend != "console":
-        raise NotFound("no such endpoint")
+async def same_origin_only() -> None:
+    configured = settings()
+    public_host = urlsplit(configured.base_url).hostname
+    host = _hostname(request.host)
+    if not (_is_loopback(host) or host == public_host):
+        raise Forbidden(
+            "the dev phone answers only on a loopback address or the public host",
+            code="forbidden_host",
+        )
+    origin = request.headers.get("Origin")
+    own_origins = {f"{request.scheme}://{request.host}", _origin(configured.base_url)}
+    if origin is not None and origin not in own_origins:
+        raise Forbidden("the dev phone answers only its own pages", code="cross_origin")
+
+
+def _hostname(host_header: str) -> str:
+    """`example.com:5000` -> `example.com`, `[::1]:5000` -> `::1`, lower case."""
+    return urlsplit(f"//{host_header}").hostname or ""
+
+
+def _is_loopback(host: str) -> bool:
+    # `*.localhost` always resolves to the loopback (RFC 6761), so no one else can own it.
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def bank_number() -> str:
@@ -150,7 +190,9 @@ def _throttled_ids(inbound: list[InboundMessage]) -> set[int]:
 @hide
 async def post_dev_phone_send() -> tuple[dict[str, Any], int]:
     """Text the bank from `from` with `body`: a signed webhook, as Twilio would send it."""
-    payload = await request.get_json(force=True, silent=True)
+    if request.mimetype != "application/json":
+        raise UnsupportedMediaType("send JSON with Content-Type: application/json")
+    payload = await request.get_json(silent=True)
     if not isinstance(payload, dict):
         raise ValidationFailed('send a JSON object: {"from": "+15551234567", "body": "BAL"}')
     from_phone = _phone(payload.get("from"))

@@ -54,9 +54,25 @@ class Unprocessable(BankError):
     code = "unprocessable"
 
 
+class PayloadTooLarge(BankError):
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(BankError):
+    status = 415
+    code = "unsupported_media_type"
+
+
 class TooManyRequests(BankError):
+    """429; `retry_after` (seconds), when known, is sent as the Retry-After header."""
+
     status = 429
     code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
 
 
 class Forbidden(BankError):

@@ -375,6 +375,20 @@ class ApiKey(Model):
         table = "api_key"
 
 
+class AuthFailure(Model):
+    """A wrong staff key, by client address: the throttle of `smsbank.auth_throttle`.
+
+    In the database, the one thing every worker and host shares (SPEC §12)."""
+
+    id = fields.BigIntField(primary_key=True)
+    client = fields.CharField(max_length=64)
+    created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        table = "auth_failure"
+        indexes = (("client", "created_at"),)
+
+
 class AuditEvent(Model):
     """Who did what, when: codes, selfies, withdrawals, phone changes, admin actions."""
 

@@ -8,13 +8,17 @@ real money.
 
 from __future__ import annotations
 
+import difflib
+import math
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
@@ -24,6 +28,8 @@ from smsbank.phones import KNOWN_REGIONS, region_of
 DEV_SECRET_KEY = "dev-only-secret-key-do-not-use-in-production"  # noqa: S105
 DEV_ADMIN_API_KEY = "dev-admin-key"
 MESSAGING_SERVICE_SID_RE = re.compile(r"^MG[0-9a-fA-F]{32}$", re.ASCII)
+TWILIO_CREDENTIALS = ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_PHONE_NUMBER")
+ACCOUNT_SID_RE = re.compile(r"^AC[0-9a-fA-F]{32}$")
 
 
 # Counts and caps: a negative one is a typo, never a policy.
@@ -125,6 +131,13 @@ class Settings:
     face_checks_per_customer_per_hour: int = 5
     face_checks_per_key_per_hour: int = 60
 
+    # Staff API: wrong keys allowed per client address in a sliding window, then 429;
+    # behind N reverse proxies, the client is the Nth address from the right of
+    # X-Forwarded-For (0: the connection's own address).
+    auth_failure_limit: int = 20
+    auth_failure_window_seconds: int = 600
+    trusted_proxy_hops: int = 0
+
     # Serving and logs
     host: str = "127.0.0.1"
     port: int = 5000
@@ -158,7 +171,13 @@ class Settings:
             values[f.name] = _convert(f.name, f.type, raw.strip())
         values.update(overrides)
         settings = cls(**values)
-        settings.validate()
+        try:
+            settings.validate()
+        except SettingsError as exc:
+            hints = _misspelt_names(source)
+            if hints:
+                raise SettingsError(f"{exc}; {hints}") from None
+            raise
         return settings
 
     def with_overrides(self, **changes: Any) -> Settings:
@@ -177,6 +196,11 @@ class Settings:
         if self.sms_backend:
             return self.sms_backend
         return "twilio" if self.twilio_account_sid and self.twilio_auth_token else "console"
+
+    @property
+    def dev_phone_enabled(self) -> bool:
+        """The dev phone (`/dev/*`) exists only on a developer's console-mode bank."""
+        return self.env == "development" and self.effective_sms_backend == "console"
 
     @property
     def base_url(self) -> str:
@@ -219,8 +243,11 @@ class Settings:
                 "TWILIO_MESSAGING_SERVICE_SID must be a Messaging Service sid: MG and 32 "
                 "hex digits (Twilio console: Messaging > Services)"
             )
-        if self.public_base_url and not self.public_base_url.startswith(("http://", "https://")):
-            raise SettingsError("SMSBANK_PUBLIC_BASE_URL must start with http:// or https://")
+        if self.public_base_url and not is_origin(self.public_base_url):
+            raise SettingsError(
+                "SMSBANK_PUBLIC_BASE_URL must be an origin such as https://bank.example.com "
+                "(http or https, a host, an optional port; no path, query, fragment or user)"
+            )
         if not 0 < self.port < 65536:
             raise SettingsError("SMSBANK_PORT must be a TCP port, 1-65535")
         if self.withdrawal_limit <= 0 or self.daily_withdrawal_limit <= 0:
@@ -238,17 +265,19 @@ class Settings:
                 raise SettingsError(f"{_env_name(name)} must be 0 or more")
         if not self.is_production:
             return
-        problems = []
-        if self.secret_key in ("", DEV_SECRET_KEY) or len(self.secret_key) < 32:
-            problems.append("SMSBANK_SECRET_KEY (at least 32 random characters)")
-        if self.admin_api_key in (DEV_ADMIN_API_KEY,) or (
-            self.admin_api_key and len(self.admin_api_key) < 24
+        problems = self._production_sms_problems()
+        if self.secret_key == DEV_SECRET_KEY or guessable(self.secret_key, min_length=32):
+            problems.append(f"SMSBANK_SECRET_KEY (32+ random characters: {GENERATE_SECRET})")
+        if self.admin_api_key == DEV_ADMIN_API_KEY or (
+            self.admin_api_key and guessable(self.admin_api_key, min_length=24)
         ):
-            problems.append("SMSBANK_ADMIN_API_KEY (leave empty or use 24+ random characters)")
-        if self.effective_sms_backend == "twilio" and len(self.twilio_auth_token) < 16:
-            problems.append("TWILIO_AUTH_TOKEN")
-        if self.metrics_token and len(self.metrics_token) < 24:
-            problems.append("SMSBANK_METRICS_TOKEN (leave empty or use 24+ random characters)")
+            problems.append(
+                f"SMSBANK_ADMIN_API_KEY (leave empty or 24+ random characters: {GENERATE_SECRET})"
+            )
+        if self.metrics_token and guessable(self.metrics_token, min_length=24):
+            problems.append(
+                f"SMSBANK_METRICS_TOKEN (leave empty or 24+ random characters: {GENERATE_SECRET})"
+            )
         if not self.public_base_url.startswith("https://"):
             problems.append(
                 "SMSBANK_PUBLIC_BASE_URL (the https origin Twilio and phones reach; "
@@ -256,9 +285,89 @@ class Settings:
             )
         if problems:
             raise SettingsError(
-                "refusing to start in production with a default or missing secret: "
-                + ", ".join(problems)
+                "refusing to start in production until these are set: " + ", ".join(problems)
             )
+
+    def _production_sms_problems(self) -> list[str]:
+        # The console backend sends nothing and serves every text on /dev/*: in front of
+        # real customers it would publish their codes and links and let anyone speak for
+        # any phone. Production never falls back to it.
+        if self.sms_backend == "console":
+            return ["SMSBANK_SMS_BACKEND (console is for development only: use twilio)"]
+        values = (self.twilio_account_sid, self.twilio_auth_token, self.twilio_phone_number)
+        pairs = zip(TWILIO_CREDENTIALS, values, strict=True)
+        missing = [name for name, value in pairs if not value]
+        if missing:
+            return [f"{name} (production needs a real SMS backend)" for name in missing]
+        problems = []
+        if not ACCOUNT_SID_RE.match(self.twilio_account_sid):
+            problems.append("TWILIO_ACCOUNT_SID (AC followed by 32 hex digits)")
+        if len(self.twilio_auth_token) < 16:
+            problems.append("TWILIO_AUTH_TOKEN")
+        return problems
+
+
+GENERATE_SECRET = "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"  # noqa: S105
+MIN_SECRET_BITS = 128
+MIN_SECRET_DISTINCT = 10
+
+
+def guessable(secret: str, *, min_length: int) -> bool:
+    """True for a secret too short or too regular to stand for random.
+
+    A cheap guard against the obvious (`"a" * 32`, `abcdef...`, `0123...`, a short word
+    repeated), not a proof of randomness: characters count only when they neither repeat
+    nor step by one from the one before, each worth log2 of the alphabet the secret
+    draws from; a generated key (`GENERATE_SECRET`, what `make run` writes) passes with
+    a wide margin, as does a 64-digit hex key.
+    """
+    if len(secret) < min_length or len(set(secret)) < MIN_SECRET_DISTINCT:
+        return True
+    alphabet = 0
+    for members, size in (
+        (str.islower, 26),
+        (str.isupper, 26),
+        (str.isdigit, 10),
+        (lambda ch: ch.isascii() and not ch.isalnum(), 33),
+        (lambda ch: not ch.isascii(), 100),
+    ):
+        if any(members(ch) for ch in secret):
+            alphabet += size
+    counted = 1 + sum(1 for before, ch in pairwise(secret) if abs(ord(ch) - ord(before)) > 1)
+    return counted * math.log2(alphabet) < MIN_SECRET_BITS
+
+
+def is_origin(url: str) -> bool:
+    """`scheme://host[:port]` (a trailing `/` allowed) and nothing else."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises on a port that is not a number)
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and parts.username is None
+        and parts.password is None
+        and parts.path in ("", "/")
+        and not parts.query
+        and not parts.fragment
+        and "?" not in url
+        and "#" not in url
+    )
+
+
+def _misspelt_names(source: Mapping[str, str]) -> str:
+    """'X is not a setting (did you mean Y?)' for names that look like a known one."""
+    known = [_env_name(f.name) for f in fields(Settings) if f.name != "extra"]
+    hints = []
+    for name in sorted(source):
+        if name in known or not name.startswith(("SMSBANK_", "TWILIO_", "DATABASE")):
+            continue
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.85)
+        if close:
+            hints.append(f"{name} is not a setting (did you mean {close[0]}?)")
+    return "; ".join(hints)
 
 
 def served_host(host: str) -> str:

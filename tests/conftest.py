@@ -18,9 +18,12 @@ from smsbank.customers import create_customer
 from smsbank.db import tortoise_config
 from smsbank.models import Customer
 from smsbank.settings import Settings
+from tests.fake_twilio import free_port
+from tests.server_thread import CHROMIUM, ServerThread, wait_until_up
 
 POSTGRES_URL = os.environ.get("SMSBANK_TEST_POSTGRES_URL", "")
 ADMIN_KEY = "test-admin-key-0123456789abcdef"
+PRODUCTION_ADMIN_KEY = "sbk_Zq8WmXv3Lr6Tn1Kp5Yb9Hc2Jd"  # production refuses a guessable one
 SHARED_FACES = Path(__file__).resolve().parent.parent.parent / "shared" / "faces"
 
 requires_postgres = pytest.mark.skipif(
@@ -68,6 +71,19 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
+def production_settings(settings: Settings) -> Settings:
+    """The test settings as production accepts them: strong secrets, real Twilio."""
+    return settings.with_overrides(
+        env="production",
+        sms_backend="",
+        secret_key="Pr0duct10n-S3cret_Kq7ZxW2mLp9VbN4tRf8Hj",
+        admin_api_key=PRODUCTION_ADMIN_KEY,
+        twilio_account_sid="AC" + "0123456789abcdef" * 2,
+        twilio_auth_token="fedcba9876543210" * 2,
+    )
+
+
+@pytest.fixture
 async def db(settings: Settings) -> AsyncIterator[None]:
     """An empty database, connected for direct use by the test."""
     await reset_database(settings.database_url)
@@ -95,6 +111,30 @@ def client(app: Any) -> Any:
 @pytest.fixture
 def staff() -> dict[str, str]:
     return {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+
+@pytest.fixture
+async def live_bank(settings: Settings) -> AsyncIterator[str]:
+    """The bank served by a real hypercorn (in a thread) on a free port and an empty
+    database; yields its base URL, which is also its public URL."""
+    port = free_port()
+    served = settings.with_overrides(public_base_url=f"http://127.0.0.1:{port}", port=port)
+    await reset_database(served.database_url)
+    server = ServerThread(served)
+    server.start()
+    try:
+        await wait_until_up(served.base_url, server)
+        yield served.base_url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def chromium() -> str:
+    """The system Chromium the browser tests drive (never a downloaded one)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed")
+    return CHROMIUM
 
 
 @pytest.fixture

@@ -10,10 +10,15 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
 import aiohttp
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
+from playwright.async_api import BrowserContext, async_playwright
 
 from smsbank.app import create_app
 from smsbank.faces.service import FaceService
@@ -87,3 +92,18 @@ async def wait_until_up(base: str, server: ServerThread, within: float = 30.0) -
                 pass
             await asyncio.sleep(0.05)
     raise AssertionError(f"{base} did not come up within {within}s")
+
+
+@asynccontextmanager
+async def headless_chromium(
+    chromium: str, profile: Path, **options: Any
+) -> AsyncIterator[BrowserContext]:
+    """The system Chromium, headless, with its own profile folder; closed afterwards."""
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch_persistent_context(
+            str(profile), executable_path=chromium, headless=True, args=CHROMIUM_ARGS, **options
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()

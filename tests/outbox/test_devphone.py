@@ -97,7 +97,7 @@ async def test_send_posts_a_signed_webhook_through_the_real_route(
 
 async def test_send_and_messages_refuse_bad_input_with_400(client: Any) -> None:
     bad_sends: list[dict[str, Any]] = [
-        {"data": "not json", "headers": {"Content-Type": "text/plain"}},
+        {"data": "not json", "headers": {"Content-Type": "application/json"}},
         {"json": ["BAL"]},
         {"json": {"body": "BAL"}},
         {"json": {"from": "nonsense", "body": "BAL"}},
@@ -134,17 +134,22 @@ async def test_the_page_and_its_files_are_served(client: Any) -> None:
         assert response.status_code == 404, name
 
 
-@pytest.fixture
-async def twilio_mode_client(settings: Settings) -> AsyncIterator[Any]:
-    twilio_settings = settings.with_overrides(sms_backend="twilio")
+@pytest.fixture(params=["development, twilio backend", "production"])
+async def twilio_mode_app(
+    request: pytest.FixtureRequest, settings: Settings, production_settings: Settings
+) -> AsyncIterator[Any]:
+    if request.param == "production":
+        twilio_settings = production_settings
+    else:
+        twilio_settings = settings.with_overrides(sms_backend="twilio")
     await reset_database(twilio_settings.database_url)
     app = create_app(twilio_settings)
     async with app.test_app() as test_app:
-        yield test_app.test_client()
+        yield test_app
 
 
-async def test_every_dev_route_is_404_outside_console_mode(twilio_mode_client: Any) -> None:
-    client = twilio_mode_client
+async def test_every_dev_route_is_404_outside_console_mode(twilio_mode_app: Any) -> None:
+    client = twilio_mode_app.test_client()
     for method, path, kwargs in (
         ("GET", "/dev/phone", {}),
         ("GET", "/dev/messages?phone=%2B15550120008", {}),
@@ -156,3 +161,6 @@ async def test_every_dev_route_is_404_outside_console_mode(twilio_mode_client: A
         assert response.status_code == 404, path
         assert (await response.get_json())["error"]["code"] == "not_found"
     assert await InboundMessage.all().count() == 0
+    # Not refused by a check that could be forgotten: the routes are not there at all.
+    dev_rules = [rule.rule for rule in twilio_mode_app.app.url_map.iter_rules()]
+    assert not [rule for rule in dev_rules if rule.startswith("/dev")]

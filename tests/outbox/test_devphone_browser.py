@@ -26,7 +26,7 @@ from smsbank.settings import Settings
 from tests.browser.axe import blocking_violations
 from tests.conftest import ADMIN_KEY, reset_database
 from tests.fake_twilio import free_port
-from tests.server_thread import CHROMIUM, CHROMIUM_ARGS, ServerThread, wait_until_up
+from tests.server_thread import CHROMIUM_ARGS, ServerThread, wait_until_up
 
 pytestmark = pytest.mark.browser
 
@@ -36,13 +36,6 @@ WAIT_MS = 20_000  # bounded waits for the page to show what the server did
 PHONE_SCREEN = {"width": 390, "height": 844}  # a common phone, in CSS pixels
 FLOOD_LIMIT = 3  # texts a minute from one number before the bank stops answering
 OLD_MESSAGES = 30  # enough history to fill more than a phone's screen
-
-
-@pytest.fixture
-def chromium() -> str:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed")
-    return CHROMIUM
 
 
 @pytest.fixture

@@ -107,7 +107,7 @@ async def test_a_signature_over_the_url_with_its_default_port_passes(
     signed_app: Any, settings: Settings
 ) -> None:
     """Twilio has signed some requests over `https://host:443/...`; its own validator
-    accepts both forms, and so do we (the one-HMAC fast path falls back to it)."""
+    accepts both forms, and so do we."""
     from webhooks.signature import sign
 
     client = signed_app.test_client()

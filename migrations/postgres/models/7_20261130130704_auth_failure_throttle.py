@@ -1,0 +1,108 @@
+from tortoise import BaseDBAsyncClient
+
+RUN_IN_TRANSACTION = True
+
+
+async def upgrade(db: BaseDBAsyncClient) -> str:
+    return """
+        CREATE TABLE IF NOT EXISTS "auth_failure" (
+    "id" BIGSERIAL NOT NULL PRIMARY KEY,
+    "client" VARCHAR(64) NOT NULL,
+    "created_at" TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX IF NOT EXISTS "idx_auth_failur_created_9ebb7b" ON "auth_failure" ("created_at");
+CREATE INDEX IF NOT EXISTS "idx_auth_failur_client_405e96" ON "auth_failure" ("client", "created_at");
+COMMENT ON TABLE "auth_failure" IS 'A wrong staff key, by client address: the throttle of `smsbank.auth_throttle`.';"""
+
+
+async def downgrade(db: BaseDBAsyncClient) -> str:
+    return """
+        DROP TABLE IF EXISTS "auth_failure";"""
+
+
+MODELS_STATE = (
+    "eJztXWlz2zYa/isYfWk642Zi+UhW3dkZWWYSNbLkteSkhzoMREIWVxSoEqBlT5v/vgAP8a"
+    "ZJhpIpGl/aGMQLUs+L473xd2tlqEgnr7tr7RN6bHXA3y0MV4j9I/LkCLTgeu238wYKZ7rd"
+    "Fa41eel2mhFqQoWy5jnUCWJNKiKKqa2pZmDeuQsIhfM56F73ASPqAAPrj0CjBIw/dn9qn5"
+    "0DjbAHa/ozoAvEu/AGsjA2mHVVEIAUKCaCfLzX/JWqobB3avhuJ6NbWPvLQjI17hAjMNk7"
+    "/viTNWtYRQ+IeH+ul/JcQ7oaQlBT+QB2u0wf13ZbH9P3dkf+4TNZMXRrhf3O60e6MPC2t4"
+    "Ypb71DGJmQIj48NS0OKrZ03YXfw9n5Ur+L84kBGhXNoaVz1nBq5wP8tpYsD0cTeSxNZLkV"
+    "Y5tHEcDabVIMzFnOPpXYv/6Of8JP7ePTt6fvTs5P37Eu9mduW95+c17tA+MQ2vAMJ61v9n"
+    "NIodPDxtgH1f5/DNbeAprJuHr9I8iyT44i6+GYBa3X4GPrz/J9gLuCD7KO8B1dsD+P37zJ"
+    "gPJz96b3sXvzivX6kb/SYMvSWa5D91Hbecbx9vFlK0JeQLIognGQphqcn3cKh1A+P80B8v"
+    "lpKsb8URjitYnm2kMRgH2KJk7jdp5Z3E6fxO0owCa6N5ZIlSGNg3zJYKLaCiUDHaaMgK26"
+    "pK+9f+SA3p23dUE+A+lJ/0oaT7pX13z4FSF/6TZc3YnEn7Tt1sdI66vzCFe2g4Av/clHwP"
+    "8Ev4+Gko2mQeidab/R7zf5vcW/CVrUkLGxkaEaxMRr9ppCXNYhobJFSvE5Sis4XWdO2wJZ"
+    "KT6HKSvgcu22UvYD1RGTcd0ZeCBsdxdLjOtclp4vA4Ifb5hBZbmBpirHnhhtI61v/NGqvY"
+    "q2QAzvbJ5xcPlnekqPpWpUukeYtpJUIv/pUaZaxPvJaNvxSdXoy8IAqqaCzQLSI/ZfhDtA"
+    "YeOSI0CQzr6d/WOj0YVqwg0b4Qis2XRGQFlAfMefQXWlYcBewcYjcd2o+uErVo4utLuXoh"
+    "/9q90+OXnbfnNy/u7s9O3bs3dvtopS/FGWxnTR/8CVptAifVqLcphYRAT1KXYlgj6jiJ9H"
+    "jzpPV6POY1oUQ8swC8LrEDRRwN+FnqpYhBorZMqFrCwRqqe3k1KC3uHZW3xcVUSh5hxkYU"
+    "x/GY+GyaAGSKISlqZQ8A/QNZIH2FKzuPXvuYXtvQnMLE2nGjua+Gv/09q/YM0hCglX3gx+"
+    "ddX9NTq5e4PRRVRq4gNcRCf6QQm/e536QvbdiexLF+/ZerZMlCz8+o+fkH7pQp4HeubwDG"
+    "xMA9+5FvwlejwCs0eg6BoToJnwqTJ4Scc229OFaVCqI2DMwVeyIjOIl6/tF3pPvia5Bqoc"
+    "foqnuI/t7lzKmkH+i/hfXGSmC/ZOwCR/8xFsDHOJTACxChZskgDCZABEwKvxtdQDU+vNG/"
+    "j2uP1jTnH6j5bzvbx3YHn/KcTsWorZPrPyyoE+RQMFwepN6eJwFIfjPg/HHlxTdp5NjCXC"
+    "Sadj6Hnm8ag4Pdlm73XNcT6ys+UnPh1dew0TrPGyA07awGTHi7Fi5xm1rTlMl0TsuIFkgV"
+    "R2yhkWO3yoYR9NJmKzk9Ck47Hi0YXnvF6ec3umFfbthqmEd/dp765lsv0uJUZBwtbKxrnP"
+    "vgliBcVdvT55nSWAFt/lL2+6X7qDTsBoPMXXH9mmLzNwhh+kjmNBlh0L8hRLw5vR4EoaTj"
+    "oAYdPQV66oU5Rp7Tz2pHa6OakdsyYxZlArweiRj2c+da1Z1u1N+p8ZU7gp956xY3zb60nS"
+    "pXTZAcRSFIRUpE7x+25/wJu46obUMuw5Ps9j7osKEAFr33nMnEopWq0psV22BY6GGF0pg1"
+    "8p/ryp9SkREFwY5zyYCiAbJdsfsLU/gX1s0cNaY2JvCe0kTNlAv/WBqCO5whPmGta4LFyC"
+    "zxFSEYZSZz4flrFBhKGUtzbUw9FYOyZXfDwGlYNi6CZQ7siVe9AA+3pZMXhjdAJcB9yYFT"
+    "K+TcRhfm+YSLvDn9BjTIuM4OoZEQNDHdgW8c2bSl6rPw/YfNpa+qLbI8OA/XJEbRRu2I59"
+    "0+9NWilzuQKEv4QGO6x5nBfi2CLOAXJwX60A5ms+XG87WjNxTjiLUpB+JpeFge+RSaD7++"
+    "Mui+Dzo0yXRbRnjoBWZCIAgbfcfyBgfDUGwYG4Ox6r5Gc7KQ/w/kcAc8850DBYm4aCCAEr"
+    "tDLMx6SI1srHF16LenktuG21tDF9S7w/uyxjrO59SG7LbP9yIHUAp5zi7pduf9IffpB9C7"
+    "vcG11yu+0GapTxQg5s7Tx+O5lmLA3e91OoHAdfgM612odf4+5s4Tc4PWODO329cS9uusPe"
+    "RznsC5iZjEcLOXrGFLUun+RJFztJTxc7iaWL1chMV88zsO5qvLDeCOtNCtettVqS62FKwf"
+    "W6cD1hsbtfLyxLO5bShGVpL+DWyOJ88KpFhsVOWJQqtSixrwDD28FAWJR2bVHykS5iUcpj"
+    "qh5hNDHYf/ZgqH7WnaUKM3WvO+51L6UIE77PVOfhmWSmC2CdYaIL9nrKPJcOlzCC1csIJo"
+    "peBWI/8wV/ZkV/xsI/7R23CMBbgsYFRFcfWwsVxbAwlbG1miUdOllJ8VFKAfeTcM+gzk9t"
+    "eaXhpBIEWcl/MdLGhMvuJQ8wKGGZJsLKY5HJHqTZo7vidnxZ0FtRcqaf5DHbp1vtDz9iv+"
+    "XE3Rf1DUWj9gej3icen68byrIu8flzyHYNxDZpVeWfkbDpYGg+poTAxmgjLLHTzg5W20vc"
+    "RNzSD1tLKoP2oj/s3vy2LRSxNacORsMPFwmlIi5+m0jdJDbYWkGRjSdMVWo91Az68HQ/zX"
+    "PEnqYfsaexI9aZsjyDSS8X9Z1AL5yH9fEnJIT4c465xSyKpMnE6BojUVVm7bYh8g+zyMFh"
+    "GDqCOANcnzJ6bDDSXWG7bdnzuTEaDUIr5qIfEUWHt1cXEju87aXCOmk0RUIlKyIba+7fNK"
+    "yE/SsT9xitQL4A8kzFurNgkjU8n+gapN+j8OoUKSgiuEpDnuY7xdKY/Z+UEVTf5Ti436We"
+    "2++ix3agtqW84CNamGoJolL24Z0+ijjC63yE25VOyx00UVKx3xXY7xzwLOzAVyb8KmkAsd"
+    "ZqvdZErF3Doq5ErN1L5HparF2BalyBTSFY8SpBib5w6d9/ukH6NskkJfIgUmfrwKZDWvxB"
+    "OCwds0GSrA1FgBog9Q4xrYKaj03FyZYPvg8lHvfCNpYe+6upKAWDir4TrWJBWAeJVkDJ+z"
+    "6sCsUFHgxUhfIVgys1nECYDKsXhJbjFIiMd5ACfzK6BaLG+tguwXiFCIG2bTYWOxbpcZQV"
+    "QaY5feVVoPOTeZ6SXenYJbVTMA0TKJD/6iV6RCovtDzZaLpm/EAA0VRADACBifgBp4INmi"
+    "0MYwlMCxP7EsZ4oucuXpCn2vLcNFbyNthHVFyuSaRFeqScO21lksSGdB9ohKxxYUY7qLzM"
+    "zn+c5mh+2oodIN+jEZusSFErNttrOoDRTfHnUb8ndcC9oSmlElcrtmaHt6bczv4QVQPjQ6"
+    "tPD2aqb2GYgzQC5Bwgzww1IVpugh7SQhXd/o0AN8saJP06CRmCYlfKhCKFvO7Re2ZE1fxG"
+    "2+nqXceuZnpXIwuB1QzjKhKsyqW5VZeNFTSdJijVEctqukat2x1ltO35pDo9wgi4sfju7Z"
+    "uvwWSBgDMSv5XIL3kEiLUi/PoFpsNqpkcW16ArGlPc+HmgivGS/fiyyppHW2dhq3UpXY/G"
+    "/UkHqIidnBqd4uQrCsqobjuoaL+yM5tKJOlEKZtUWnbPaTpevhOcU7ZBf0fCVGQAwZLSLD"
+    "HRHPE0qELadoiocba76jcfof8J/W+P+l9NdzZRDKmu4NZOu67bDK5Cva57me2DKBCTt8j2"
+    "81gwgmFNCRaMSNRTugWDRw7x89yuBZvPhNEF5z+p2p1GAafZXhppsKMVQAIgBh+vur3A7Z"
+    "EQuDff2TclQ0Cs2f+QknhPZYUji0I39Sp0Iy5PTLk8sYzVYgfXJDpLp4huFiDZFUueUTXL"
+    "BfFxBsbHcZD5tlb4mtYQUZ3nfm0CWJz7LcvcfZhAKdK6xd2Hlbj7a2RUyJXpxS9WLZPwQ0"
+    "Qm30HwV+FyVskyJ1Fawelac1oYhYVRWBiFhd2yBma1fHbLZzKqWfSpfJtol6NM45rbuVjG"
+    "DQ/dsSkfOp4FjBsSeMSOG97D/gkpUCAXtYBGj/gjDNjrtXtkOhkzEGwMc4nMuJGt+uHzZN"
+    "v4VRkxeqCegiXSbZ7bPZ9urxNZIM+cBVLX5ITns8lVn5sgMm1EEkjzkkD42arDtLs1U3aO"
+    "AE0jQN91pdgDrFLNulrIY33uA/K/t9Itr0rtUE/xWBpe9ocf2KGJMK/rbLdM7D/pFF9Kg/"
+    "5n6YYTbCXGKb4dBtqZROw/ed/tD3ijY3lnY91eXzM9YMzbiLVeM4WY1KUWdgmHgvAkZHkS"
+    "orpADNds61QCufAp1NsSqUPGBFWeFbs/IUTVvDLmO0jhdxErVQY1Riys+3VeU2vTuNdUZB"
+    "YtjBGlE+vq6XWlQ0JlZJpJ2STpSIepmofzWa6Lu84yLu46i1/cxcXJEjJBgExsW3XetghS"
+    "TMSWRelgksQB9sLzZwhXbgbLFdOazUo5oiOkYmnXmc8i3uAFxhuIEtFN43rCWo9X6BWlZx"
+    "ocZFIzjJtQeiZYYTkhviRSgDk9tiSaQZInb8tEjI2E8syplXGPgmVh7GQqjDbAuZC3Y2dg"
+    "uXVi7Hb7fW4oCEE6+7VJ+Vs7eIPI46pXHpfBaAp7zENEDXQvVp+PxVZEcZhDRALmPGlvNf"
+    "fiVrBztLpfuv1Jf/hB7o0u+W3DG6hRhrmd8jvF26djafC+H3zubMJT3BtdXQ+kCffIKsZq"
+    "zU/SBMdtrzvsSQO7aZsdMMXSr9d92+nrmGlKOXKr5/rLi227uGHs+dgBM5P9okUZLhznyo"
+    "fMSIdMzoYscfNqjE441pNuZpPvkamx7mUvZovSC5tbffTwuPnFXQ+yiSBJuoIj65LwKGXz"
+    "PFTtXB6qdoaHqh33UIk82BexsrYyT6l9NEwr9tBac/qg/BbChC0cF4Lrh+e4qB2Tm+i5qB"
+    "vI+0qPrcWdrPUUUb7zrsOCfp5bnvDb4/W8bZ9FzNETen6U5emx7OvLlEDXPJf2sd8OHBoV"
+    "rLn7hZ1AYMM4YGyOwNy+Ym9NALIv33NyeQFhKiIi4NVXsiIziJev/7IMCsnXHxMv7av8Be"
+    "L+gQPNFF6iQtH8bvcGFvPOZSE9zzCRnifYSC2cIJdm2Ebd/sImGq/lzPcmmQkZZmFJP0rb"
+    "vMi0wxXthR7ffI0uTY+P6R3PE9QTqIadIOqFa2WnC3rhAt15Anp8Ci/ypuOWTg5E0bh/oA"
+    "c2mP4IDLy9Gcq+tyopjKeycUXwTr2Cd8TdRDW4CEfEnDwdc9K9vr4ZfeaBI2y/NI17O8JE"
+    "xKGIOBQRh3JIOpeIQ3lputccKt/F8SR6wfHac1zV/DMq4uXRDZhabT9CGWH0nJM2irmXo9"
+    "uLgQSub6Ref9wfDcPctB/yJtageT6f7qAe9yjWDORd13oS8XQinq4+6DfpvBDxdC+G08IO"
+    "/0Ls8CKerslcF/F0hZgs4ulEPJ2Ip6vYxdpFpqYsWgnuVffJUZZrFfp9nnKrpsMgnJn1cm"
+    "beI5NoxXTzAEkT0+PPzvJo5Wdn6Vo5fxYpes0WVQGE3e4NRPc4l83jOMPmcRy3ebA3UpQU"
+    "4ffLeDRM04G3JFERWVMo+AfoGjlEuSkDXA5GSA6O3ZIQvRAhIuDyAS6S5Kp9xgt9+z+NAj"
+    "Jt"
+)
