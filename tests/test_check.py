@@ -38,11 +38,14 @@ from tests.tls import Certificates, make_certificates
 
 SERVICE = "MG" + "c4" * 16
 NUMBER = "+15550001111"
+# Settings production accepts: random-looking secrets and a real Twilio backend.
 PRODUCTION = {
     "env": "production",
-    "secret_key": "production-secret-key-" + "s" * 32,
-    "admin_api_key": "production-admin-key-0123456789",
-    "twilio_auth_token": "test-twilio-auth-token",
+    "secret_key": "tV3q-9LxW_pZr2KcYh7NbE4sJuA6mGdF0oQi8Rw1XyTn",
+    "admin_api_key": "sbk_Qm7rT2vLx9KpW4zNc8HbY3fJ",
+    "sms_backend": "twilio",
+    "twilio_account_sid": "AC" + "5e" * 16,
+    "twilio_auth_token": "3f9c2a7b8d1e4f6a0b5c9d2e7f1a8b3c",
 }
 
 
@@ -194,6 +197,9 @@ def https_origin(
         "SMSBANK_ENV": "production",
         "SMSBANK_SECRET_KEY": PRODUCTION["secret_key"],
         "SMSBANK_ADMIN_API_KEY": PRODUCTION["admin_api_key"],
+        "TWILIO_ACCOUNT_SID": PRODUCTION["twilio_account_sid"],
+        "TWILIO_AUTH_TOKEN": PRODUCTION["twilio_auth_token"],
+        "TWILIO_PHONE_NUMBER": NUMBER,
         "SMSBANK_PUBLIC_BASE_URL": base,
         "DATABASE_URL": f"sqlite://{workdir / 'bank.sqlite3'}",
         "SMSBANK_FACE_WARMUP": "false",
@@ -236,7 +242,7 @@ async def test_healthz_answers_a_challenge_with_this_banks_proof_only(
     challenge = "a-fresh-challenge-0123456789"
     body = await (await client.get(f"/healthz?challenge={challenge}")).get_json()
     assert body == {"status": "ok", "proof": instance_proof(settings, challenge)}
-    other = settings.with_overrides(secret_key="another-bank-secret-" + "y" * 32)
+    other = settings.with_overrides(secret_key="Hk2-wP8zQ_vN5rLx3JcT9yBm6FdS1aGe7UoI4Zq0")
     assert body["proof"] != instance_proof(other, challenge)
     for unusable in ("short", "x" * 129, "has spaces in it, 0123456789"):
         answer = await client.get("/healthz", query_string={"challenge": unusable})
@@ -260,7 +266,7 @@ def test_the_public_url_passes_when_it_is_this_bank_over_trusted_https(
 
 def test_a_url_that_answers_as_another_bank_fails(https_bank: Settings, trusting: None) -> None:
     """What an old tunnel now pointing at another server looks like: 200, wrong proof."""
-    elsewhere = https_bank.with_overrides(secret_key="another-bank-secret-" + "y" * 32)
+    elsewhere = https_bank.with_overrides(secret_key="Hk2-wP8zQ_vN5rLx3JcT9yBm6FdS1aGe7UoI4Zq0")
     finding = asyncio.run(public_url_finding(elsewhere))
     assert finding.verdict == FAIL and "not as this bank" in finding.detail
 
@@ -291,13 +297,20 @@ def test_a_public_url_not_https_or_not_answering_fails(
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeTwilio]:
-    async with FakeTwilio(account_sid="ACtest", auth_token="test-twilio-auth-token") as server:
+    async with FakeTwilio(
+        account_sid=PRODUCTION["twilio_account_sid"], auth_token=PRODUCTION["twilio_auth_token"]
+    ) as server:
         yield server
 
 
 @pytest.fixture
 def twilio_settings(settings: Settings, fake: FakeTwilio) -> Settings:
-    return settings.with_overrides(sms_backend="twilio", twilio_api_base_url=fake.base_url)
+    return settings.with_overrides(
+        sms_backend="twilio",
+        twilio_api_base_url=fake.base_url,
+        twilio_account_sid=fake.account_sid,
+        twilio_auth_token=fake.auth_token,
+    )
 
 
 def hooks(settings: Settings) -> dict[str, str]:
@@ -391,13 +404,28 @@ async def test_a_messaging_service_is_checked_where_its_texts_arrive(
 
 
 async def test_the_console_backend_warns_in_development_and_fails_in_production(
-    settings: Settings,
+    settings: Settings, tmp_path: Path
 ) -> None:
     [laptop] = await twilio_findings(settings)
     assert laptop.verdict == WARN and "console" in laptop.detail
-    production = settings.with_overrides(**PRODUCTION, twilio_account_sid="")
-    [live] = await twilio_findings(production)
-    assert live.verdict == FAIL
+    # Production settings with the console backend do not load at all: the command
+    # says so on its settings line and fails.
+    result = subprocess.run(
+        [sys.executable, "-m", "smsbank", "check"],
+        env={
+            **clean_env(),
+            "SMSBANK_ENV": "production",
+            "SMSBANK_SECRET_KEY": PRODUCTION["secret_key"],
+            "SMSBANK_PUBLIC_BASE_URL": "https://bank.example.test",
+            "SMSBANK_SMS_BACKEND": "console",
+        },
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert result.stdout.startswith("FAIL") and "SMSBANK_SMS_BACKEND" in result.stdout
 
 
 # -- the command ---------------------------------------------------------------------

@@ -83,11 +83,11 @@ def test_two_workers_count_every_text_whichever_answers(tmp_path: Path) -> None:
         for index, phone in enumerate(CUSTOMERS):
             call(base, "POST", "/api/v1/customers", {"name": f"Worker {index}", "phone": phone})
         sent = 0
-        with ThreadPoolExecutor(max_workers=16) as pool:
+        with ThreadPoolExecutor(max_workers=32) as pool:
             # Until both workers have taken texts (the kernel shares the connections out;
             # on a busy machine the second worker may still be starting).
-            for _ in range(20):
-                phones = CUSTOMERS * 5
+            for _ in range(60):
+                phones = CUSTOMERS * 8
                 statuses = list(pool.map(lambda phone: text(base, signer, phone), phones))
                 assert statuses == [200] * len(phones)
                 sent += len(phones)
