@@ -89,7 +89,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     if settings.outbox_enabled and bank_services.outbox is None:
         bank_services.outbox = OutboxWorker(settings)
         bank_services.components.append(bank_services.outbox)
-    if bank_services.inbound_batch is None:
+    if settings.sms_group_commit and bank_services.inbound_batch is None:
         bank_services.inbound_batch = InboundBatcher(settings, outbox=bank_services.outbox)
         bank_services.components.append(bank_services.inbound_batch)
     if settings.expiry_sweep_seconds > 0 and bank_services.expiry is None:

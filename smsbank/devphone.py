@@ -39,7 +39,7 @@ from smsbank.errors import Forbidden, NotFound, UnsupportedMediaType, Validation
 from smsbank.http import settings
 from smsbank.models import InboundMessage, MessageChannel, OutboundMessage
 from smsbank.phones import InvalidPhone, normalize_phone
-from smsbank.sms_service import RATE_WINDOW, over_flood_limit
+from smsbank.sms_gates import RATE_WINDOW, over_flood_limit
 from webhooks.signature import public_url, sign
 
 # The page's JS and CSS are served by `get_dev_static` rather than a blueprint static

@@ -23,7 +23,9 @@ again, and a row whose secret expired before it was sent fails without being sen
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from tortoise import connections
 
@@ -41,6 +43,71 @@ SELECT id, body FROM outbound_message
 WHERE secret_expires_at <= ? AND NOT (status = ? AND claimed_until > ?)
 ORDER BY secret_expires_at LIMIT ?
 """
+
+# What sending a claimed row needs (`Claimed`), as every claiming statement returns it:
+# the workers' claiming passes (`smsbank.outbox_worker`) and the SMS batch's replies,
+# written claimed and handed straight to this process's worker (`ClaimingWorker`).
+CLAIMED_COLUMNS = (
+    "id, channel, to_phone, from_phone, body, template, attempts, secret_expires_at, scrubbed_at"
+)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A message this worker holds the claim on: what sending it needs."""
+
+    id: int
+    channel: MessageChannel
+    to_phone: str
+    from_phone: str
+    body: str
+    template: str
+    attempts: int  # counting this one
+    secret_expires_at: datetime | None = None  # the body carries a secret until then
+    scrubbed_at: object = None  # not None: its secret was scrubbed; never send it again
+
+    @classmethod
+    def from_row(cls, row: dict) -> Claimed:
+        """From a row of a claiming statement's `RETURNING` (`CLAIMED_COLUMNS`)."""
+        return cls(
+            **{
+                **row,
+                "channel": MessageChannel(row["channel"]),
+                "secret_expires_at": _moment(row["secret_expires_at"]),
+            }
+        )
+
+    def secret_dead(self, now: datetime) -> bool:
+        """Whether its secret was scrubbed or has expired: sending it helps nobody."""
+        expires = self.secret_expires_at
+        return self.scrubbed_at is not None or (expires is not None and expires <= now)
+
+
+def _moment(value: object) -> datetime | None:
+    """A timestamp as the database driver returns it (SQLite: ISO text), or None."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
+
+
+class ClaimingWorker(Protocol):
+    """This process's outbox worker, as a writer of rows already claimed for it sees it
+    (the SMS batch): rows claimed for `worker_id` until `claim_seconds` from now are
+    sent by it once handed over, while it is `accepting`."""
+
+    @property
+    def worker_id(self) -> str: ...
+
+    @property
+    def claim_seconds(self) -> float: ...
+
+    @property
+    def accepting(self) -> bool: ...
+
+    def wake(self) -> None: ...
+
+    def hand_over(self, claimed: list[Claimed]) -> None: ...
+
 
 # Messages that must reach a customer even after STOP: none. Twilio blocks them anyway
 # and the customer asked; codes and links are only sent when they start a flow by SMS.

@@ -54,7 +54,7 @@ from smsbank import calls, metrics, sql
 from smsbank.clock import utcnow
 from smsbank.i18n import DEFAULT_LANGUAGE
 from smsbank.models import MessageChannel, OutboundMessage, OutboundStatus
-from smsbank.outbox import scrub, scrub_sent
+from smsbank.outbox import CLAIMED_COLUMNS, Claimed, scrub, scrub_sent
 from smsbank.phones import mask_phone
 from smsbank.settings import Settings
 from smsbank.sms_backends import SendError, SmsBackend, build_backend
@@ -67,13 +67,6 @@ CLAIM_SECONDS = 60.0
 # The longest wait between two attempts, whatever the attempt number.
 MAX_BACKOFF_SECONDS = 900.0
 STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
-
-# What sending a claimed row needs (`Claimed`), as every claiming statement returns it:
-# the passes' claims here and the SMS batch's replies handed straight to this process's
-# worker (`OutboxWorker.hand_over`).
-CLAIMED_COLUMNS = (
-    "id, channel, to_phone, from_phone, body, template, attempts, secret_expires_at, scrubbed_at"
-)
 
 # The claim, in hand-written SQL (smsbank/sql.py): it runs for every pass. Due: queued
 # and its time has come, or sending with its claim run out (its worker died). Each kind
@@ -159,44 +152,6 @@ def backoff_seconds(settings: Settings, attempt: int) -> float:
     """
     delay = min(settings.outbox_backoff_seconds * 2 ** max(attempt - 1, 0), MAX_BACKOFF_SECONDS)
     return delay * random.uniform(0.5, 1.0)
-
-
-@dataclass(frozen=True)
-class Claimed:
-    """A message this worker holds the claim on: what sending it needs."""
-
-    id: int
-    channel: MessageChannel
-    to_phone: str
-    from_phone: str
-    body: str
-    template: str
-    attempts: int  # counting this one
-    secret_expires_at: datetime | None = None  # the body carries a secret until then
-    scrubbed_at: object = None  # not None: its secret was scrubbed; never send it again
-
-    @classmethod
-    def from_row(cls, row: dict) -> Claimed:
-        """From a row of a claiming statement's `RETURNING` (`CLAIMED_COLUMNS`)."""
-        return cls(
-            **{
-                **row,
-                "channel": MessageChannel(row["channel"]),
-                "secret_expires_at": _moment(row["secret_expires_at"]),
-            }
-        )
-
-    def secret_dead(self, now: datetime) -> bool:
-        """Whether its secret was scrubbed or has expired: sending it helps nobody."""
-        expires = self.secret_expires_at
-        return self.scrubbed_at is not None or (expires is not None and expires <= now)
-
-
-def _moment(value: object) -> datetime | None:
-    """A timestamp as the database driver returns it (SQLite: ISO text), or None."""
-    if value is None or isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value))
 
 
 async def claim_due(

@@ -62,28 +62,19 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import DBConnectionError, OperationalError
 from tortoise.transactions import in_transaction
 
-from smsbank import sql
+from smsbank import sms_gates, sql
 from smsbank.clock import utcnow
 from smsbank.conversation import Event
+from smsbank.inbound_sms import Handled, InboundSms, Result, storable_body
 from smsbank.models import (
     ConversationState,
     Customer,
     MessageChannel,
     OutboundStatus,
 )
-from smsbank.outbox import sender_address
-from smsbank.outbox_worker import CLAIMED_COLUMNS, Claimed, OutboxWorker
+from smsbank.outbox import CLAIMED_COLUMNS, Claimed, ClaimingWorker, sender_address
 from smsbank.settings import Settings
-from smsbank.sms_service import (
-    RATE_WINDOW,
-    Handled,
-    InboundSms,
-    Result,
-    Turn,
-    over_flood_limit,
-    run_machine,
-    storable_body,
-)
+from smsbank.sms_service import Turn, run_machine
 
 log = logging.getLogger("smsbank.sms.batch")
 
@@ -98,25 +89,26 @@ MAX_BATCH = 64
 # Benchmarks). Alone, a message waits this long: nothing next to Twilio's 15 s.
 BATCH_WINDOW_SECONDS = 0.001
 STOP_GRACE_SECONDS = 5.0
+# A sender without a conversation row is idle: the full path creates it when needed.
+IDLE_STATES = (None, ConversationState.IDLE.value)
 
 # In the SQL both databases accept (see smsbank/sql.py); `{...}` are runs of `?` only.
 # The senders, with their conversation's state and their messages of the last minute
-# (the flood gate, counted one past the limit at most: enough to know a sender is over
-# it), for the whole batch in one statement. Of the customer row, what the
-# batch and a read-only reply use: leaving out the timestamps, which no reply shows,
-# saves parsing three dates a message (a twentieth of the webhook's time). Tortoise
-# reads such a row as a partial model, which it refuses to save.
-SENDERS_SQL = """
+# (the flood gate's count, `smsbank.sms_gates`), for the whole batch in one statement.
+# Of the customer row, what the batch and a read-only reply use: the timestamps, which
+# no reply shows, are left out, so none is parsed. Tortoise reads such a row as a
+# partial model, which it refuses to save.
+SENDERS_SQL = (
+    """
 SELECT c.id, c.name, c.phone, c.account_number, c.balance_minor, c.currency, c.status,
     c.face_embedding, c.face_model, c.face_failures, c.face_locked, c.sms_opted_out, c.language,
-    v.state AS conversation_state,
-    (SELECT COUNT(*) FROM (
-        SELECT 1 FROM inbound_message i WHERE i.from_phone = c.phone AND i.created_at >= ?
-        LIMIT ?
-    ) AS recent_rows) AS recent
+    v.state AS conversation_state, """
+    + sms_gates.RECENT_FROM_SQL.format(phone="c.phone")
+    + """ AS recent
 FROM customer c LEFT JOIN conversation v ON v.customer_id = c.id
 WHERE c.phone IN ({phones})
 """
+)
 INSERT_INBOUND_SQL = """
 INSERT INTO inbound_message (message_sid, channel, from_phone, to_phone, body, customer_id,
     created_at)
@@ -158,7 +150,7 @@ class InboundBatcher:
     finish). See the module docstring.
     """
 
-    def __init__(self, settings: Settings, outbox: OutboxWorker | None = None) -> None:
+    def __init__(self, settings: Settings, outbox: ClaimingWorker | None = None) -> None:
         self.settings = settings
         # This process's outbox worker: a batch's replies are written claimed for it and
         # handed to it once committed, so they go out at once and need no claim of their
@@ -294,10 +286,10 @@ class InboundBatcher:
         """The messages this batch decides (indexes, in arrival order), and each repeated
         MessageSid's index with its first's.
 
-        Admitted: the sender is a customer, opted in, idle (no withdrawal or number
-        change waiting) and, counting their earlier messages in this batch, under the
-        flood limit. The rest take the full path (throttle, "not registered", opt-out
-        silence, the pending request).
+        Admitted: the text passes every gate (`smsbank.sms_gates`; counting the
+        number's earlier texts in this batch) and its sender is idle (no withdrawal or
+        number change waiting). The rest take the full path (throttle, "not
+        registered", opt-out silence, the pending request).
         """
         admitted: list[int] = []
         first_of_sid: dict[str, int] = {}
@@ -310,13 +302,19 @@ class InboundBatcher:
                 continue
             first_of_sid[sms.message_sid] = index
             row = senders.get(sms.from_phone)
-            if row is None or row["sms_opted_out"]:
-                continue
-            if row["conversation_state"] not in (None, ConversationState.IDLE.value):
-                continue
             # + 1: this one. An earlier one that proves a duplicate counted too: then the
             # full path decides, which is never wrong, only slower.
-            if over_flood_limit(self.settings, row["recent"] + in_batch[sms.from_phone] + 1):
+            recent = (row["recent"] if row else 0) + in_batch[sms.from_phone] + 1
+            stop = sms_gates.stopped_by(
+                self.settings,
+                queued.event,
+                customer=row is not None,
+                opted_out=bool(row and row["sms_opted_out"]),
+                recent=recent,
+            )
+            # A pending request is the full path's: it brings the conversation in line
+            # with the request row first.
+            if stop is not None or row is None or row["conversation_state"] not in IDLE_STATES:
                 continue
             in_batch[sms.from_phone] += 1
             admitted.append(index)
@@ -329,8 +327,8 @@ async def _senders(
     """Each sender's customer row (with `conversation_state` and `recent`), by phone."""
     distinct = list(dict.fromkeys(phones))
     query = SENDERS_SQL.format(phones=sql.placeholders(len(distinct)))
-    enough = settings.inbound_rate_limit_per_minute + 1
-    rows = await sql.fetch(connection, query, [now - RATE_WINDOW, enough, *distinct])
+    enough = sms_gates.flood_count_cap(settings)
+    rows = await sql.fetch(connection, query, [now - sms_gates.RATE_WINDOW, enough, *distinct])
     return {row["phone"]: row for row in rows}
 
 

@@ -13,9 +13,8 @@ One inbound SMS is one database transaction:
    a time (its conversation, rate limit and "not registered" reply cannot race); on
    SQLite the transaction takes the database write lock as it begins (BEGIN
    IMMEDIATE, `smsbank.sqlite_engine`), which does the same.
-2. Gates, in order: a flood from one number (more than
-   `inbound_rate_limit_per_minute` rows in the last minute) is stored and ignored,
-   except opt-out/opt-in keywords, which are always honoured; an unregistered number
+2. The gates (`smsbank.sms_gates`, shared with the group commit): a flood is stored
+   and ignored (opt-out/opt-in keywords are always honoured); an unregistered number
    gets one "not registered" reply per 24 hours (counted from the outbox), none after
    it texted STOP, and learns nothing else; an opted-out customer gets nothing until
    they opt in.
@@ -31,9 +30,10 @@ One inbound SMS is one database transaction:
    committed.
 
 A command that only reads (BAL, ME, HELP, an unknown word: `batchable`) from an idle
-customer takes the same steps in a group commit with the others arriving at the same
-moment (`smsbank.sms_batch`, hand-written SQL); it gives way to the path above for
-anything it must not decide, so both paths answer alike (tests/webhooks/test_sms_batch).
+customer may take the same steps in a group commit with the others arriving at the same
+moment (`smsbank.sms_batch`, hand-written SQL); `smsbank.sms_router` decides which path
+a text takes, and the batch gives way to this one for anything it must not decide, so
+both answer alike (tests/webhooks/test_sms_batch).
 
 Codes never appear in logs or replies here (the modules that issue them text them);
 phone numbers in logs are masked.
@@ -44,8 +44,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
@@ -57,11 +55,11 @@ from smsbank import (
     destinations,
     ledger,
     messages,
-    metrics,
     otp,
     phone_changes,
     quotas,
     request_lifecycle,
+    sms_gates,
     sql,
     withdrawals,
 )
@@ -69,6 +67,7 @@ from smsbank.clock import utcnow
 from smsbank.conversation import Action, Event, Kind, parse, pending_request, step
 from smsbank.errors import BankError, Conflict, Gone
 from smsbank.i18n import DEFAULT_LANGUAGE, Text
+from smsbank.inbound_sms import Handled, InboundSms, Result, storable_body
 from smsbank.models import (
     Channel,
     Conversation,
@@ -88,9 +87,6 @@ from smsbank.phones import mask_phone
 from smsbank.quotas import Quota
 from smsbank.settings import Settings
 
-if TYPE_CHECKING:
-    from smsbank.sms_batch import InboundBatcher
-
 log = logging.getLogger("smsbank.sms")
 
 S = ConversationState
@@ -98,91 +94,21 @@ ACTOR_SMS = "customer:sms"
 ACTOR_VOICE = "customer:voice"
 UNREGISTERED_TEMPLATE = "unregistered_number"
 UNREGISTERED_REPLY_EVERY = timedelta(hours=24)
-RATE_WINDOW = timedelta(minutes=1)
-# A number's messages since a moment, counted only as far as the flood limit needs
-# (the LIMIT): a number flooding the bank costs no more a text than one under it.
-RECENT_FROM_SQL = """
-SELECT COUNT(*) AS recent FROM (
-    SELECT 1 FROM inbound_message WHERE from_phone = ? AND created_at >= ? LIMIT ?
-) AS recent_rows
-"""
+RECENT_FROM_SQL = f"SELECT {sms_gates.RECENT_FROM_SQL.format(phone='?')} AS recent"
 HISTORY_SIZE = 5
-MAX_BODY_CHARS = 1600
 STRANGER_KEYWORD_LOOKBACK = 50  # recent messages searched for a stranger's STOP
 # Actions `_perform` carries out from the customer's row alone, without a statement.
 READ_ONLY_ACTIONS = frozenset({Action.SEND_BALANCE, Action.SEND_PROFILE})
 
 
-class Handled(StrEnum):
-    """What became of one inbound SMS (for logs and tests)."""
-
-    PROCESSED = "processed"
-    DUPLICATE = "duplicate"
-    THROTTLED = "throttled"
-    UNREGISTERED = "unregistered"
-    OPTED_OUT = "opted_out"
-
-
-@dataclass(frozen=True)
-class InboundSms:
-    message_sid: str
-    from_phone: str
-    to_phone: str
-    body: str
-
-
-@dataclass
-class Result:
-    handled: Handled
-    replies: list[str] = field(default_factory=list)
-    state: ConversationState | None = None
-
-
 # --- inbound SMS ---------------------------------------------------------------------
 
 
-async def handle_inbound_sms(
-    settings: Settings, sms: InboundSms, batcher: InboundBatcher | None = None
-) -> Result:
-    """Record, de-duplicate and act on one inbound SMS (see the module docstring).
+async def handle_alone(settings: Settings, sms: InboundSms, event: Event) -> Result:
+    """The one-message path: one transaction for this text (steps 1-5 of the docstring).
 
-    With a `batcher` (the running app's), a command that only reads is written in a
-    group commit with the others arriving at the same moment (`smsbank.sms_batch`);
-    whatever the batch does not take goes through the full path below. One number's
-    texts are then handled one at a time, in the order they arrived (`in_order`).
+    `smsbank.sms_router` decides which texts take it; it logs and counts the result.
     """
-    event = parse(sms.body, default_region=settings.default_region)
-    result: Result | None = None
-    if batcher is None:
-        result = await _handle_alone(settings, sms, event)
-    else:
-        async with batcher.in_order(sms.from_phone):
-            if batchable(event):
-                result = await batcher.submit(sms, event)
-            if result is None:  # not batchable, or the batch handed it back
-                result = await _handle_alone(settings, sms, event)
-                acted = result.handled == Handled.PROCESSED or result.replies
-                if acted and batcher.outbox is not None:
-                    # Committed: what it queued (its replies, a code, a capture link, the
-                    # note to a stranger) goes now, not at the worker's next poll.
-                    batcher.outbox.wake()
-    metrics.count_inbound_text(result.handled)
-    if log.isEnabledFor(logging.INFO):
-        log.info(
-            "sms handled",
-            extra={
-                "from": mask_phone(sms.from_phone),
-                "command": event.kind.value,
-                "handled": result.handled.value,
-                "state": result.state.value if result.state else None,
-                "replies": len(result.replies),
-            },
-        )
-    return result
-
-
-async def _handle_alone(settings: Settings, sms: InboundSms, event: Event) -> Result:
-    """The full path: one transaction for this message (steps 1-5 of the docstring)."""
     try:
         async with in_transaction() as connection:
             await sql.serialize_senders(connection, [sms.from_phone])
@@ -209,17 +135,6 @@ def batchable(event: Event) -> bool:
     return outcome.state == S.IDLE and set(outcome.actions) <= READ_ONLY_ACTIONS
 
 
-def over_flood_limit(settings: Settings, recent: int) -> bool:
-    """Whether `recent` messages from one number in the last minute (counting the one at
-    hand) are more than the limit allows."""
-    return recent > settings.inbound_rate_limit_per_minute
-
-
-def storable_body(body: str) -> str:
-    # PostgreSQL text cannot hold NUL; everything else is kept as sent.
-    return body[:MAX_BODY_CHARS].replace("\x00", "\ufffd")
-
-
 async def _handle(
     connection: BaseDBAsyncClient,
     settings: Settings,
@@ -228,10 +143,20 @@ async def _handle(
     customer: Customer | None,
     inbound: InboundMessage,
 ) -> Result:
-    keyword = event.kind in (Kind.OPT_OUT, Kind.OPT_IN)
-    if not keyword and await _flooding(connection, settings, sms.from_phone):
+    keyword = sms_gates.is_opt_keyword(event)
+    # An opt-out or opt-in keyword passes the flood gate whatever the count: not counted.
+    recent = 0 if keyword else await _recent_from(connection, settings, sms.from_phone)
+    stop = sms_gates.stopped_by(
+        settings,
+        event,
+        customer=customer is not None,
+        opted_out=customer is not None and customer.sms_opted_out,
+        recent=recent,
+    )
+    if stop == Handled.THROTTLED:
+        sms_gates.log_flood_onset(settings, sms.from_phone, recent)
         return Result(Handled.THROTTLED)
-    if customer is None:
+    if stop == Handled.UNREGISTERED:
         if not keyword and await _may_answer_stranger(settings, sms.from_phone, inbound):
             # A stranger has no language of their own yet: the bank's default.
             text = messages.unregistered_number(DEFAULT_LANGUAGE)
@@ -240,25 +165,19 @@ async def _handle(
             )
             return Result(Handled.UNREGISTERED, [text])
         return Result(Handled.UNREGISTERED)
-    if customer.sms_opted_out and event.kind != Kind.OPT_IN:
-        # Twilio would refuse to deliver anything anyway; the customer asked for silence.
-        return Result(Handled.OPTED_OUT)
+    if stop is not None:
+        return Result(stop)
+    assert customer is not None  # a number that is no customer's stopped above
     return await _converse(settings, customer, event)
 
 
-async def _flooding(connection: BaseDBAsyncClient, settings: Settings, phone: str) -> bool:
-    """More messages from this number in the last minute than the limit allows."""
-    since = utcnow() - RATE_WINDOW
-    # Counted two past the limit at most: enough to tell the first throttled text
-    # (limit + 1, logged) from the rest, however many the number sends.
-    enough = settings.inbound_rate_limit_per_minute + 2
-    [row] = await sql.fetch(connection, RECENT_FROM_SQL, [phone, since, enough])
-    recent = int(row["recent"])
-    if over_flood_limit(settings, recent):
-        if recent == settings.inbound_rate_limit_per_minute + 1:  # log the onset, not each one
-            log.warning("inbound sms throttled", extra={"from": mask_phone(phone)})
-        return True
-    return False
+async def _recent_from(connection: BaseDBAsyncClient, settings: Settings, phone: str) -> int:
+    """This number's texts in the last minute, this one included (it is stored first),
+    counted as far as the flood gate needs."""
+    since = utcnow() - sms_gates.RATE_WINDOW
+    values = [phone, since, sms_gates.flood_count_cap(settings)]
+    [row] = await sql.fetch(connection, RECENT_FROM_SQL, values)
+    return int(row["recent"])
 
 
 async def _may_answer_stranger(settings: Settings, phone: str, inbound: InboundMessage) -> bool:

@@ -17,7 +17,9 @@ from typing import Any
 import pytest
 
 from smsbank import sms_batch
+from smsbank.app import create_app
 from smsbank.conversation import parse
+from smsbank.inbound_sms import Handled, InboundSms, Result
 from smsbank.models import (
     ConversationState,
     Customer,
@@ -27,7 +29,8 @@ from smsbank.models import (
 )
 from smsbank.settings import Settings
 from smsbank.sms_batch import InboundBatcher
-from smsbank.sms_service import Handled, InboundSms, Result, handle_inbound_sms
+from smsbank.sms_router import handle_inbound_sms
+from tests.conftest import reset_database
 from tests.twilio_signing import new_sid
 from tests.webhooks.handset import Handset
 
@@ -358,3 +361,24 @@ async def test_texts_through_the_webhook_at_once_all_get_their_answer(
     for phone in phones:
         [reply] = await phone.new()
         assert "$100.00" in reply
+
+
+@pytest.fixture
+def without_group_commit(settings: Settings) -> Settings:
+    return settings.with_overrides(sms_group_commit=False)
+
+
+async def test_with_group_commit_off_every_text_is_answered_alone(
+    without_group_commit: Settings, make_customer: Any
+) -> None:
+    await reset_database(without_group_commit.database_url)
+    bank = create_app(without_group_commit)
+    async with bank.test_app() as app:
+        assert app.app.extensions["smsbank"].inbound_batch is None
+        customer = await make_customer(phone="+15550209000", balance="7.25")
+        phone = Handset(app.test_client(), without_group_commit, customer.phone)
+        [balance] = await phone.ask("BAL")
+        assert "$7.25" in balance
+        await phone.ask("STOP")  # one that acts takes the same path as ever
+        assert (await Customer.get(id=customer.id)).sms_opted_out
+        assert await InboundMessage.filter(customer_id=customer.id).count() == 2

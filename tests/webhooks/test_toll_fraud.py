@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from smsbank.inbound_sms import Handled, InboundSms, Result
 from smsbank.models import (
     Customer,
     InboundMessage,
@@ -23,7 +24,7 @@ from smsbank.models import (
 )
 from smsbank.settings import Settings
 from smsbank.sms_batch import InboundBatcher
-from smsbank.sms_service import Handled, InboundSms, Result, handle_inbound_sms
+from smsbank.sms_router import handle_inbound_sms
 from tests.twilio_signing import new_sid
 from tests.webhooks.handset import Handset, code_in
 
