@@ -24,7 +24,7 @@ from smsbank.db import close_db, init_db
 from smsbank.expiry import ExpirySweeper
 from smsbank.faces.service import FaceService
 from smsbank.http import BankRequest, register_http_handlers
-from smsbank.outbox_worker import OutboxWorker
+from smsbank.outbox.worker import OutboxWorker
 from smsbank.services import Services
 from smsbank.settings import Settings
 from smsbank.sms_batch import InboundBatcher

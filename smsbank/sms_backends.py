@@ -38,7 +38,7 @@ from smsbank.logs import mask_text
 from smsbank.settings import Settings
 
 # A request to Twilio that has not answered in this long is abandoned and retried later.
-# Twilio normally answers in well under a second; the outbox claim (see outbox_worker)
+# Twilio normally answers in well under a second; the outbox claim (see smsbank.outbox.claims)
 # lasts much longer than this, so a slow request never outlives its claim.
 SEND_TIMEOUT_SECONDS = 15.0
 # How long a voice menu waits for a key.

@@ -72,7 +72,8 @@ from smsbank.models import (
     MessageChannel,
     OutboundStatus,
 )
-from smsbank.outbox import CLAIMED_COLUMNS, Claimed, ClaimingWorker, sender_address
+from smsbank.outbox import sender_address
+from smsbank.outbox.claims import CLAIMED_COLUMNS, Claimed, ClaimingWorker
 from smsbank.settings import Settings
 from smsbank.sms_service import Turn, run_machine
 

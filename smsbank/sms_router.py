@@ -21,7 +21,7 @@ import logging
 from smsbank import metrics
 from smsbank.conversation import parse
 from smsbank.inbound_sms import Handled, InboundSms, Result
-from smsbank.outbox import ClaimingWorker
+from smsbank.outbox.claims import ClaimingWorker
 from smsbank.phones import mask_phone
 from smsbank.settings import Settings
 from smsbank.sms_batch import InboundBatcher

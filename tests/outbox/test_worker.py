@@ -21,13 +21,14 @@ from typing import Any
 
 import pytest
 
-from smsbank import outbox_worker
 from smsbank.app import create_app
 from smsbank.clock import utcnow
 from smsbank.inbound_sms import Handled, InboundSms, Result
 from smsbank.models import Customer, OutboundMessage, OutboundStatus
 from smsbank.outbox import enqueue_sms
-from smsbank.outbox_worker import CLAIM_SECONDS, OutboxWorker, claim_due, deliver_due
+from smsbank.outbox import worker as outbox_worker
+from smsbank.outbox.claims import CLAIM_SECONDS, claim_due
+from smsbank.outbox.worker import OutboxWorker, deliver_due
 from smsbank.settings import Settings
 from smsbank.sms_backends import ConsoleBackend, TwilioBackend
 from smsbank.sms_batch import InboundBatcher

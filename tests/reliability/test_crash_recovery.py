@@ -33,7 +33,7 @@ from smsbank.models import (
     WithdrawalStatus,
 )
 from smsbank.money import to_minor
-from smsbank.outbox import scrub
+from smsbank.outbox.claims import scrub
 from smsbank.settings import Settings
 from tests.faces.conftest import changed_copies
 from tests.fake_twilio import FakeTwilio, ReceivedRequest

@@ -21,7 +21,7 @@ import pytest
 from smsbank import calls
 from smsbank.clock import utcnow
 from smsbank.models import Customer, MessageChannel, OutboundMessage, OutboundStatus
-from smsbank.outbox_worker import deliver_due
+from smsbank.outbox.worker import deliver_due
 from smsbank.settings import Settings
 from smsbank.sms_backends import TwilioBackend
 from tests.fake_twilio import FakeTwilio
