@@ -71,6 +71,10 @@ class PhoneCodeOutcome:
     message: str
     told: bool = False  # the customer was texted why (a lock)
 
+    @property
+    def request(self) -> PhoneChange:
+        return self.change
+
 
 def code_subject(change: PhoneChange) -> str:
     """What a phone-change code approves: this request, to this exact number."""

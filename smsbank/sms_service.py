@@ -51,22 +51,19 @@ from tortoise.transactions import in_transaction
 
 from smsbank import (
     audit,
-    calls,
     destinations,
-    ledger,
     messages,
-    otp,
     phone_changes,
     quotas,
-    request_lifecycle,
     sms_gates,
+    sms_requests,
     sql,
     withdrawals,
 )
 from smsbank.clock import utcnow
 from smsbank.conversation import Action, Event, Kind, parse, pending_request, step
-from smsbank.errors import BankError, Conflict, Gone
-from smsbank.i18n import DEFAULT_LANGUAGE, Text
+from smsbank.errors import BankError, Gone
+from smsbank.i18n import DEFAULT_LANGUAGE
 from smsbank.inbound_sms import Handled, InboundSms, Result, storable_body
 from smsbank.models import (
     Channel,
@@ -76,27 +73,30 @@ from smsbank.models import (
     InboundMessage,
     MessageChannel,
     OutboundMessage,
-    PhoneChange,
-    PhoneChangeStatus,
-    Withdrawal,
-    WithdrawalStatus,
 )
-from smsbank.money import from_minor
-from smsbank.outbox import enqueue_call, enqueue_sms
+from smsbank.outbox import enqueue_sms
 from smsbank.phones import mask_phone
 from smsbank.quotas import Quota
 from smsbank.settings import Settings
+from smsbank.sms_replies import balance_text, history_text, profile_text
+from smsbank.sms_requests import ACTOR_SMS
 
 log = logging.getLogger("smsbank.sms")
 
 S = ConversationState
-ACTOR_SMS = "customer:sms"
-ACTOR_VOICE = "customer:voice"
 UNREGISTERED_TEMPLATE = "unregistered_number"
 UNREGISTERED_REPLY_EVERY = timedelta(hours=24)
 RECENT_FROM_SQL = f"SELECT {sms_gates.RECENT_FROM_SQL.format(phone='?')} AS recent"
-HISTORY_SIZE = 5
 STRANGER_KEYWORD_LOOKBACK = 50  # recent messages searched for a stranger's STOP
+# The actions on the pending request: (what to do, to which kind), one path for both.
+REQUEST_ACTIONS = {
+    Action.CHECK_WITHDRAWAL_CODE: ("check", sms_requests.WITHDRAWAL),
+    Action.CHECK_PHONE_CODE: ("check", sms_requests.PHONE_CHANGE),
+    Action.CANCEL_WITHDRAWAL: ("cancel", sms_requests.WITHDRAWAL),
+    Action.CANCEL_PHONE_CHANGE: ("cancel", sms_requests.PHONE_CHANGE),
+    Action.CALL_WITHDRAWAL_CODE: ("call", sms_requests.WITHDRAWAL),
+    Action.CALL_PHONE_CODE: ("call", sms_requests.PHONE_CHANGE),
+}
 # Actions `_perform` carries out from the customer's row alone, without a statement.
 READ_ONLY_ACTIONS = frozenset({Action.SEND_BALANCE, Action.SEND_PROFILE})
 
@@ -258,7 +258,11 @@ async def _converse(settings: Settings, customer: Customer, event: Event) -> Res
     )
     turn = Turn(
         customer,
-        await _reconciled_state(conversation),
+        await sms_requests.reconciled_state(
+            pending_request(conversation.state),
+            _linked_request(conversation),
+            conversation.expires_at,
+        ),
         conversation.withdrawal_id,  # type: ignore[attr-defined]
         conversation.phone_change_id,  # type: ignore[attr-defined]
         conversation.expires_at,
@@ -313,44 +317,10 @@ async def run_machine(settings: Settings, turn: Turn, event: Event) -> None:
             queue.append((await _perform(settings, turn, action, current), action.value))
 
 
-async def _reconciled_state(conversation: Conversation) -> ConversationState:
-    """The state the linked request says we are in; expires requests past their time."""
-    now = utcnow()
-    timed_out = conversation.expires_at is not None and conversation.expires_at <= now
-    pending = pending_request(conversation.state)
-    if pending == "withdrawal" and conversation.withdrawal_id is not None:  # type: ignore[attr-defined]
-        withdrawal = await Withdrawal.get_or_none(id=conversation.withdrawal_id)  # type: ignore[attr-defined]
-        if withdrawal is None or withdrawal.status not in withdrawals.OPEN_STATUSES:
-            return S.IDLE
-        if withdrawal.expires_at <= now:
-            # Marks it expired (and frees the conversation row) the way every reader does.
-            await withdrawals.open_withdrawal_for(withdrawal.customer_id)  # type: ignore[attr-defined]
-            return S.IDLE
-        if timed_out:
-            await withdrawals.cancel_withdrawal(
-                withdrawal.id, actor=ACTOR_SMS, reason="the conversation timed out"
-            )
-            return S.IDLE
-        if withdrawal.status == WithdrawalStatus.AWAITING_CODE:
-            return S.AWAITING_WITHDRAWAL_CODE
-        return S.AWAITING_WITHDRAWAL_SELFIE
-    if pending == "phone_change" and conversation.phone_change_id is not None:  # type: ignore[attr-defined]
-        change = await PhoneChange.get_or_none(id=conversation.phone_change_id)  # type: ignore[attr-defined]
-        if change is None or change.status not in phone_changes.OPEN_STATUSES:
-            return S.IDLE
-        if change.expires_at <= now:
-            await phone_changes.open_phone_change_for(change.customer_id)  # type: ignore[attr-defined]
-            return S.IDLE
-        if timed_out:
-            await phone_changes.cancel_phone_change(
-                change.id, actor=ACTOR_SMS, reason="the conversation timed out"
-            )
-            return S.IDLE
-        if change.status != PhoneChangeStatus.AWAITING_CODE:
-            return S.AWAITING_PHONE_SELFIE
-        at_branch = change.channel == Channel.BRANCH
-        return S.BRANCH_PHONE_CHANGE if at_branch else S.AWAITING_PHONE_CODE
-    return S.IDLE
+def _linked_request(conversation: Conversation) -> int | None:
+    """The id of the request the conversation's state is tied to, if any."""
+    entry = sms_requests.BY_NAME.get(pending_request(conversation.state) or "")
+    return None if entry is None else getattr(conversation, entry.kind.id_field)
 
 
 async def _perform(settings: Settings, turn: Turn, action: Action, event: Event) -> Event:
@@ -385,46 +355,9 @@ async def _perform(settings: Settings, turn: Turn, action: Action, event: Event)
             )
             turn.phone_change_id, turn.expires_at = change.id, change.expires_at
             return Event(Kind.PHONE_CHANGE_STARTED, request_id=change.id)
-        if action == Action.CHECK_WITHDRAWAL_CODE:
-            return await _check_withdrawal_code(settings, turn, event.code or "")
-        if action == Action.CHECK_PHONE_CODE:
-            return await _check_phone_code(settings, turn, event.code or "")
-        if action == Action.CANCEL_WITHDRAWAL:
-            return await _cancel_withdrawal(turn)
-        if action == Action.CANCEL_PHONE_CHANGE:
-            return await _cancel_phone_change(turn)
-        if action == Action.CALL_WITHDRAWAL_CODE:
-            assert turn.withdrawal_id is not None
-            await calls.reserve_call(settings, customer.phone)
-            code = await withdrawals.resend_code(settings, turn.withdrawal_id, actor=ACTOR_SMS)
-            await enqueue_call(
-                settings,
-                to=customer.phone,
-                say=messages.voice_code(language, code),
-                template="withdrawal_code_call",
-                customer_id=customer.id,
-                secret_expires_at=otp.code_deadline(settings),
-            )
-            return Event(Kind.DONE, detail=messages.calling_with_code(language))
-        if action == Action.CALL_PHONE_CODE:
-            assert turn.phone_change_id is not None
-            change = await phone_changes.get_phone_change(turn.phone_change_id)
-            await calls.reserve_call(settings, change.new_phone)
-            code, new_phone = await phone_changes.resend_code(
-                settings, turn.phone_change_id, actor=ACTOR_SMS
-            )
-            # To the NEW number: the code proves the customer holds it.
-            await enqueue_call(
-                settings,
-                to=new_phone,
-                say=messages.voice_code(language, code),
-                template="phone_change_code_call",
-                customer_id=customer.id,
-                secret_expires_at=otp.code_deadline(settings),
-            )
-            return Event(
-                Kind.DONE, detail=messages.calling_new_phone_with_code(language, new_phone)
-            )
+        if action in REQUEST_ACTIONS:
+            verb, entry = REQUEST_ACTIONS[action]
+            return await _act_on_request(settings, turn, verb, entry, event)
     except Gone as exc:  # the request ran out of time while we looked at it
         return Event(Kind.REQUEST_ENDED, detail=messages.notice(language, exc.message))
     except BankError as exc:
@@ -433,65 +366,31 @@ async def _perform(settings: Settings, turn: Turn, action: Action, event: Event)
     raise AssertionError(f"no handler for {action}")  # pragma: no cover - table and code agree
 
 
-async def _check_withdrawal_code(settings: Settings, turn: Turn, code: str) -> Event:
-    assert turn.withdrawal_id is not None
-    outcome = await withdrawals.verify_code(settings, turn.withdrawal_id, code, actor=ACTOR_SMS)
-    if outcome.ok:
-        turn.expires_at = outcome.withdrawal.expires_at  # now as long as the capture link
-        return Event(Kind.CODE_ACCEPTED)
-    if outcome.withdrawal.status in withdrawals.OPEN_STATUSES:
-        return Event(
-            Kind.CODE_REJECTED, detail=messages.notice(turn.customer.language, outcome.message)
+async def _act_on_request(
+    settings: Settings, turn: Turn, verb: str, entry: sms_requests.SmsRequestKind, event: Event
+) -> Event:
+    """CHECK, CANCEL or CALL on the pending request, whichever its kind."""
+    request_id = getattr(turn, entry.kind.id_field)
+    assert request_id is not None  # the machine asks only while one is pending
+    customer = turn.customer
+    if verb == "check":
+        result = await sms_requests.check_code(
+            settings, entry, request_id, customer, event.code or ""
         )
-    # Five wrong codes: the withdrawal module has already texted that it failed.
-    return Event(Kind.REQUEST_ENDED)
-
-
-async def _check_phone_code(settings: Settings, turn: Turn, code: str) -> Event:
-    assert turn.phone_change_id is not None
-    outcome = await phone_changes.verify_code(settings, turn.phone_change_id, code, actor=ACTOR_SMS)
-    if outcome.ok:
-        turn.expires_at = outcome.change.expires_at  # now as long as the capture link
-        return Event(Kind.CODE_ACCEPTED)
-    detail = messages.notice(turn.customer.language, outcome.message)
-    if outcome.change.status in phone_changes.OPEN_STATUSES:
-        return Event(Kind.CODE_REJECTED, detail=detail)
-    if outcome.told:  # texted already why it ended (the day's wrong codes locked codes)
-        return Event(Kind.REQUEST_ENDED)
-    return Event(Kind.REQUEST_ENDED, detail=detail)
-
-
-async def _cancel_withdrawal(turn: Turn) -> Event:
-    assert turn.withdrawal_id is not None
-    withdrawal = await withdrawals.get_withdrawal(turn.withdrawal_id)
-    cancelled = await withdrawals.cancel_withdrawal(
-        withdrawal.id, actor=ACTOR_SMS, reason=request_lifecycle.CANCELLED_BY_CUSTOMER
+        if result.accepted:
+            turn.expires_at = result.expires_at
+            return Event(Kind.CODE_ACCEPTED)
+        return Event(
+            Kind.REQUEST_ENDED if result.ended else Kind.CODE_REJECTED, detail=result.reply
+        )
+    if verb == "cancel":
+        return Event(
+            Kind.REQUEST_ENDED, detail=await sms_requests.cancel(entry, request_id, customer)
+        )
+    request = await sms_requests.call_with_code(
+        settings, entry, request_id, customer, actor=ACTOR_SMS
     )
-    if not cancelled:
-        raise Conflict(NOTHING_LEFT_TO_CANCEL, code="finished")
-    return Event(
-        Kind.REQUEST_ENDED,
-        detail=messages.withdrawal_cancelled(
-            turn.customer.language, withdrawal.amount, turn.customer.currency
-        ),
-    )
-
-
-async def _cancel_phone_change(turn: Turn) -> Event:
-    assert turn.phone_change_id is not None
-    change = await phone_changes.get_phone_change(turn.phone_change_id)
-    cancelled = await phone_changes.cancel_phone_change(
-        change.id, actor=ACTOR_SMS, reason=request_lifecycle.CANCELLED_BY_CUSTOMER
-    )
-    if not cancelled:
-        raise Conflict(NOTHING_LEFT_TO_CANCEL, code="finished")
-    return Event(
-        Kind.REQUEST_ENDED,
-        detail=messages.phone_change_cancelled(turn.customer.language, change.new_phone),
-    )
-
-
-NOTHING_LEFT_TO_CANCEL = Text("There was nothing left to cancel.")
+    return Event(Kind.DONE, detail=entry.calling_reply(customer.language, request))
 
 
 async def _set_language(customer: Customer, language: str) -> None:
@@ -510,131 +409,3 @@ async def _record_opt(customer: Customer, *, opted_out: bool) -> None:
         actor=ACTOR_SMS,
         customer_id=customer.id,
     )
-
-
-# --- what the customer reads (and hears) -------------------------------------------
-
-
-def balance_text(customer: Customer) -> str:
-    return messages.balance(
-        customer.language, customer.balance, customer.currency, customer.account_number
-    )
-
-
-def profile_text(customer: Customer) -> str:
-    return messages.profile(
-        customer.language,
-        customer.name,
-        customer.account_number,
-        customer.phone,
-        customer.face_enrolled,
-    )
-
-
-async def history_text(customer: Customer) -> str:
-    entries = await ledger.recent_entries(customer.id, HISTORY_SIZE)
-    language = customer.language
-    lines = [
-        messages.history_line(
-            language,
-            entry.created_at.day,
-            entry.created_at.month,
-            entry.kind.value,
-            entry.amount,
-            customer.currency,
-            entry.reference,
-        )
-        for entry in entries
-    ]
-    # The newest entry's balance: the balance at the moment of the newest line.
-    balance = from_minor(entries[0].balance_after_minor) if entries else customer.balance
-    return messages.history(language, lines, balance, customer.currency)
-
-
-# --- voice ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class VoiceAnswer:
-    """What a call hears: sentences to say, in which language, and whether to offer the
-    menu again."""
-
-    say: list[str]
-    language: str = DEFAULT_LANGUAGE
-    menu_again: bool = True
-
-
-async def record_call(call_sid: str, from_phone: str, to_phone: str) -> Customer | None:
-    """Store an inbound call (once per CallSid) and return the caller, if a customer."""
-    customer = await Customer.get_or_none(phone=from_phone)
-    try:
-        async with in_transaction():
-            await InboundMessage.create(
-                message_sid=call_sid,
-                channel=MessageChannel.VOICE,
-                from_phone=from_phone,
-                to_phone=to_phone,
-                body="(incoming call)",
-                customer_id=customer.id if customer else None,
-            )
-    except IntegrityError:
-        pass  # Twilio asked for the same call's TwiML again (a redirect or a retry)
-    return customer
-
-
-async def voice_menu_choice(settings: Settings, customer: Customer, digit: str) -> VoiceAnswer:
-    """What a customer hears after pressing `digit` in the menu (who the customer is,
-    `smsbank.calls.menu_customer` decided)."""
-    language = customer.language
-    if digit == "1":
-        said = [messages.voice_balance(language, customer.balance, customer.currency)]
-    elif digit == "2":
-        entries = await ledger.recent_entries(customer.id, HISTORY_SIZE)
-        said = messages.voice_history(
-            language,
-            [
-                (entry.kind.value, entry.amount, entry.created_at.day, entry.created_at.month)
-                for entry in entries
-            ],
-            customer.currency,
-        )
-    elif digit == "3":
-        async with in_transaction():
-            said = [await _voice_code(settings, customer)]
-    else:
-        said = [messages.voice_not_a_choice(language)]
-    return VoiceAnswer(said, language)
-
-
-async def _voice_code(settings: Settings, customer: Customer) -> str:
-    """Option 3: a fresh code for the pending step.
-
-    A withdrawal code is read on this call: the caller is on the registered phone (its
-    caller ID attested, or the bank called it back), the same phone the SMS code went
-    to. A phone-change code is never read here: it must prove the customer holds the
-    NEW number, so the bank calls that number instead.
-    """
-    language = customer.language
-    withdrawal = await withdrawals.open_withdrawal_for(customer.id)
-    try:
-        if withdrawal is not None and withdrawal.status == WithdrawalStatus.AWAITING_CODE:
-            code = await withdrawals.resend_code(settings, withdrawal.id, actor=ACTOR_VOICE)
-            return messages.voice_code(language, code)
-        change = await phone_changes.open_phone_change_for(customer.id)
-        if change is not None and change.status == PhoneChangeStatus.AWAITING_CODE:
-            await calls.reserve_call(settings, change.new_phone)
-            code, new_phone = await phone_changes.resend_code(
-                settings, change.id, actor=ACTOR_VOICE
-            )
-            await enqueue_call(
-                settings,
-                to=new_phone,
-                say=messages.voice_code(language, code),
-                template="phone_change_code_call",
-                customer_id=customer.id,
-                secret_expires_at=otp.code_deadline(settings),
-            )
-            return messages.voice_calling_new_number(language)
-    except BankError as exc:
-        return messages.voice_notice(language, exc.message)
-    return messages.voice_no_code_waiting(language)

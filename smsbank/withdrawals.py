@@ -72,6 +72,11 @@ class CodeOutcome:
     attempts_left: int
     withdrawal: Withdrawal
     message: str
+    told: bool = False  # the customer was texted why (a lock)
+
+    @property
+    def request(self) -> Withdrawal:
+        return self.withdrawal
 
 
 @dataclass(frozen=True)
@@ -239,7 +244,7 @@ async def verify_code(
         on_accepted=_await_selfie,
         on_locked_out=_text_locked_out,
     )
-    return CodeOutcome(check.ok, check.attempts_left, withdrawal, check.message)
+    return CodeOutcome(check.ok, check.attempts_left, withdrawal, check.message, check.told)
 
 
 async def _await_selfie(
