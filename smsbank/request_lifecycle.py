@@ -24,7 +24,7 @@ from typing import Any, Generic, TypeVar
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from smsbank import audit, code_lock, messages, otp
+from smsbank import audit, code_lock, conversation_row, messages, otp
 from smsbank.capture import close_links, issue_capture_link, link_deadline
 from smsbank.clock import utcnow
 from smsbank.customers import MAX_ID
@@ -34,7 +34,6 @@ from smsbank.models import (
     CapturePurpose,
     Channel,
     CodePurpose,
-    Conversation,
     ConversationState,
     Customer,
     CustomerStatus,
@@ -240,19 +239,20 @@ async def finish(
 
 
 async def reset_conversation(kind: RequestKind[R], request_id: int) -> None:
-    await Conversation.filter(**kind.key(request_id)).update(
-        state=ConversationState.IDLE, **{kind.id_field: None}, expires_at=None
-    )
+    await conversation_row.release(kind.id_field, request_id)
 
 
 async def point_conversation(kind: RequestKind[R], request: R, state: ConversationState) -> None:
     """Inside the caller's transaction (holding the customer's number's lock, see
     `sql.serialize_senders`): point the customer's conversation at `request`, started
     outside it, so that what the customer texts next acts on it (an ABORT)."""
-    customer_id = request.customer_id  # type: ignore[attr-defined]
-    link = {**kind.key(request.id), "state": state, "expires_at": request.expires_at}
-    if not await Conversation.filter(customer_id=customer_id).update(**link):
-        await Conversation.create(customer_id=customer_id, **link)
+    await conversation_row.point_at(
+        request.customer_id,  # type: ignore[attr-defined]
+        kind.id_field,
+        request.id,
+        state,
+        request.expires_at,
+    )
 
 
 async def cancel(kind: RequestKind[R], request_id: int, *, actor: str, reason: str) -> bool:
@@ -461,9 +461,7 @@ async def send_capture_link(
         secret_expires_at=until,
     )
     await kind.model.filter(id=request.id, expires_at__lt=until).update(expires_at=until)
-    await Conversation.filter(**kind.key(request.id)).update(
-        state=kind.selfie_state, expires_at=until
-    )
+    await conversation_row.await_selfie(kind.id_field, request.id, kind.selfie_state, until)
 
 
 async def _audit(

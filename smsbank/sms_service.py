@@ -51,6 +51,7 @@ from tortoise.transactions import in_transaction
 
 from smsbank import (
     audit,
+    conversation_row,
     destinations,
     messages,
     phone_changes,
@@ -244,12 +245,7 @@ class Turn:
 
 
 async def _converse(settings: Settings, customer: Customer, event: Event) -> Result:
-    # get_or_none + create rather than get_or_create: the latter wraps itself in a
-    # savepoint, two extra statements on every message; the sender lock (PostgreSQL)
-    # or the write lock (SQLite) already makes the create race-free.
-    conversation = await Conversation.get_or_none(customer_id=customer.id)
-    if conversation is None:
-        conversation = await Conversation.create(customer_id=customer.id)
+    conversation = await conversation_row.load(customer.id)
     before = (
         conversation.state,
         conversation.withdrawal_id,  # type: ignore[attr-defined]
@@ -279,7 +275,8 @@ async def _converse(settings: Settings, customer: Customer, event: Event) -> Res
         turn.withdrawal_id = None
     after = (turn.state, turn.withdrawal_id, turn.phone_change_id, turn.expires_at)
     if after != before:  # most messages (BAL, ME, HELP...) leave the conversation as it was
-        await Conversation.filter(id=conversation.id).update(
+        await conversation_row.save(
+            conversation.id,
             state=turn.state,
             withdrawal_id=turn.withdrawal_id,
             phone_change_id=turn.phone_change_id,

@@ -9,6 +9,7 @@ circle to whoever reads or changes the code).
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -153,3 +154,34 @@ def test_the_check_finds_a_circle_however_it_is_written(
     for name, source in sources.items():
         (package / name).write_text(source)
     assert import_cycles(import_graph(modules(tmp_path, ("pkg",)))) == expected
+
+
+# A write to the conversation row: through the ORM or in SQL.
+CONVERSATION_WRITE = re.compile(
+    r"Conversation\s*\.\s*(create|filter|get_or_create|update_or_create|bulk_create|bulk_update)\b"
+    r"|\b(UPDATE|INSERT\s+INTO|DELETE\s+FROM)\s+conversation\b"
+)
+# `filter(...)` is a write only when it ends in an update or delete.
+CONVERSATION_CHAIN = re.compile(r"Conversation\s*\.\s*filter\([^)]*\)\s*\.\s*(update|delete)\(")
+
+
+def conversation_writes(source: str) -> list[str]:
+    found = [m.group(0) for m in CONVERSATION_WRITE.finditer(source) if "filter" not in m.group(0)]
+    return found + [m.group(0) for m in CONVERSATION_CHAIN.finditer(source)]
+
+
+def test_the_conversation_row_has_one_writer() -> None:
+    writers = {
+        module: writes
+        for module, path in modules(PROJECT, PACKAGES).items()
+        if (writes := conversation_writes(path.read_text()))
+    }
+    assert set(writers) == {"smsbank.conversation_row"}
+
+
+def test_the_writer_check_sees_a_write() -> None:
+    assert conversation_writes("await Conversation.filter(id=1).update(state=s)")
+    assert conversation_writes("await Conversation.create(customer_id=1)")
+    assert conversation_writes('sql = "UPDATE conversation SET state = ?"')
+    assert not conversation_writes("await Conversation.get_or_none(customer_id=1)")
+    assert not conversation_writes("await Conversation.filter(customer_id=1).first()")
