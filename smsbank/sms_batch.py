@@ -28,7 +28,7 @@ the senders' locks):
 3. inserts the admitted inbound rows in one statement (`ON CONFLICT (message_sid) DO
    NOTHING`: a MessageSid seen before is a duplicate and nothing is written for it);
 4. runs the conversation machine for each new one exactly as the full path does
-   (`sms_service.run_machine`), and puts all the replies in the outbox in one statement:
+   (`sms_turn.run_machine`), and puts all the replies in the outbox in one statement:
    already claimed for this process's outbox worker when it runs, which is handed them
    once the batch commits and sends them at once, with no claim of its own (the replies
    of a process that dies first are reclaimed by any worker when the claim runs out).
@@ -75,7 +75,7 @@ from smsbank.models import (
 from smsbank.outbox import sender_address
 from smsbank.outbox.claims import CLAIMED_COLUMNS, Claimed, ClaimingWorker
 from smsbank.settings import Settings
-from smsbank.sms_service import Turn, run_machine
+from smsbank.sms_turn import Turn, run_machine
 
 log = logging.getLogger("smsbank.sms.batch")
 

@@ -1,6 +1,6 @@
 """Which path an inbound SMS takes: the one module that decides.
 
-A command that only reads (`sms_service.batchable`: BAL, ME, HELP, an unknown word) is
+A command that only reads (`sms_turn.batchable`: BAL, ME, HELP, an unknown word) is
 offered to the group commit (`smsbank.sms_batch`) when the app runs one
 (`SMSBANK_SMS_GROUP_COMMIT`, on by default); everything else, and whatever the batch
 hands back (a stranger, an opt-out, a pending request, a flood, a failed batch), takes
@@ -25,7 +25,8 @@ from smsbank.outbox.claims import ClaimingWorker
 from smsbank.phones import mask_phone
 from smsbank.settings import Settings
 from smsbank.sms_batch import InboundBatcher
-from smsbank.sms_service import batchable, handle_alone
+from smsbank.sms_service import handle_alone
+from smsbank.sms_turn import batchable
 
 log = logging.getLogger("smsbank.sms")
 

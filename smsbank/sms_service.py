@@ -1,5 +1,6 @@
-"""Banking by phone, the I/O side: inbound SMS through the conversation machine, and
-the voice menu.
+"""The one-message path of an inbound SMS: one transaction a text, every gate, any
+command. (Which texts take it: `smsbank.sms_router`; the voice menu:
+`smsbank.voice_menu`.)
 
 Theory of operation
 -------------------
@@ -18,13 +19,15 @@ One inbound SMS is one database transaction:
    gets one "not registered" reply per 24 hours (counted from the outbox), none after
    it texted STOP, and learns nothing else; an opted-out customer gets nothing until
    they opt in.
-3. Load the customer's `Conversation` row and bring it in line with the request it
-   points at: the withdrawal and phone-change modules end requests on their own (a
-   selfie verified on the capture page, five wrong codes, expiry) and reset the row,
-   and a request past its time is expired here. The request row is the authority.
-4. Run the pure machine (`smsbank.conversation`): each action it asks for is carried
-   out through `smsbank.withdrawals`, `smsbank.phone_changes` or the ledger, and what
-   happened goes back into the machine as an outcome event.
+3. Load the customer's `Conversation` row (`smsbank.conversation_row`, its one
+   writer) and bring it in line with the request it points at
+   (`sms_requests.reconciled_state`): the withdrawal and phone-change modules end
+   requests on their own (a selfie verified on the capture page, five wrong codes,
+   expiry) and free the row, and a request past its time is expired here. The
+   request row is the authority.
+4. Run one turn (`smsbank.sms_turn`): the pure machine (`smsbank.conversation`), each
+   action it asks for carried out (the pending request's through
+   `smsbank.sms_requests`, one path for both kinds), and what happened fed back in.
 5. Save the conversation (state, linked request, expiry) and put every reply in the
    outbox, all in the same transaction: a reply exists if and only if its cause was
    committed.
@@ -42,32 +45,26 @@ phone numbers in logs are masked.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from smsbank import (
-    audit,
     conversation_row,
     destinations,
     messages,
-    phone_changes,
     quotas,
     sms_gates,
     sms_requests,
     sql,
-    withdrawals,
 )
 from smsbank.clock import utcnow
-from smsbank.conversation import Action, Event, Kind, parse, pending_request, step
-from smsbank.errors import BankError, Gone
+from smsbank.conversation import Event, Kind, parse, pending_request
 from smsbank.i18n import DEFAULT_LANGUAGE
 from smsbank.inbound_sms import Handled, InboundSms, Result, storable_body
 from smsbank.models import (
-    Channel,
     Conversation,
     ConversationState,
     Customer,
@@ -79,8 +76,7 @@ from smsbank.outbox import enqueue_sms
 from smsbank.phones import mask_phone
 from smsbank.quotas import Quota
 from smsbank.settings import Settings
-from smsbank.sms_replies import balance_text, history_text, profile_text
-from smsbank.sms_requests import ACTOR_SMS
+from smsbank.sms_turn import Turn, run_machine
 
 log = logging.getLogger("smsbank.sms")
 
@@ -89,19 +85,6 @@ UNREGISTERED_TEMPLATE = "unregistered_number"
 UNREGISTERED_REPLY_EVERY = timedelta(hours=24)
 RECENT_FROM_SQL = f"SELECT {sms_gates.RECENT_FROM_SQL.format(phone='?')} AS recent"
 STRANGER_KEYWORD_LOOKBACK = 50  # recent messages searched for a stranger's STOP
-# The actions on the pending request: (what to do, to which kind), one path for both.
-REQUEST_ACTIONS = {
-    Action.CHECK_WITHDRAWAL_CODE: ("check", sms_requests.WITHDRAWAL),
-    Action.CHECK_PHONE_CODE: ("check", sms_requests.PHONE_CHANGE),
-    Action.CANCEL_WITHDRAWAL: ("cancel", sms_requests.WITHDRAWAL),
-    Action.CANCEL_PHONE_CHANGE: ("cancel", sms_requests.PHONE_CHANGE),
-    Action.CALL_WITHDRAWAL_CODE: ("call", sms_requests.WITHDRAWAL),
-    Action.CALL_PHONE_CODE: ("call", sms_requests.PHONE_CHANGE),
-}
-# Actions `_perform` carries out from the customer's row alone, without a statement.
-READ_ONLY_ACTIONS = frozenset({Action.SEND_BALANCE, Action.SEND_PROFILE})
-
-
 # --- inbound SMS ---------------------------------------------------------------------
 
 
@@ -127,13 +110,6 @@ async def handle_alone(settings: Settings, sms: InboundSms, event: Event) -> Res
         if await InboundMessage.exists(message_sid=sms.message_sid):
             return Result(Handled.DUPLICATE)
         raise
-
-
-def batchable(event: Event) -> bool:
-    """Whether `event`, from an idle customer, only reads: it leaves the conversation
-    idle and asks for no action but a reply built from the customer's row."""
-    outcome = step(S.IDLE, event)
-    return outcome.state == S.IDLE and set(outcome.actions) <= READ_ONLY_ACTIONS
 
 
 async def _handle(
@@ -232,18 +208,6 @@ async def _first_unregistered_reply_today(phone: str) -> bool:
     ).exists()
 
 
-@dataclass
-class Turn:
-    """What one inbound message did to the conversation, gathered while it runs."""
-
-    customer: Customer
-    state: ConversationState
-    withdrawal_id: int | None
-    phone_change_id: int | None
-    expires_at: datetime | None
-    replies: list[tuple[str, str]] = field(default_factory=list)  # (template, text)
-
-
 async def _converse(settings: Settings, customer: Customer, event: Event) -> Result:
     conversation = await conversation_row.load(customer.id)
     before = (
@@ -295,114 +259,7 @@ async def _converse(settings: Settings, customer: Customer, event: Event) -> Res
     return Result(Handled.PROCESSED, [text for _, text in turn.replies], turn.state)
 
 
-async def run_machine(settings: Settings, turn: Turn, event: Event) -> None:
-    """Feed `event`, then the outcome of each action it causes, through the machine."""
-    # Each entry: an event and the name its replies are filed under in the outbox (the
-    # command, or the action whose outcome it is), e.g. "reply.send_balance".
-    queue: list[tuple[Event, str]] = [(event, event.kind.value)]
-    while queue:
-        current, source = queue.pop(0)
-        result = step(turn.state, current, turn.customer.language)
-        if not result.legal:
-            log.info(
-                "illegal event",
-                extra={"state": turn.state.value, "event": current.kind.value},
-            )
-        turn.state = result.state
-        turn.replies.extend((f"reply.{source}", text) for text in result.replies)
-        for action in result.actions:
-            queue.append((await _perform(settings, turn, action, current), action.value))
-
-
 def _linked_request(conversation: Conversation) -> int | None:
     """The id of the request the conversation's state is tied to, if any."""
     entry = sms_requests.BY_NAME.get(pending_request(conversation.state) or "")
     return None if entry is None else getattr(conversation, entry.kind.id_field)
-
-
-async def _perform(settings: Settings, turn: Turn, action: Action, event: Event) -> Event:
-    """Carry out one action; report what happened as an outcome event."""
-    customer = turn.customer
-    language = customer.language
-    try:
-        if action == Action.SEND_BALANCE:
-            return Event(Kind.DONE, detail=balance_text(customer))
-        if action == Action.SEND_PROFILE:
-            return Event(Kind.DONE, detail=profile_text(customer))
-        if action == Action.SEND_HISTORY:
-            return Event(Kind.DONE, detail=await history_text(customer))
-        if action == Action.SET_LANGUAGE:
-            assert event.language is not None
-            await _set_language(customer, event.language)
-            return Event(Kind.DONE, detail=messages.language_set(event.language))
-        if action in (Action.RECORD_OPT_OUT, Action.RECORD_OPT_IN):
-            await _record_opt(customer, opted_out=action == Action.RECORD_OPT_OUT)
-            return Event(Kind.DONE)
-        if action == Action.START_WITHDRAWAL:
-            assert event.amount is not None
-            withdrawal = await withdrawals.start_withdrawal(
-                settings, customer.id, event.amount, channel=Channel.SMS, actor=ACTOR_SMS
-            )
-            turn.withdrawal_id, turn.expires_at = withdrawal.id, withdrawal.expires_at
-            return Event(Kind.WITHDRAWAL_STARTED, request_id=withdrawal.id)
-        if action == Action.START_PHONE_CHANGE:
-            assert event.phone is not None
-            change = await phone_changes.start_phone_change(
-                settings, customer.id, event.phone, channel=Channel.SMS, actor=ACTOR_SMS
-            )
-            turn.phone_change_id, turn.expires_at = change.id, change.expires_at
-            return Event(Kind.PHONE_CHANGE_STARTED, request_id=change.id)
-        if action in REQUEST_ACTIONS:
-            verb, entry = REQUEST_ACTIONS[action]
-            return await _act_on_request(settings, turn, verb, entry, event)
-    except Gone as exc:  # the request ran out of time while we looked at it
-        return Event(Kind.REQUEST_ENDED, detail=messages.notice(language, exc.message))
-    except BankError as exc:
-        kind = Kind.REQUEST_ENDED if exc.code == "finished" else Kind.REFUSED
-        return Event(kind, detail=messages.refusal(language, exc.message, exc.code))
-    raise AssertionError(f"no handler for {action}")  # pragma: no cover - table and code agree
-
-
-async def _act_on_request(
-    settings: Settings, turn: Turn, verb: str, entry: sms_requests.SmsRequestKind, event: Event
-) -> Event:
-    """CHECK, CANCEL or CALL on the pending request, whichever its kind."""
-    request_id = getattr(turn, entry.kind.id_field)
-    assert request_id is not None  # the machine asks only while one is pending
-    customer = turn.customer
-    if verb == "check":
-        result = await sms_requests.check_code(
-            settings, entry, request_id, customer, event.code or ""
-        )
-        if result.accepted:
-            turn.expires_at = result.expires_at
-            return Event(Kind.CODE_ACCEPTED)
-        return Event(
-            Kind.REQUEST_ENDED if result.ended else Kind.CODE_REJECTED, detail=result.reply
-        )
-    if verb == "cancel":
-        return Event(
-            Kind.REQUEST_ENDED, detail=await sms_requests.cancel(entry, request_id, customer)
-        )
-    request = await sms_requests.call_with_code(
-        settings, entry, request_id, customer, actor=ACTOR_SMS
-    )
-    return Event(Kind.DONE, detail=entry.calling_reply(customer.language, request))
-
-
-async def _set_language(customer: Customer, language: str) -> None:
-    await Customer.filter(id=customer.id).update(language=language)
-    customer.language = language  # type: ignore[assignment]
-    await audit.record(
-        "customer.language_set", actor=ACTOR_SMS, customer_id=customer.id, language=language
-    )
-
-
-async def _record_opt(customer: Customer, *, opted_out: bool) -> None:
-    await Customer.filter(id=customer.id).update(sms_opted_out=opted_out)
-    customer.sms_opted_out = opted_out
-    await audit.record(
-        "sms.opted_out" if opted_out else "sms.opted_in",
-        actor=ACTOR_SMS,
-        customer_id=customer.id,
-    )
