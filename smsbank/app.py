@@ -157,9 +157,8 @@ def serve_app() -> Quart:
     async def freeze_startup_heap() -> None:
         # Registered after create_app's own start-up, so it runs once everything is
         # loaded. The face libraries leave a large heap of long-lived objects, and every
-        # full garbage collection walked all of it: ~40 ms pauses that set the webhook's
-        # p99 (62 ms with them, 26 ms without, for a webhook doing no database work;
-        # README, Benchmarks). Frozen, they are never scanned again. Only in served
+        # full garbage collection walked all of it, and its pauses set the webhook's p99
+        # (bench/README.md). Frozen, they are never scanned again. Only in served
         # workers: tests build many apps in one process.
         gc.collect()
         gc.freeze()

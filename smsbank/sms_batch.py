@@ -4,9 +4,9 @@ machine answers without acting (an unknown word, a code with nothing waiting for
 Why
 ---
 Most texts a bank receives ask for something and change nothing but the message log
-and the outbox. Through the ORM each cost a transaction of its own and five statements
-built by Tortoise (~150-190 us of Python each); under load the webhook spent most of
-its time there (README, Benchmarks). Here such messages share one transaction of
+and the outbox. Through the ORM each costs a transaction of its own and five statements
+built by Tortoise in Python; under load that is most of the webhook's time
+(bench/README.md). Here such messages share one transaction of
 hand-written SQL with every other one that arrived while the previous batch was being
 written. At low load a batch is one message, written after a 1 ms window
 (`BATCH_WINDOW_SECONDS`); under load a batch is whatever queued during that window
@@ -33,8 +33,8 @@ the senders' locks):
    once the batch commits and sends them at once, with no claim of its own (the replies
    of a process that dies first are reclaimed by any worker when the claim runs out).
 
-Per-statement cost, not SQLite's own work, was most of a batch's time when each message
-had four statements of its own (README, Benchmarks).
+The statements are written for the batch, not a message: per-statement cost, not
+SQLite's own work, is what a batch saves.
 
 A message step 2 does not admit is not written at all: `submit` returns None and
 the caller runs the full path (`sms_service`), which handles it as it always has
@@ -80,14 +80,13 @@ from smsbank.sms_turn import Turn, run_machine
 log = logging.getLogger("smsbank.sms.batch")
 
 # Enough to amortise a transaction; small enough that one batch holds the write lock
-# (and the event loop, on SQLite: ~0.1 ms a message) for under ~10 ms.
+# (and, on SQLite, the event loop) only briefly.
 MAX_BATCH = 64
 # How long a batch's first message waits for others to join it (group commit's delay,
 # like PostgreSQL's commit_delay). On SQLite a batch is written without yielding to the
-# event loop, so without it a batch held only the messages parsed in one turn of the
-# loop: ~4 under the benchmark's load, and the commit, paid per batch, was a third of
-# the batch's cost. With it: ~20 a batch and a fifth less CPU per webhook (README,
-# Benchmarks). Alone, a message waits this long: nothing next to Twilio's 15 s.
+# event loop, so without it a batch would hold only the messages parsed in one turn of
+# the loop, and the commit, paid per batch, would be a large share of its cost. Alone,
+# a message waits this long: nothing next to Twilio's 15 s timeout.
 BATCH_WINDOW_SECONDS = 0.001
 STOP_GRACE_SECONDS = 5.0
 # A sender without a conversation row is idle: the full path creates it when needed.
