@@ -247,7 +247,7 @@ async def point_conversation(kind: RequestKind[R], request: R, state: Conversati
     `sql.serialize_senders`): point the customer's conversation at `request`, started
     outside it, so that what the customer texts next acts on it (an ABORT)."""
     await conversation_row.point_at(
-        request.customer_id,  # type: ignore[attr-defined]
+        request.customer_id,
         kind.id_field,
         request.id,
         state,
@@ -291,7 +291,7 @@ async def issue_code(kind: RequestKind[R], settings: Settings, request: R) -> st
     """A new code bound to this request (see `RequestKind.code_subject`)."""
     return await otp.issue_code(
         settings,
-        customer_id=request.customer_id,  # type: ignore[attr-defined]
+        customer_id=request.customer_id,
         purpose=kind.code_purpose,
         subject=kind.code_subject(request),
     )
@@ -471,7 +471,7 @@ async def _audit(
     await audit.record(
         action,
         actor=actor,
-        customer_id=request.customer_id,  # type: ignore[attr-defined]
+        customer_id=request.customer_id,
         **kind.key(request.id),
         **details,
     )

@@ -107,7 +107,7 @@ def _console_sid(prefix: str) -> str:
     return prefix + secrets.token_hex(16)
 
 
-class _BasicAuthStrategy(AuthStrategy):
+class _BasicAuthStrategy(AuthStrategy):  # type: ignore[misc]  # twilio ships no types
     def __init__(self, header: str) -> None:
         super().__init__(AuthType.BASIC)
         self._header = header
@@ -119,7 +119,7 @@ class _BasicAuthStrategy(AuthStrategy):
         return True
 
 
-class _BasicCredentials(CredentialProvider):
+class _BasicCredentials(CredentialProvider):  # type: ignore[misc]  # twilio ships no types
     """Account sid + auth token sent as a ready-made `Authorization` header.
 
     Why: the library otherwise hands aiohttp its `auth=` parameter, which aiohttp 3.14

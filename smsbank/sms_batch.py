@@ -57,6 +57,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import DBConnectionError, OperationalError
@@ -281,7 +282,7 @@ class InboundBatcher:
         return self.outbox.worker_id, now + timedelta(seconds=self.outbox.claim_seconds)
 
     def _admit(
-        self, batch: list[_Queued], senders: dict[str, dict]
+        self, batch: list[_Queued], senders: dict[str, dict[str, Any]]
     ) -> tuple[list[int], dict[int, int]]:
         """The messages this batch decides (indexes, in arrival order), and each repeated
         MessageSid's index with its first's.
@@ -323,7 +324,7 @@ class InboundBatcher:
 
 async def _senders(
     connection: BaseDBAsyncClient, phones: list[str], now: datetime, settings: Settings
-) -> dict[str, dict]:
+) -> dict[str, dict[str, Any]]:
     """Each sender's customer row (with `conversation_state` and `recent`), by phone."""
     distinct = list(dict.fromkeys(phones))
     query = SENDERS_SQL.format(phones=sql.placeholders(len(distinct)))
@@ -333,7 +334,10 @@ async def _senders(
 
 
 async def _insert_inbound(
-    connection: BaseDBAsyncClient, admitted: list[_Queued], senders: dict[str, dict], now: datetime
+    connection: BaseDBAsyncClient,
+    admitted: list[_Queued],
+    senders: dict[str, dict[str, Any]],
+    now: datetime,
 ) -> set[str]:
     """Store the admitted messages; the MessageSids that were new (the rest were stored
     by an earlier webhook: duplicates, and nothing is written for them)."""
@@ -355,7 +359,7 @@ async def _insert_inbound(
     return {row["message_sid"] for row in await sql.fetch(connection, query, values)}
 
 
-def _customer(row: dict) -> Customer:
+def _customer(row: dict[str, Any]) -> Customer:
     """The sender's customer row as Tortoise reads it (partial: see SENDERS_SQL)."""
     fields = {k: v for k, v in row.items() if k not in ("conversation_state", "recent")}
     return Customer._init_from_db(**fields)
@@ -363,7 +367,7 @@ def _customer(row: dict) -> Customer:
 
 def _outbound_row(
     settings: Settings,
-    row: dict,
+    row: dict[str, Any],
     template: str,
     text: str,
     now: datetime,

@@ -212,8 +212,8 @@ async def _converse(settings: Settings, customer: Customer, event: Event) -> Res
     conversation = await conversation_row.load(customer.id)
     before = (
         conversation.state,
-        conversation.withdrawal_id,  # type: ignore[attr-defined]
-        conversation.phone_change_id,  # type: ignore[attr-defined]
+        conversation.withdrawal_id,
+        conversation.phone_change_id,
         conversation.expires_at,
     )
     turn = Turn(
@@ -223,8 +223,8 @@ async def _converse(settings: Settings, customer: Customer, event: Event) -> Res
             _linked_request(conversation),
             conversation.expires_at,
         ),
-        conversation.withdrawal_id,  # type: ignore[attr-defined]
-        conversation.phone_change_id,  # type: ignore[attr-defined]
+        conversation.withdrawal_id,
+        conversation.phone_change_id,
         conversation.expires_at,
     )
     await run_machine(settings, turn, event)

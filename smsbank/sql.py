@@ -38,7 +38,7 @@ def in_dialect(sql: str, dialect: str) -> str:
     return PLACEHOLDER.sub(lambda _: f"${next(counter)}", sql)
 
 
-async def fetch(connection: BaseDBAsyncClient, sql: str, values: list[Any]) -> list[dict]:
+async def fetch(connection: BaseDBAsyncClient, sql: str, values: list[Any]) -> list[dict[str, Any]]:
     """The rows of a query (or of an INSERT/UPDATE ... RETURNING) as dicts.
 
     Tortoise's `execute_query` reports no rows for an INSERT or UPDATE on PostgreSQL,

@@ -70,7 +70,7 @@ class InlineConnection(aiosqlite.Connection):
 
     async def _execute(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         if self._connection is None:  # opening or closed: aiosqlite's own path
-            return await super()._execute(fn, *args, **kwargs)
+            return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
         deadline: float | None = None
         pause = FIRST_PAUSE_SECONDS
         while True:

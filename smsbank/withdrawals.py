@@ -233,7 +233,7 @@ async def verify_code(
 ) -> CodeOutcome:
     """Check the customer's code; on success, move on to the selfie."""
     withdrawal = await request_lifecycle.awaiting_code(KIND, withdrawal_id)
-    customer = await get_customer(withdrawal.customer_id)  # type: ignore[attr-defined]
+    customer = await get_customer(withdrawal.customer_id)
     check = await request_lifecycle.check_code(
         KIND,
         settings,
@@ -309,7 +309,7 @@ async def selfie_verified(
         await audit.record(
             "withdrawal.face_verified",
             actor=actor,
-            customer_id=withdrawal.customer_id,  # type: ignore[attr-defined]
+            customer_id=withdrawal.customer_id,
             withdrawal_id=withdrawal.id,
             distance=round(distance, 4),
         )
@@ -363,7 +363,7 @@ async def record_withdrawal(settings: Settings, withdrawal_id: int, *, actor: st
             "the withdrawal can be recorded only after its code and face checks passed",
             code="not_approved",
         )
-    customer = await get_customer(withdrawal.customer_id)  # type: ignore[attr-defined]
+    customer = await get_customer(withdrawal.customer_id)
     # A face or number change since the request started pauses it too (cooling-off).
     cooling_off.ensure_no_hold(customer)
     async with in_transaction():
@@ -416,7 +416,7 @@ async def selfie_failed(
     (account or selfie checks locked: the reason sends them to their branch).
     """
     withdrawal = await get_withdrawal(withdrawal_id)
-    customer = await get_customer(withdrawal.customer_id)  # type: ignore[attr-defined]
+    customer = await get_customer(withdrawal.customer_id)
     async with in_transaction():
         failed = await request_lifecycle.fail(
             KIND,

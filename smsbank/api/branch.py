@@ -169,7 +169,7 @@ async def post_withdraw(data: RecordWithdrawal) -> tuple[dict[str, Any], int]:
     entry = await withdrawals.record_withdrawal(
         settings(), data.withdrawal_id, actor=current_staff().actor
     )
-    customer = await get_customer(entry.customer_id)  # type: ignore[attr-defined]
+    customer = await get_customer(entry.customer_id)
     return {
         "withdrawal_id": data.withdrawal_id,
         "transaction": entry_json(entry),

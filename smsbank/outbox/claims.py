@@ -12,7 +12,7 @@ import logging
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from tortoise import connections
 from tortoise.transactions import in_transaction
@@ -115,7 +115,7 @@ class Claimed:
     scrubbed_at: object = None  # not None: its secret was scrubbed; never send it again
 
     @classmethod
-    def from_row(cls, row: dict) -> Claimed:
+    def from_row(cls, row: dict[str, Any]) -> Claimed:
         """From a row of a claiming statement's `RETURNING` (`CLAIMED_COLUMNS`)."""
         return cls(
             **{
@@ -163,7 +163,8 @@ def backoff_seconds(settings: Settings, attempt: int) -> float:
     Jitter keeps workers (and banks) that failed together from retrying together: the
     wait is drawn uniformly from the upper half of the doubled delay.
     """
-    delay = min(settings.outbox_backoff_seconds * 2 ** max(attempt - 1, 0), MAX_BACKOFF_SECONDS)
+    doubling = float(2 ** max(attempt - 1, 0))
+    delay = min(settings.outbox_backoff_seconds * doubling, MAX_BACKOFF_SECONDS)
     return delay * random.uniform(0.5, 1.0)
 
 

@@ -374,7 +374,7 @@ async def test_with_group_commit_off_every_text_is_answered_alone(
     await reset_database(without_group_commit.database_url)
     bank = create_app(without_group_commit)
     async with bank.test_app() as app:
-        assert app.app.extensions["smsbank"].inbound_batch is None
+        assert bank.extensions["smsbank"].inbound_batch is None
         customer = await make_customer(phone="+15550209000", balance="7.25")
         phone = Handset(app.test_client(), without_group_commit, customer.phone)
         [balance] = await phone.ask("BAL")
