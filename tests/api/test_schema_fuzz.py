@@ -23,8 +23,8 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from smsbank.app import create_app
 from smsbank.settings import Settings
+from tests.bank_server import live_server
 from tests.conftest import ADMIN_KEY, POSTGRES_URL
-from tests.live_server import live_server
 
 
 @pytest.fixture(scope="module")

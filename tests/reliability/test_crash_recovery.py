@@ -38,7 +38,7 @@ from smsbank.settings import Settings
 from tests.faces.conftest import changed_copies
 from tests.fake_twilio import FakeTwilio, ReceivedRequest
 from tests.outbox.conftest import wait_for
-from tests.reliability.bank_process import Client
+from tests.reliability.bank_client import Client
 from tests.webhooks.handset import CAPTURE_LINK_RE, code_in
 
 PHONE = "+15550160001"
