@@ -29,11 +29,11 @@ from smsbank import ledger, phone_changes, withdrawals
 from smsbank.customers import create_customer
 from smsbank.db import tortoise_config
 from smsbank.gsm7 import segments
-from smsbank.inbound_sms import InboundSms
 from smsbank.models import Customer, MessageChannel, OutboundMessage, PhoneChange, Withdrawal
 from smsbank.money import MAX_AMOUNT
 from smsbank.settings import Settings
-from smsbank.sms_router import handle_inbound_sms
+from smsbank.sms.inbound import InboundSms
+from smsbank.sms.router import handle_inbound_sms
 
 SETUPS: dict[str, dict[str, Any]] = {
     "typical": {

@@ -27,7 +27,7 @@ from smsbank.http import BankRequest, register_http_handlers
 from smsbank.outbox.worker import OutboxWorker
 from smsbank.services import Services
 from smsbank.settings import Settings
-from smsbank.sms_batch import InboundBatcher
+from smsbank.sms.group_commit import InboundBatcher
 from webhooks import sms as twilio_sms
 from webhooks import status as twilio_status
 from webhooks import voice as twilio_voice

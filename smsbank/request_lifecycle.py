@@ -24,7 +24,7 @@ from typing import Any, Generic, TypeVar
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from smsbank import audit, code_lock, conversation_row, messages, otp
+from smsbank import audit, code_lock, messages, otp
 from smsbank.capture import close_links, issue_capture_link, link_deadline
 from smsbank.clock import utcnow
 from smsbank.customers import MAX_ID
@@ -42,6 +42,7 @@ from smsbank.models import (
 )
 from smsbank.outbox import enqueue_sms
 from smsbank.settings import Settings
+from smsbank.sms import conversation_row
 
 R = TypeVar("R", Withdrawal, PhoneChange)
 

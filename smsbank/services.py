@@ -10,7 +10,7 @@ from smsbank.expiry import ExpirySweeper
 from smsbank.faces.service import FaceService
 from smsbank.outbox.worker import OutboxWorker
 from smsbank.settings import Settings
-from smsbank.sms_batch import InboundBatcher
+from smsbank.sms.group_commit import InboundBatcher
 
 
 class Component(Protocol):

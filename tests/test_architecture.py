@@ -176,7 +176,7 @@ def test_the_conversation_row_has_one_writer() -> None:
         for module, path in modules(PROJECT, PACKAGES).items()
         if (writes := conversation_writes(path.read_text()))
     }
-    assert set(writers) == {"smsbank.conversation_row"}
+    assert set(writers) == {"smsbank.sms.conversation_row"}
 
 
 def test_the_writer_check_sees_a_write() -> None:

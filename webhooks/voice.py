@@ -26,10 +26,11 @@ from quart import Blueprint, Response, request
 from quart_schema import hide
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from smsbank import calls, messages, voice_menu
+from smsbank import calls, messages
 from smsbank.errors import ValidationFailed
 from smsbank.http import settings
 from smsbank.i18n import LANGUAGES, voice
+from smsbank.sms import voice_menu
 from smsbank.sms_backends import menu_gather
 from webhooks.signature import verify_twilio_request
 from webhooks.sms import address_field, sid_field, twiml

@@ -1,4 +1,5 @@
-"""The original app's code, withdrawal and phone-number endpoints, for branch staff.
+"""Withdrawals and number changes started at the counter, at the original app's URLs
+(`/request_otp_withdraw`, `/withdraw`, `/update_mobile`...), for branch staff.
 
 Staff serve a customer in person: they start a withdrawal or a number change, the
 customer reads them the code from their phone, staff check the face (`/verify_face`)

@@ -1,4 +1,4 @@
-"""Group commit of read-only SMS commands (`smsbank/sms_batch.py`).
+"""Group commit of read-only SMS commands (`smsbank/sms/group_commit.py`).
 
 Messages handed in together (`asyncio.gather` over `handle_inbound_sms`, as concurrent
 webhooks do) share a transaction and must get exactly what the one-at-a-time path
@@ -16,10 +16,7 @@ from typing import Any
 
 import pytest
 
-from smsbank import sms_batch
 from smsbank.app import create_app
-from smsbank.conversation import parse
-from smsbank.inbound_sms import Handled, InboundSms, Result
 from smsbank.models import (
     ConversationState,
     Customer,
@@ -28,8 +25,11 @@ from smsbank.models import (
     OutboundStatus,
 )
 from smsbank.settings import Settings
-from smsbank.sms_batch import InboundBatcher
-from smsbank.sms_router import handle_inbound_sms
+from smsbank.sms import group_commit
+from smsbank.sms.conversation import parse
+from smsbank.sms.group_commit import InboundBatcher
+from smsbank.sms.inbound import Handled, InboundSms, Result
+from smsbank.sms.router import handle_inbound_sms
 from tests.conftest import reset_database
 from tests.twilio_signing import new_sid
 from tests.webhooks.handset import Handset
@@ -336,7 +336,7 @@ async def test_a_batch_that_fails_leaves_every_message_to_the_full_path(
     async def broken(*args: Any) -> None:
         raise RuntimeError("a bug in the batch")
 
-    monkeypatch.setattr(sms_batch, "run_machine", broken)
+    monkeypatch.setattr(group_commit, "run_machine", broken)
     batcher = batcher_of(client)
     before, decided = batcher.batches, batcher.decided
 

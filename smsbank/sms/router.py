@@ -1,11 +1,11 @@
 """Which path an inbound SMS takes: the one module that decides.
 
-A command that only reads (`sms_turn.batchable`: BAL, ME, HELP, an unknown word) is
-offered to the group commit (`smsbank.sms_batch`) when the app runs one
+A command that only reads (`turn.batchable`: BAL, ME, HELP, an unknown word) is
+offered to the group commit (`smsbank.sms.group_commit`) when the app runs one
 (`SMSBANK_SMS_GROUP_COMMIT`, on by default); everything else, and whatever the batch
 hands back (a stranger, an opt-out, a pending request, a flood, a failed batch), takes
-the one-message path (`sms_service.handle_alone`). Both apply the same gates
-(`smsbank.sms_gates`) and run the same conversation, so both answer alike.
+the one-message path (`one_message_path.handle_alone`). Both apply the same gates
+(`smsbank.sms.gates`) and run the same conversation, so both answer alike.
 
 With a batch, one number's texts are handled one at a time in the order they arrived
 (`InboundBatcher.in_order`): a text waiting for its batch is never overtaken by the
@@ -19,14 +19,14 @@ from __future__ import annotations
 import logging
 
 from smsbank import metrics
-from smsbank.conversation import parse
-from smsbank.inbound_sms import Handled, InboundSms, Result
 from smsbank.outbox.claims import ClaimingWorker
 from smsbank.phones import mask_phone
 from smsbank.settings import Settings
-from smsbank.sms_batch import InboundBatcher
-from smsbank.sms_service import handle_alone
-from smsbank.sms_turn import batchable
+from smsbank.sms.conversation import parse
+from smsbank.sms.group_commit import InboundBatcher
+from smsbank.sms.inbound import Handled, InboundSms, Result
+from smsbank.sms.one_message_path import handle_alone
+from smsbank.sms.turn import batchable
 
 log = logging.getLogger("smsbank.sms")
 

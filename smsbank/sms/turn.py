@@ -1,9 +1,9 @@
 """One turn of the conversation: an event through the pure machine
-(`smsbank.conversation`), each action it asks for carried out, and what happened fed
+(`smsbank.sms.conversation`), each action it asks for carried out, and what happened fed
 back into the machine as an outcome event, until it asks for nothing more.
 
-Both paths run it the same way: the one-message path (`smsbank.sms_service`) and the
-group commit (`smsbank.sms_batch`), which takes only what `batchable` says reads.
+Both paths run it the same way: the one-message path (`smsbank.sms.one_message_path`) and the
+group commit (`smsbank.sms.group_commit`), which takes only what `batchable` says reads.
 """
 
 from __future__ import annotations
@@ -12,25 +12,26 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from smsbank import audit, messages, phone_changes, sms_requests, withdrawals
-from smsbank.conversation import Action, Event, Kind, step
+from smsbank import audit, messages, phone_changes, withdrawals
 from smsbank.errors import BankError, Gone
 from smsbank.models import Channel, ConversationState, Customer
 from smsbank.settings import Settings
-from smsbank.sms_replies import balance_text, history_text, profile_text
-from smsbank.sms_requests import ACTOR_SMS
+from smsbank.sms import request_steps
+from smsbank.sms.conversation import Action, Event, Kind, step
+from smsbank.sms.replies import balance_text, history_text, profile_text
+from smsbank.sms.request_steps import ACTOR_SMS
 
 log = logging.getLogger("smsbank.sms")
 
 S = ConversationState
 # The actions on the pending request: (what to do, to which kind), one path for both.
 REQUEST_ACTIONS = {
-    Action.CHECK_WITHDRAWAL_CODE: ("check", sms_requests.WITHDRAWAL),
-    Action.CHECK_PHONE_CODE: ("check", sms_requests.PHONE_CHANGE),
-    Action.CANCEL_WITHDRAWAL: ("cancel", sms_requests.WITHDRAWAL),
-    Action.CANCEL_PHONE_CHANGE: ("cancel", sms_requests.PHONE_CHANGE),
-    Action.CALL_WITHDRAWAL_CODE: ("call", sms_requests.WITHDRAWAL),
-    Action.CALL_PHONE_CODE: ("call", sms_requests.PHONE_CHANGE),
+    Action.CHECK_WITHDRAWAL_CODE: ("check", request_steps.WITHDRAWAL),
+    Action.CHECK_PHONE_CODE: ("check", request_steps.PHONE_CHANGE),
+    Action.CANCEL_WITHDRAWAL: ("cancel", request_steps.WITHDRAWAL),
+    Action.CANCEL_PHONE_CHANGE: ("cancel", request_steps.PHONE_CHANGE),
+    Action.CALL_WITHDRAWAL_CODE: ("call", request_steps.WITHDRAWAL),
+    Action.CALL_PHONE_CODE: ("call", request_steps.PHONE_CHANGE),
 }
 # Actions `_perform` carries out from the customer's row alone, without a statement.
 READ_ONLY_ACTIONS = frozenset({Action.SEND_BALANCE, Action.SEND_PROFILE})
@@ -118,14 +119,14 @@ async def _perform(settings: Settings, turn: Turn, action: Action, event: Event)
 
 
 async def _act_on_request(
-    settings: Settings, turn: Turn, verb: str, entry: sms_requests.SmsRequestKind, event: Event
+    settings: Settings, turn: Turn, verb: str, entry: request_steps.SmsRequestKind, event: Event
 ) -> Event:
     """CHECK, CANCEL or CALL on the pending request, whichever its kind."""
     request_id = getattr(turn, entry.kind.id_field)
     assert request_id is not None  # the machine asks only while one is pending
     customer = turn.customer
     if verb == "check":
-        result = await sms_requests.check_code(
+        result = await request_steps.check_code(
             settings, entry, request_id, customer, event.code or ""
         )
         if result.accepted:
@@ -136,9 +137,9 @@ async def _act_on_request(
         )
     if verb == "cancel":
         return Event(
-            Kind.REQUEST_ENDED, detail=await sms_requests.cancel(entry, request_id, customer)
+            Kind.REQUEST_ENDED, detail=await request_steps.cancel(entry, request_id, customer)
         )
-    request = await sms_requests.call_with_code(
+    request = await request_steps.call_with_code(
         settings, entry, request_id, customer, actor=ACTOR_SMS
     )
     return Event(Kind.DONE, detail=entry.calling_reply(customer.language, request))

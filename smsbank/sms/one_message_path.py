@@ -1,6 +1,6 @@
 """The one-message path of an inbound SMS: one transaction a text, every gate, any
-command. (Which texts take it: `smsbank.sms_router`; the voice menu:
-`smsbank.voice_menu`.)
+command. (Which texts take it: `smsbank.sms.router`; the voice menu:
+`smsbank.sms.voice_menu`.)
 
 Theory of operation
 -------------------
@@ -14,27 +14,27 @@ One inbound SMS is one database transaction:
    a time (its conversation, rate limit and "not registered" reply cannot race); on
    SQLite the transaction takes the database write lock as it begins (BEGIN
    IMMEDIATE, `smsbank.sqlite_engine`), which does the same.
-2. The gates (`smsbank.sms_gates`, shared with the group commit): a flood is stored
+2. The gates (`smsbank.sms.gates`, shared with the group commit): a flood is stored
    and ignored (opt-out/opt-in keywords are always honoured); an unregistered number
    gets one "not registered" reply per 24 hours (counted from the outbox), none after
    it texted STOP, and learns nothing else; an opted-out customer gets nothing until
    they opt in.
-3. Load the customer's `Conversation` row (`smsbank.conversation_row`, its one
+3. Load the customer's `Conversation` row (`smsbank.sms.conversation_row`, its one
    writer) and bring it in line with the request it points at
-   (`sms_requests.reconciled_state`): the withdrawal and phone-change modules end
+   (`request_steps.reconciled_state`): the withdrawal and phone-change modules end
    requests on their own (a selfie verified on the capture page, five wrong codes,
    expiry) and free the row, and a request past its time is expired here. The
    request row is the authority.
-4. Run one turn (`smsbank.sms_turn`): the pure machine (`smsbank.conversation`), each
+4. Run one turn (`smsbank.sms.turn`): the pure machine (`smsbank.sms.conversation`), each
    action it asks for carried out (the pending request's through
-   `smsbank.sms_requests`, one path for both kinds), and what happened fed back in.
+   `smsbank.sms.request_steps`, one path for both kinds), and what happened fed back in.
 5. Save the conversation (state, linked request, expiry) and put every reply in the
    outbox, all in the same transaction: a reply exists if and only if its cause was
    committed.
 
 A command that only reads (BAL, ME, HELP, an unknown word: `batchable`) from an idle
 customer may take the same steps in a group commit with the others arriving at the same
-moment (`smsbank.sms_batch`, hand-written SQL); `smsbank.sms_router` decides which path
+moment (`smsbank.sms.group_commit`, hand-written SQL); `smsbank.sms.router` decides which path
 a text takes, and the batch gives way to this one for anything it must not decide, so
 both answer alike (tests/webhooks/test_sms_batch).
 
@@ -51,19 +51,9 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from smsbank import (
-    conversation_row,
-    destinations,
-    messages,
-    quotas,
-    sms_gates,
-    sms_requests,
-    sql,
-)
+from smsbank import destinations, messages, quotas, sql
 from smsbank.clock import utcnow
-from smsbank.conversation import Event, Kind, parse, pending_request
 from smsbank.i18n import DEFAULT_LANGUAGE
-from smsbank.inbound_sms import Handled, InboundSms, Result, storable_body
 from smsbank.models import (
     Conversation,
     ConversationState,
@@ -76,14 +66,17 @@ from smsbank.outbox import enqueue_sms
 from smsbank.phones import mask_phone
 from smsbank.quotas import Quota
 from smsbank.settings import Settings
-from smsbank.sms_turn import Turn, run_machine
+from smsbank.sms import conversation_row, gates, request_steps
+from smsbank.sms.conversation import Event, Kind, parse, pending_request
+from smsbank.sms.inbound import Handled, InboundSms, Result, storable_body
+from smsbank.sms.turn import Turn, run_machine
 
 log = logging.getLogger("smsbank.sms")
 
 S = ConversationState
 UNREGISTERED_TEMPLATE = "unregistered_number"
 UNREGISTERED_REPLY_EVERY = timedelta(hours=24)
-RECENT_FROM_SQL = f"SELECT {sms_gates.RECENT_FROM_SQL.format(phone='?')} AS recent"
+RECENT_FROM_SQL = f"SELECT {gates.RECENT_FROM_SQL.format(phone='?')} AS recent"
 STRANGER_KEYWORD_LOOKBACK = 50  # recent messages searched for a stranger's STOP
 # --- inbound SMS ---------------------------------------------------------------------
 
@@ -91,7 +84,7 @@ STRANGER_KEYWORD_LOOKBACK = 50  # recent messages searched for a stranger's STOP
 async def handle_alone(settings: Settings, sms: InboundSms, event: Event) -> Result:
     """The one-message path: one transaction for this text (steps 1-5 of the docstring).
 
-    `smsbank.sms_router` decides which texts take it; it logs and counts the result.
+    `smsbank.sms.router` decides which texts take it; it logs and counts the result.
     """
     try:
         async with in_transaction() as connection:
@@ -120,10 +113,10 @@ async def _handle(
     customer: Customer | None,
     inbound: InboundMessage,
 ) -> Result:
-    keyword = sms_gates.is_opt_keyword(event)
+    keyword = gates.is_opt_keyword(event)
     # An opt-out or opt-in keyword passes the flood gate whatever the count: not counted.
     recent = 0 if keyword else await _recent_from(connection, settings, sms.from_phone)
-    stop = sms_gates.stopped_by(
+    stop = gates.stopped_by(
         settings,
         event,
         customer=customer is not None,
@@ -131,7 +124,7 @@ async def _handle(
         recent=recent,
     )
     if stop == Handled.THROTTLED:
-        sms_gates.log_flood_onset(settings, sms.from_phone, recent)
+        gates.log_flood_onset(settings, sms.from_phone, recent)
         return Result(Handled.THROTTLED)
     if stop == Handled.UNREGISTERED:
         if not keyword and await _may_answer_stranger(settings, sms.from_phone, inbound):
@@ -151,8 +144,8 @@ async def _handle(
 async def _recent_from(connection: BaseDBAsyncClient, settings: Settings, phone: str) -> int:
     """This number's texts in the last minute, this one included (it is stored first),
     counted as far as the flood gate needs."""
-    since = utcnow() - sms_gates.RATE_WINDOW
-    values = [phone, since, sms_gates.flood_count_cap(settings)]
+    since = utcnow() - gates.RATE_WINDOW
+    values = [phone, since, gates.flood_count_cap(settings)]
     [row] = await sql.fetch(connection, RECENT_FROM_SQL, values)
     return int(row["recent"])
 
@@ -218,7 +211,7 @@ async def _converse(settings: Settings, customer: Customer, event: Event) -> Res
     )
     turn = Turn(
         customer,
-        await sms_requests.reconciled_state(
+        await request_steps.reconciled_state(
             pending_request(conversation.state),
             _linked_request(conversation),
             conversation.expires_at,
@@ -261,5 +254,5 @@ async def _converse(settings: Settings, customer: Customer, event: Event) -> Res
 
 def _linked_request(conversation: Conversation) -> int | None:
     """The id of the request the conversation's state is tied to, if any."""
-    entry = sms_requests.BY_NAME.get(pending_request(conversation.state) or "")
+    entry = request_steps.BY_NAME.get(pending_request(conversation.state) or "")
     return None if entry is None else getattr(conversation, entry.kind.id_field)

@@ -1,8 +1,8 @@
 """An inbound SMS as the bank receives it, and what became of it.
 
-Shared by the module that decides a text's path (`smsbank.sms_router`), both paths
-(`smsbank.sms_service`, `smsbank.sms_batch`) and the gates they apply
-(`smsbank.sms_gates`), so none of them imports another for its types.
+Shared by the module that decides a text's path (`smsbank.sms.router`), both paths
+(`smsbank.sms.one_message_path`, `smsbank.sms.group_commit`) and the gates they apply
+(`smsbank.sms.gates`), so none of them imports another for its types.
 """
 
 from __future__ import annotations

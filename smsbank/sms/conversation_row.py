@@ -2,12 +2,12 @@
 
 The request row (a withdrawal or a number change) is the authority on where a customer
 stands; the conversation row keeps which request the customer's texts act on, the
-state the machine (`smsbank.conversation`) is in, and when the step times out. It is
+state the machine (`smsbank.sms.conversation`) is in, and when the step times out. It is
 written here only, by the steps that move it: the SMS turn saves what a text did
 (`save`), a request that starts outside a text points the row at itself (`point_at`),
 one awaiting its selfie moves it on (`await_selfie`), and one that ends frees it
 (`release`). The SMS turn reads it back against the request
-(`sms_requests.reconciled_state`), so a row left behind by a crash is corrected by the
+(`request_steps.reconciled_state`), so a row left behind by a crash is corrected by the
 customer's next text. tests/test_architecture.py fails on a write anywhere else.
 """
 

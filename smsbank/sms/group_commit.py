@@ -28,7 +28,7 @@ the senders' locks):
 3. inserts the admitted inbound rows in one statement (`ON CONFLICT (message_sid) DO
    NOTHING`: a MessageSid seen before is a duplicate and nothing is written for it);
 4. runs the conversation machine for each new one exactly as the full path does
-   (`sms_turn.run_machine`), and puts all the replies in the outbox in one statement:
+   (`turn.run_machine`), and puts all the replies in the outbox in one statement:
    already claimed for this process's outbox worker when it runs, which is handed them
    once the batch commits and sends them at once, with no claim of its own (the replies
    of a process that dies first are reclaimed by any worker when the claim runs out).
@@ -37,7 +37,7 @@ The statements are written for the batch, not a message: per-statement cost, not
 SQLite's own work, is what a batch saves.
 
 A message step 2 does not admit is not written at all: `submit` returns None and
-the caller runs the full path (`sms_service`), which handles it as it always has
+the caller runs the one-message path (`one_message_path`), which handles it as it always has
 (throttle, "not registered", opt-out silence, the pending request). So does every
 message of a batch whose transaction fails for any reason: a batch can make the bank
 faster, never different. A batch holds the same locks the full path would: on
@@ -63,10 +63,8 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import DBConnectionError, OperationalError
 from tortoise.transactions import in_transaction
 
-from smsbank import sms_gates, sql
+from smsbank import sql
 from smsbank.clock import utcnow
-from smsbank.conversation import Event
-from smsbank.inbound_sms import Handled, InboundSms, Result, storable_body
 from smsbank.models import (
     ConversationState,
     Customer,
@@ -76,7 +74,10 @@ from smsbank.models import (
 from smsbank.outbox import sender_address
 from smsbank.outbox.claims import CLAIMED_COLUMNS, Claimed, ClaimingWorker
 from smsbank.settings import Settings
-from smsbank.sms_turn import Turn, run_machine
+from smsbank.sms import gates
+from smsbank.sms.conversation import Event
+from smsbank.sms.inbound import Handled, InboundSms, Result, storable_body
+from smsbank.sms.turn import Turn, run_machine
 
 log = logging.getLogger("smsbank.sms.batch")
 
@@ -95,7 +96,7 @@ IDLE_STATES = (None, ConversationState.IDLE.value)
 
 # In the SQL both databases accept (see smsbank/sql.py); `{...}` are runs of `?` only.
 # The senders, with their conversation's state and their messages of the last minute
-# (the flood gate's count, `smsbank.sms_gates`), for the whole batch in one statement.
+# (the flood gate's count, `smsbank.sms.gates`), for the whole batch in one statement.
 # Of the customer row, what the batch and a read-only reply use: the timestamps, which
 # no reply shows, are left out, so none is parsed. Tortoise reads such a row as a
 # partial model, which it refuses to save.
@@ -104,7 +105,7 @@ SENDERS_SQL = (
 SELECT c.id, c.name, c.phone, c.account_number, c.balance_minor, c.currency, c.status,
     c.face_embedding, c.face_model, c.face_failures, c.face_locked, c.sms_opted_out, c.language,
     v.state AS conversation_state, """
-    + sms_gates.RECENT_FROM_SQL.format(phone="c.phone")
+    + gates.RECENT_FROM_SQL.format(phone="c.phone")
     + """ AS recent
 FROM customer c LEFT JOIN conversation v ON v.customer_id = c.id
 WHERE c.phone IN ({phones})
@@ -287,7 +288,7 @@ class InboundBatcher:
         """The messages this batch decides (indexes, in arrival order), and each repeated
         MessageSid's index with its first's.
 
-        Admitted: the text passes every gate (`smsbank.sms_gates`; counting the
+        Admitted: the text passes every gate (`smsbank.sms.gates`; counting the
         number's earlier texts in this batch) and its sender is idle (no withdrawal or
         number change waiting). The rest take the full path (throttle, "not
         registered", opt-out silence, the pending request).
@@ -306,7 +307,7 @@ class InboundBatcher:
             # + 1: this one. An earlier one that proves a duplicate counted too: then the
             # full path decides, which is never wrong, only slower.
             recent = (row["recent"] if row else 0) + in_batch[sms.from_phone] + 1
-            stop = sms_gates.stopped_by(
+            stop = gates.stopped_by(
                 self.settings,
                 queued.event,
                 customer=row is not None,
@@ -328,8 +329,8 @@ async def _senders(
     """Each sender's customer row (with `conversation_state` and `recent`), by phone."""
     distinct = list(dict.fromkeys(phones))
     query = SENDERS_SQL.format(phones=sql.placeholders(len(distinct)))
-    enough = sms_gates.flood_count_cap(settings)
-    rows = await sql.fetch(connection, query, [now - sms_gates.RATE_WINDOW, enough, *distinct])
+    enough = gates.flood_count_cap(settings)
+    rows = await sql.fetch(connection, query, [now - gates.RATE_WINDOW, enough, *distinct])
     return {row["phone"]: row for row in rows}
 
 

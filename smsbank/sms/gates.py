@@ -1,6 +1,6 @@
 """The gates an inbound SMS passes before the conversation sees it, written once for
-both paths (the one-message path, `smsbank.sms_service`, and the group commit,
-`smsbank.sms_batch`).
+both paths (the one-message path, `smsbank.sms.one_message_path`, and the group commit,
+`smsbank.sms.group_commit`).
 
 In order: a flood from one number (more than `inbound_rate_limit_per_minute` texts in
 the last minute, counting the one at hand) is stored and ignored, except the opt-out
@@ -17,10 +17,10 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from smsbank.conversation import Event, Kind
-from smsbank.inbound_sms import Handled
 from smsbank.phones import mask_phone
 from smsbank.settings import Settings
+from smsbank.sms.conversation import Event, Kind
+from smsbank.sms.inbound import Handled
 
 log = logging.getLogger("smsbank.sms")
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from smsbank import ledger, messages, phone_changes, sms_requests, withdrawals
+from smsbank import ledger, messages, phone_changes, withdrawals
 from smsbank.errors import BankError
 from smsbank.i18n import DEFAULT_LANGUAGE
 from smsbank.models import (
@@ -23,7 +23,8 @@ from smsbank.models import (
     WithdrawalStatus,
 )
 from smsbank.settings import Settings
-from smsbank.sms_replies import HISTORY_SIZE
+from smsbank.sms import request_steps
+from smsbank.sms.replies import HISTORY_SIZE
 
 ACTOR_VOICE = "customer:voice"
 
@@ -96,8 +97,8 @@ async def _voice_code(settings: Settings, customer: Customer) -> str:
             return messages.voice_code(language, code)
         change = await phone_changes.open_phone_change_for(customer.id)
         if change is not None and change.status == PhoneChangeStatus.AWAITING_CODE:
-            await sms_requests.call_with_code(
-                settings, sms_requests.PHONE_CHANGE, change.id, customer, actor=ACTOR_VOICE
+            await request_steps.call_with_code(
+                settings, request_steps.PHONE_CHANGE, change.id, customer, actor=ACTOR_VOICE
             )
             return messages.voice_calling_new_number(language)
     except BankError as exc:
