@@ -56,7 +56,6 @@ from smsbank.clock import utcnow
 from smsbank.i18n import DEFAULT_LANGUAGE
 from smsbank.models import (
     Conversation,
-    ConversationState,
     Customer,
     InboundMessage,
     MessageChannel,
@@ -73,11 +72,12 @@ from smsbank.sms.turn import Turn, run_machine
 
 log = logging.getLogger("smsbank.sms")
 
-S = ConversationState
 UNREGISTERED_TEMPLATE = "unregistered_number"
 UNREGISTERED_REPLY_EVERY = timedelta(hours=24)
 RECENT_FROM_SQL = f"SELECT {gates.RECENT_FROM_SQL.format(phone='?')} AS recent"
 STRANGER_KEYWORD_LOOKBACK = 50  # recent messages searched for a stranger's STOP
+
+
 # --- inbound SMS ---------------------------------------------------------------------
 
 
