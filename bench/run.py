@@ -304,7 +304,7 @@ def face_photos(workdir: Path) -> tuple[bytes, bytes, str]:
 
     if (SHARED_FACES / "A_26.jpg").exists():
         enrol = (SHARED_FACES / "A_27.jpg").read_bytes()
-        selfie_image = Image.open(SHARED_FACES / "A_26.jpg")
+        selfie_image: Image.Image = Image.open(SHARED_FACES / "A_26.jpg")
         source = "shared/faces A_27 (enrol) and A_26 (selfie)"
     else:
         from matplotlib import cbook
