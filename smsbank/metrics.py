@@ -49,7 +49,7 @@ OTHER = "other"
 
 # -- inbound texts --------------------------------------------------------------------
 
-# What `sms_service.Handled` says became of a text, as operators name it.
+# What `smsbank.sms.inbound.Handled` says became of a text, as operators name it.
 INBOUND_OUTCOMES = {
     "processed": "command",
     "throttled": "throttled",
@@ -69,7 +69,7 @@ _inbound_other = _inbound.labels(OTHER)
 
 
 def count_inbound_text(handled: str) -> None:
-    """One inbound text handled; `handled` is an `sms_service.Handled` value."""
+    """One inbound text handled; `handled` is a `smsbank.sms.inbound.Handled` value."""
     _inbound_by_handled.get(handled, _inbound_other).inc()
 
 
@@ -108,7 +108,7 @@ def count_send_failure(channel: str, outcome: str) -> None:
     _failures_by[key if key in _failures_by else (key[0], "failed")].inc()
 
 
-# Twilio's message and call statuses (`outbox_worker.PROVIDER_STATUSES`); anything
+# Twilio's message and call statuses (`smsbank.outbox.status.PROVIDER_STATUSES`); anything
 # else a callback claims is `other`.
 PROVIDER_STATUSES = (
     "accepted",

@@ -340,8 +340,8 @@ class OutboundMessage(Model):
     claimed_by = fields.CharField(max_length=64, null=True)
     claimed_until = fields.DatetimeField(null=True)
     # Not indexed: a status callback finds its row by the outbox id its URL carries.
-    # Provider sids are random, so their index dirtied a page of its own for every
-    # message sent (README, Benchmarks).
+    # Provider sids are random, so an index on them would dirty a page of its own for
+    # every message sent (bench/README.md).
     provider_sid = fields.CharField(max_length=64, null=True)
     last_error = fields.CharField(max_length=500, null=True)
     sent_at = fields.DatetimeField(null=True)

@@ -28,7 +28,7 @@ from smsbank.sms_backends import SendError, SmsBackend
 log = logging.getLogger("smsbank.outbox")
 
 # What sending a claimed row needs (`Claimed`), as every claiming statement returns it:
-# the workers' claiming passes (`smsbank.outbox_worker`) and the SMS batch's replies,
+# the workers' claiming passes (`smsbank.outbox.worker`) and the SMS batch's replies,
 # written claimed and handed straight to this process's worker (`ClaimingWorker`).
 CLAIMED_COLUMNS = (
     "id, channel, to_phone, from_phone, body, template, attempts, secret_expires_at, scrubbed_at"
