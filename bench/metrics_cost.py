@@ -35,7 +35,7 @@ CONCURRENCY = 32
 
 
 def per_call_ns() -> dict[str, float]:
-    from smsbank import metrics
+    from smsbank.ops import metrics
 
     calls = {
         "count_inbound_text": lambda: metrics.count_inbound_text("processed"),
@@ -50,9 +50,9 @@ def per_call_ns() -> dict[str, float]:
 
 
 async def webhook_rounds(rounds: int, per_round: int) -> dict[str, Any]:
-    from smsbank import metrics
     from smsbank.app import create_app
     from smsbank.customers import create_customer
+    from smsbank.ops import metrics
     from smsbank.settings import Settings
     from webhooks.signature import public_url, sign
 

@@ -15,7 +15,6 @@ from quart import Quart, Response, g, request
 from quart_schema import QuartSchema
 
 import capture_page
-from smsbank import devphone, metrics
 from smsbank.api import admin, branch, customers, docs, health, legacy
 from smsbank.api import faces as face_api
 from smsbank.api import metrics as metrics_api
@@ -24,6 +23,7 @@ from smsbank.db import close_db, init_db
 from smsbank.expiry import ExpirySweeper
 from smsbank.faces.service import FaceService
 from smsbank.http import BankRequest, register_http_handlers
+from smsbank.ops import devphone, metrics
 from smsbank.outbox.worker import OutboxWorker
 from smsbank.services import Services
 from smsbank.settings import Settings

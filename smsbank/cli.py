@@ -151,7 +151,7 @@ def migrate() -> None:
 def check() -> None:
     """Before go-live: settings, database, face model, public URL and Twilio, one line
     each (PASS / WARN / FAIL and what to do); exits 1 when anything failed."""
-    from smsbank.preflight import FAIL, Finding, run_checks
+    from smsbank.ops.preflight import FAIL, Finding, run_checks
 
     try:
         settings = Settings.from_env()
@@ -328,7 +328,7 @@ def import_customers(csv_file: str, photos_dir: str | None) -> None:
 @main.command()
 def demo() -> None:
     """Create a demo customer if the database is empty and print where to start."""
-    from smsbank.demo import ensure_demo
+    from smsbank.ops.demo import ensure_demo
 
     settings = load_settings()
     lines = run_with_db(settings, lambda: ensure_demo(settings))

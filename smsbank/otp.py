@@ -28,11 +28,11 @@ from datetime import datetime, timedelta
 from tortoise.expressions import F
 from tortoise.queryset import QuerySet
 
-from smsbank import metrics
 from smsbank.clock import utcnow
 from smsbank.errors import TooManyRequests
 from smsbank.i18n import Text
 from smsbank.models import CodePurpose, OneTimeCode
+from smsbank.ops import metrics
 from smsbank.settings import Settings
 
 CODE_RE = re.compile(r"^[0-9]{6}$", re.ASCII)

@@ -18,7 +18,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 PACKAGES = ("smsbank", "webhooks", "capture_page")
 # The web layer: the only modules of `smsbank` that may import Quart. Everything else
 # is domain code, called by the web layer and by the CLI alike.
-WEB_LAYER = ("smsbank.app", "smsbank.http", "smsbank.devphone", "smsbank.api")
+WEB_LAYER = ("smsbank.app", "smsbank.http", "smsbank.ops.devphone", "smsbank.api")
 WEB_FRAMEWORKS = ("quart", "quart_schema")
 
 

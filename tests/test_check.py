@@ -17,7 +17,7 @@ from tortoise import Tortoise, connections
 
 from smsbank.api.health import instance_proof
 from smsbank.db import apply_migrations, migrations_location, tortoise_config
-from smsbank.preflight import (
+from smsbank.ops.preflight import (
     FAIL,
     PASS,
     WARN,

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from smsbank import metrics
 from smsbank.clock import utcnow
 from smsbank.models import Customer, OutboundMessage, OutboundStatus
+from smsbank.ops import metrics
 from smsbank.outbox import enqueue_call, enqueue_sms
 from smsbank.outbox.worker import deliver_due
 from smsbank.settings import Settings

@@ -13,8 +13,8 @@ from typing import Any
 from quart import Blueprint, g, request
 from quart_schema import hide
 
-from smsbank import metrics
 from smsbank.errors import ValidationFailed
+from smsbank.ops import metrics
 from smsbank.outbox.status import record_provider_status
 from webhooks.signature import twilio_signed
 

@@ -19,11 +19,11 @@ from quart_schema import hide
 from tortoise.exceptions import DBConnectionError, OperationalError
 from tortoise.functions import Count, Min
 
-from smsbank import metrics
 from smsbank.api.auth import require_staff
 from smsbank.clock import utcnow
 from smsbank.http import settings
 from smsbank.models import OutboundMessage, OutboundStatus
+from smsbank.ops import metrics
 
 blueprint = Blueprint("metrics", __name__)
 

@@ -42,11 +42,11 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from smsbank import metrics
 from smsbank.errors import BankError
 from smsbank.faces import pipeline
 from smsbank.faces.images import PhotoRejected, check_photo
 from smsbank.faces.weights import MissingWeights, provision_weights
+from smsbank.ops import metrics
 from smsbank.settings import Settings
 
 log = logging.getLogger("smsbank.faces")

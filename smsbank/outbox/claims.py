@@ -17,10 +17,11 @@ from typing import Any, Protocol
 from tortoise import connections
 from tortoise.transactions import in_transaction
 
-from smsbank import metrics, sql
+from smsbank import sql
 from smsbank.clock import utcnow
 from smsbank.logs import mask_text
 from smsbank.models import MessageChannel, OutboundMessage, OutboundStatus
+from smsbank.ops import metrics
 from smsbank.phones import mask_phone
 from smsbank.settings import Settings
 from smsbank.sms_backends import SendError, SmsBackend

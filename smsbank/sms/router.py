@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 
-from smsbank import metrics
+from smsbank.ops import metrics
 from smsbank.outbox.claims import ClaimingWorker
 from smsbank.phones import mask_phone
 from smsbank.settings import Settings
