@@ -199,7 +199,7 @@ def extract_messages() -> None:
 @click.argument("name")
 def create_api_key_command(name: str) -> None:
     """Create a staff API key; it is printed once and never shown again."""
-    from smsbank.apikeys import create_api_key
+    from smsbank.api.apikeys import create_api_key
 
     settings = load_settings()
     _, key = run_with_db(settings, lambda: create_api_key(name))

@@ -34,7 +34,6 @@ from smsbank import (
     audit,
     code_lock,
     cooling_off,
-    destinations,
     messages,
     otp,
     request_lifecycle,
@@ -56,7 +55,7 @@ from smsbank.models import (
     PhoneChangeStatus,
     Withdrawal,
 )
-from smsbank.outbox import enqueue_sms
+from smsbank.outbox import destinations, enqueue_sms
 from smsbank.phones import mask_phone
 from smsbank.settings import Settings
 

@@ -18,9 +18,9 @@ from smsbank.clock import utcnow
 from smsbank.models import Customer, OutboundMessage, OutboundStatus
 from smsbank.ops import metrics
 from smsbank.outbox import enqueue_call, enqueue_sms
+from smsbank.outbox.backends import TwilioBackend
 from smsbank.outbox.worker import deliver_due
 from smsbank.settings import Settings
-from smsbank.sms_backends import TwilioBackend
 from tests.fake_twilio import FakeTwilio
 from tests.metrics_scrape import delta, scrape, value
 from tests.twilio_signing import TwilioSigner, new_sid

@@ -1,7 +1,7 @@
 """`POST /webhooks/twilio/voice` and its menu: banking by phone call (SPEC §8).
 
 Caller ID can be spoofed, so what a call hears depends on who vouches for the caller
-(`smsbank.calls`). A call whose number Twilio attests (`StirVerstat` =
+(`smsbank.outbox.calls`). A call whose number Twilio attests (`StirVerstat` =
 `TN-Validation-Passed-A`) from a customer hears a `<Gather>` menu (1 balance, 2 last
 transactions, 3 a new code for the pending step, read digit by digit); an attested
 stranger hears that the number is not registered. Any other call hears that the bank
@@ -26,12 +26,13 @@ from quart import Blueprint, Response, request
 from quart_schema import hide
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from smsbank import calls, messages
+from smsbank import messages
 from smsbank.errors import ValidationFailed
 from smsbank.http import settings
 from smsbank.i18n import LANGUAGES, voice
+from smsbank.outbox import calls
+from smsbank.outbox.backends import menu_gather
 from smsbank.sms import voice_menu
-from smsbank.sms_backends import menu_gather
 from webhooks.signature import verify_twilio_request
 from webhooks.sms import address_field, sid_field, twiml
 

@@ -2,7 +2,7 @@
 
 Applied per blueprint with `protect(blueprint)`, so a route added to a protected
 blueprint is protected without anyone remembering a decorator; a test walks the URL
-map to prove it. Wrong keys are throttled per client address (`smsbank.auth_throttle`).
+map to prove it. Wrong keys are throttled per client address (`smsbank.api.auth_throttle`).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Any
 
 from quart import Blueprint, g, request
 
-from smsbank import auth_throttle
-from smsbank.apikeys import StaffIdentity, authenticate
+from smsbank.api import auth_throttle
+from smsbank.api.apikeys import StaffIdentity, authenticate
 from smsbank.errors import BankError
 from smsbank.http import settings
 

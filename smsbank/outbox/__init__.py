@@ -15,7 +15,7 @@ number of processes or hosts sharing the database, repeat one pass (`deliver_due
    writer, so one `UPDATE ... WHERE id IN (SELECT <due> ... LIMIT n)` is enough: the
    statement runs whole under the write lock, and of two workers racing for a row
    exactly one changes it (the other's subquery no longer finds it due).
-2. **Send** through the backend (`smsbank.sms_backends`), concurrently within a batch,
+2. **Send** through the backend (`smsbank.outbox.backends`), concurrently within a batch,
    each send bounded by the backend's timeout (far shorter than the claim).
 3. **Record.** Accepted: `sent` with the provider's sid (a pass records all its
    accepted messages in one statement, once its sends have returned). Retryable error
@@ -57,6 +57,11 @@ The modules
 - `worker`: one delivery pass (`deliver_due`) and the app component that runs them
   (`OutboxWorker`).
 - `status`: the provider's status callbacks, which move a message forward, never back.
+- `backends`: how a claimed row leaves the bank: Twilio's REST API, or the console.
+- `destinations`: where the bank may text or call at all (allowed countries, never a
+  premium-rate number), checked before a text, a call or a new number is accepted.
+- `calls`: the calls the bank places (how many, and the call-back that stands in for
+  a caller ID nobody vouched for), each queued here as a `voice` row.
 """
 
 from smsbank.outbox.enqueue import enqueue_call, enqueue_sms, sender_address

@@ -22,9 +22,9 @@ from smsbank.clock import utcnow
 from smsbank.logs import mask_text
 from smsbank.models import MessageChannel, OutboundMessage, OutboundStatus
 from smsbank.ops import metrics
+from smsbank.outbox.backends import SendError, SmsBackend
 from smsbank.phones import mask_phone
 from smsbank.settings import Settings
-from smsbank.sms_backends import SendError, SmsBackend
 
 log = logging.getLogger("smsbank.outbox")
 

@@ -16,10 +16,11 @@ from datetime import datetime
 
 from tortoise.exceptions import DBConnectionError, OperationalError
 
-from smsbank import calls
 from smsbank.clock import utcnow
 from smsbank.i18n import DEFAULT_LANGUAGE
 from smsbank.models import MessageChannel, OutboundMessage, OutboundStatus
+from smsbank.outbox import calls
+from smsbank.outbox.backends import SendError, SmsBackend, build_backend
 from smsbank.outbox.claims import (
     CLAIM_SECONDS,
     Claimed,
@@ -30,7 +31,6 @@ from smsbank.outbox.claims import (
 from smsbank.outbox.status import status_callback_url
 from smsbank.phones import mask_phone
 from smsbank.settings import Settings
-from smsbank.sms_backends import SendError, SmsBackend, build_backend
 
 log = logging.getLogger("smsbank.outbox")
 

@@ -51,7 +51,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from smsbank import destinations, messages, quotas, sql
+from smsbank import messages, quotas, sql
 from smsbank.clock import utcnow
 from smsbank.i18n import DEFAULT_LANGUAGE
 from smsbank.models import (
@@ -61,7 +61,7 @@ from smsbank.models import (
     MessageChannel,
     OutboundMessage,
 )
-from smsbank.outbox import enqueue_sms
+from smsbank.outbox import destinations, enqueue_sms
 from smsbank.phones import mask_phone
 from smsbank.quotas import Quota
 from smsbank.settings import Settings

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from smsbank import calls, messages, otp, phone_changes, request_lifecycle, withdrawals
+from smsbank import messages, otp, phone_changes, request_lifecycle, withdrawals
 from smsbank.clock import utcnow
 from smsbank.errors import Conflict
 from smsbank.i18n import Text
@@ -28,7 +28,7 @@ from smsbank.models import (
     Withdrawal,
     WithdrawalStatus,
 )
-from smsbank.outbox import enqueue_call
+from smsbank.outbox import calls, enqueue_call
 from smsbank.settings import Settings
 
 S = ConversationState

@@ -1,7 +1,7 @@
 """The voice menu: what a caller hears after pressing a key, and the record of their call.
 
 Who the caller is (caller ID attested, or a call-back by the bank) is decided by
-`smsbank.calls.menu_customer`; the webhook (`webhooks/voice.py`) turns the answer into
+`smsbank.outbox.calls.menu_customer`; the webhook (`webhooks/voice.py`) turns the answer into
 TwiML.
 """
 
@@ -59,7 +59,7 @@ async def record_call(call_sid: str, from_phone: str, to_phone: str) -> Customer
 
 async def voice_menu_choice(settings: Settings, customer: Customer, digit: str) -> VoiceAnswer:
     """What a customer hears after pressing `digit` in the menu (who the customer is,
-    `smsbank.calls.menu_customer` decided)."""
+    `smsbank.outbox.calls.menu_customer` decided)."""
     language = customer.language
     if digit == "1":
         said = [messages.voice_balance(language, customer.balance, customer.currency)]

@@ -68,7 +68,7 @@ async def test_every_staff_route_needs_a_valid_key(
 async def test_a_created_api_key_works_and_the_bootstrap_key_too(
     client: Any, staff: dict[str, str]
 ) -> None:
-    from smsbank.apikeys import create_api_key
+    from smsbank.api.apikeys import create_api_key
 
     _, key = await create_api_key("branch-12")
     for headers in (staff, {"Authorization": f"Bearer {key}"}):

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from quart.datastructures import FileStorage
 
-from smsbank.apikeys import create_api_key
+from smsbank.api.apikeys import create_api_key
 from smsbank.models import AuditEvent, Customer
 from smsbank.settings import Settings
 

@@ -17,8 +17,8 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from smsbank.db import tortoise_config
 from smsbank.models import OutboundMessage
+from smsbank.outbox.backends import TwilioBackend
 from smsbank.settings import Settings
-from smsbank.sms_backends import TwilioBackend
 from tests.conftest import POSTGRES_URL, reset_database
 from tests.fake_twilio import FakeTwilio
 

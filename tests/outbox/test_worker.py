@@ -26,13 +26,13 @@ from smsbank.clock import utcnow
 from smsbank.models import Customer, OutboundMessage, OutboundStatus
 from smsbank.outbox import enqueue_sms
 from smsbank.outbox import worker as outbox_worker
+from smsbank.outbox.backends import ConsoleBackend, TwilioBackend
 from smsbank.outbox.claims import CLAIM_SECONDS, claim_due
 from smsbank.outbox.worker import OutboxWorker, deliver_due
 from smsbank.settings import Settings
 from smsbank.sms.group_commit import InboundBatcher
 from smsbank.sms.inbound import Handled, InboundSms, Result
 from smsbank.sms.router import handle_inbound_sms
-from smsbank.sms_backends import ConsoleBackend, TwilioBackend
 from tests.conftest import reset_database
 from tests.fake_twilio import FakeTwilio
 from tests.outbox.conftest import reload, spawn_worker, wait_for

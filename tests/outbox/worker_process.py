@@ -19,9 +19,9 @@ from pathlib import Path
 
 from smsbank.db import close_db, init_db
 from smsbank.models import OutboundMessage, OutboundStatus
+from smsbank.outbox.backends import TwilioBackend
 from smsbank.outbox.worker import PassResult, deliver_due, new_worker_id
 from smsbank.settings import Settings
-from smsbank.sms_backends import TwilioBackend
 
 GO_TIMEOUT_SECONDS = 30
 DRAIN_TIMEOUT_SECONDS = 120

@@ -28,9 +28,9 @@ from smsbank.models import (
     Withdrawal,
     WithdrawalStatus,
 )
+from smsbank.outbox.backends import TwilioBackend
 from smsbank.outbox.worker import deliver_due
 from smsbank.settings import Settings
-from smsbank.sms_backends import TwilioBackend
 from tests.conftest import reset_database
 from tests.faces.conftest import path_of
 from tests.fake_twilio import FakeTwilio

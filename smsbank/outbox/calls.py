@@ -4,7 +4,7 @@ ID nobody vouched for (SPEC §8).
 Theory of operation
 -------------------
 Every call costs the bank money and rings someone's phone, so before one is queued
-`reserve_call` refuses a destination the bank must not call (`smsbank.destinations`)
+`reserve_call` refuses a destination the bank must not call (`smsbank.outbox.destinations`)
 and counts it against the bank's hourly cap for all calls
 (`SMSBANK_OUTBOUND_CALLS_PER_HOUR`, in the database, so every worker shares it).
 Callers reserve *before* issuing the code a call reads: a refused call then leaves the
@@ -31,16 +31,16 @@ from datetime import timedelta
 
 from tortoise.transactions import in_transaction
 
-from smsbank import audit, destinations, messages, quotas
+from smsbank import audit, messages, quotas
 from smsbank.clock import utcnow
 from smsbank.errors import TooManyRequests
 from smsbank.models import Customer, MessageChannel, OutboundMessage
-from smsbank.outbox import enqueue_call
+from smsbank.outbox import destinations, enqueue_call
 from smsbank.phones import mask_phone
 from smsbank.quotas import Quota
 from smsbank.settings import Settings
 
-log = logging.getLogger("smsbank.calls")
+log = logging.getLogger("smsbank.outbox.calls")
 
 VOICE_MENU_PATH = "/webhooks/twilio/voice/menu"
 CALLBACK_TEMPLATE = "voice_callback"
