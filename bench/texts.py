@@ -3,7 +3,7 @@
 No servers: each conversation runs in this process through the bank's own code (the
 SMS conversation, the withdrawal and number-change machines, the outbox) on a fresh
 SQLite file, and the segments of every SMS it queued are counted with
-`smsbank.gsm7.segments`. Two set-ups, each in English and in Spanish:
+`smsbank.texts.gsm7.segments`. Two set-ups, each in English and in Spanish:
 
 - typical: a short public URL, dollars, "Ada Lovelace", a $20 withdrawal;
 - worst: a 40-character public URL, a currency without a symbol, a name outside GSM-7
@@ -28,12 +28,12 @@ from tortoise import Tortoise
 from smsbank import ledger, phone_changes, withdrawals
 from smsbank.customers import create_customer
 from smsbank.db import tortoise_config
-from smsbank.gsm7 import segments
 from smsbank.models import Customer, MessageChannel, OutboundMessage, PhoneChange, Withdrawal
 from smsbank.money import MAX_AMOUNT
 from smsbank.settings import Settings
 from smsbank.sms.inbound import InboundSms
 from smsbank.sms.router import handle_inbound_sms
+from smsbank.texts.gsm7 import segments
 
 SETUPS: dict[str, dict[str, Any]] = {
     "typical": {

@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 
 import click
 
-from smsbank.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from smsbank.settings import Settings, SettingsError, served_host
+from smsbank.texts.i18n import DEFAULT_LANGUAGE, LANGUAGES
 
 T = TypeVar("T")
 
@@ -188,8 +188,8 @@ def makemigrations(name: str) -> None:
 
 @main.command("extract-messages")
 def extract_messages() -> None:
-    """(Developers) update smsbank/locale: the .pot from the code, and every .po from it."""
-    from smsbank.catalog_tools import write_catalogs
+    """(Developers) update smsbank/texts/locale: the .pot from the code, and every .po from it."""
+    from smsbank.texts.catalog_tools import write_catalogs
 
     for path in write_catalogs():
         click.echo(f"wrote {path}")

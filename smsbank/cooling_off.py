@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from smsbank import messages
 from smsbank.clock import utcnow
 from smsbank.errors import Forbidden
 from smsbank.models import Customer
 from smsbank.settings import Settings
+from smsbank.texts import messages
 
 
 class WithdrawalsOnHold(Forbidden):

@@ -12,10 +12,10 @@ from tortoise.transactions import in_transaction
 
 from smsbank import audit, ledger
 from smsbank.errors import Conflict, NotFound, ValidationFailed
-from smsbank.i18n import DEFAULT_LANGUAGE, Language, parse_language
 from smsbank.models import Customer
 from smsbank.money import format_amount
 from smsbank.phones import mask_phone
+from smsbank.texts.i18n import DEFAULT_LANGUAGE, Language, parse_language
 
 MAX_NAME_LENGTH = 200
 # Joiners some scripts need inside words (Persian, Indic): the only format characters a

@@ -13,8 +13,8 @@ from typing import Any
 from tortoise import fields
 from tortoise.models import Model
 
-from smsbank.i18n import DEFAULT_LANGUAGE, Language
 from smsbank.money import from_minor
+from smsbank.texts.i18n import DEFAULT_LANGUAGE, Language
 
 
 class CustomerStatus(StrEnum):

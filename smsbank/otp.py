@@ -30,10 +30,10 @@ from tortoise.queryset import QuerySet
 
 from smsbank.clock import utcnow
 from smsbank.errors import TooManyRequests
-from smsbank.i18n import Text
 from smsbank.models import CodePurpose, OneTimeCode
 from smsbank.ops import metrics
 from smsbank.settings import Settings
+from smsbank.texts.i18n import Text
 
 CODE_RE = re.compile(r"^[0-9]{6}$", re.ASCII)
 

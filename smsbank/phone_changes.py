@@ -30,20 +30,10 @@ from datetime import timedelta
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from smsbank import (
-    audit,
-    code_lock,
-    cooling_off,
-    messages,
-    otp,
-    request_lifecycle,
-    sql,
-    withdrawals,
-)
+from smsbank import audit, code_lock, cooling_off, otp, request_lifecycle, sql, withdrawals
 from smsbank.clock import utcnow
 from smsbank.customers import get_customer
 from smsbank.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from smsbank.i18n import N_, Text
 from smsbank.models import (
     CapturePurpose,
     Channel,
@@ -58,6 +48,8 @@ from smsbank.models import (
 from smsbank.outbox import destinations, enqueue_sms
 from smsbank.phones import mask_phone
 from smsbank.settings import Settings
+from smsbank.texts import messages
+from smsbank.texts.i18n import N_, Text
 
 OPEN_STATUSES = (PhoneChangeStatus.AWAITING_CODE, PhoneChangeStatus.AWAITING_SELFIE)
 

@@ -24,12 +24,11 @@ from typing import Any, Generic, TypeVar
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from smsbank import audit, code_lock, messages, otp
+from smsbank import audit, code_lock, otp
 from smsbank.capture import close_links, issue_capture_link, link_deadline
 from smsbank.clock import utcnow
 from smsbank.customers import MAX_ID
 from smsbank.errors import Conflict, Gone, NotFound
-from smsbank.i18n import N_, Text
 from smsbank.models import (
     CapturePurpose,
     Channel,
@@ -43,6 +42,8 @@ from smsbank.models import (
 from smsbank.outbox import enqueue_sms
 from smsbank.settings import Settings
 from smsbank.sms import conversation_row
+from smsbank.texts import messages
+from smsbank.texts.i18n import N_, Text
 
 R = TypeVar("R", Withdrawal, PhoneChange)
 

@@ -35,11 +35,10 @@ from decimal import Decimal
 
 from tortoise.transactions import in_transaction
 
-from smsbank import audit, code_lock, cooling_off, ledger, messages, otp, request_lifecycle
+from smsbank import audit, code_lock, cooling_off, ledger, otp, request_lifecycle
 from smsbank.clock import utcnow
 from smsbank.customers import get_customer
 from smsbank.errors import BankError, Conflict, Forbidden, InsufficientFunds
-from smsbank.i18n import N_, Text
 from smsbank.ledger import Limits
 from smsbank.models import (
     CapturePurpose,
@@ -55,6 +54,8 @@ from smsbank.models import (
 from smsbank.money import from_minor, to_minor
 from smsbank.outbox import enqueue_sms
 from smsbank.settings import Settings
+from smsbank.texts import messages
+from smsbank.texts.i18n import N_, Text
 
 OPEN_STATUSES = (
     WithdrawalStatus.AWAITING_CODE,

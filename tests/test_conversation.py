@@ -11,7 +11,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smsbank.i18n import Language
 from smsbank.models import ConversationState
 from smsbank.sms.conversation import (
     COMMANDS,
@@ -31,6 +30,7 @@ from smsbank.sms.conversation import (
     pending_request,
     step,
 )
+from smsbank.texts.i18n import Language
 
 S = ConversationState
 IDLE = S.IDLE

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smsbank.gsm7 import BASIC_TABLE, EXTENSION, is_gsm7, segments, to_gsm7
+from smsbank.texts.gsm7 import BASIC_TABLE, EXTENSION, is_gsm7, segments, to_gsm7
 
 
 @pytest.mark.parametrize(

@@ -15,10 +15,10 @@ import jinja2
 import pytest
 from babel.messages.pofile import read_po
 
-from smsbank import messages
-from smsbank.catalog_tools import POT_PATH, extract
-from smsbank.gsm7 import segments
-from smsbank.i18n import (
+from smsbank.texts import messages
+from smsbank.texts.catalog_tools import POT_PATH, extract
+from smsbank.texts.gsm7 import segments
+from smsbank.texts.i18n import (
     LANGUAGES,
     SOURCE_LANGUAGE,
     Text,

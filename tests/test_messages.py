@@ -15,13 +15,14 @@ from decimal import Decimal
 
 import pytest
 
-from smsbank import ledger, messages, phone_changes, request_lifecycle, withdrawals
+from smsbank import ledger, phone_changes, request_lifecycle, withdrawals
 from smsbank.errors import LimitExceeded
 from smsbank.faces import selfies
-from smsbank.gsm7 import is_gsm7, segments
-from smsbank.i18n import LANGUAGES, Text, localize
 from smsbank.ledger import Limits
 from smsbank.money import MAX_AMOUNT, to_minor
+from smsbank.texts import messages
+from smsbank.texts.gsm7 import is_gsm7, segments
+from smsbank.texts.i18n import LANGUAGES, Text, localize
 
 # Worst cases. A public URL of 40 characters, and a link in its short form.
 BASE_URL = "https://sms-bank.example-long-domain.com"
@@ -277,7 +278,7 @@ def test_every_text_follows_the_rules(language: str, sample: Sample) -> None:
 
 
 def test_every_template_is_sampled() -> None:
-    """A text added to smsbank.messages is held to the rules by adding it above."""
+    """A text added to smsbank.texts.messages is held to the rules by adding it above."""
     sampled = {sample.name for sample in samples("en")}
     helpers = {
         # Refusals: sentences (Text), texted as notices, sampled in notices() above.

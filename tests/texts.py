@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from smsbank.gsm7 import is_gsm7, segments
+from smsbank.texts.gsm7 import is_gsm7, segments
 
 BANK_PREFIX = "SMS Bank: "
 LINK_RE = re.compile(r"https?://\S+/c/[A-Za-z0-9_\-]{22}$")

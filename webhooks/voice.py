@@ -26,13 +26,13 @@ from quart import Blueprint, Response, request
 from quart_schema import hide
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from smsbank import messages
 from smsbank.errors import ValidationFailed
 from smsbank.http import settings
-from smsbank.i18n import LANGUAGES, voice
 from smsbank.outbox import calls
 from smsbank.outbox.backends import menu_gather
 from smsbank.sms import voice_menu
+from smsbank.texts import messages
+from smsbank.texts.i18n import LANGUAGES, voice
 from webhooks.signature import verify_twilio_request
 from webhooks.sms import address_field, sid_field, twiml
 

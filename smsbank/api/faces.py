@@ -22,7 +22,7 @@ from quart_schema import (
 from quart_schema.pydantic import File
 from tortoise.transactions import in_transaction
 
-from smsbank import messages, quotas, withdrawals
+from smsbank import quotas, withdrawals
 from smsbank.api.auth import current_staff, protect
 from smsbank.api.customers import parse_amount_field, parse_phone_field
 from smsbank.api.schemas import LANGUAGE_DOC, CustomerOut, ErrorResponse
@@ -37,11 +37,12 @@ from smsbank.faces.enrolment import (
 )
 from smsbank.faces.service import FaceService, FaceUnavailable
 from smsbank.http import services, settings
-from smsbank.i18n import DEFAULT_LANGUAGE, Language
 from smsbank.models import CustomerStatus, Withdrawal, WithdrawalStatus
 from smsbank.outbox import enqueue_sms
 from smsbank.phones import mask_phone
 from smsbank.quotas import Quota
+from smsbank.texts import messages
+from smsbank.texts.i18n import DEFAULT_LANGUAGE, Language
 
 blueprint = protect(Blueprint("faces", __name__))
 tag_blueprint(blueprint, ["faces"])

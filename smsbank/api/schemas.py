@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
-from smsbank.i18n import Language
+from smsbank.texts.i18n import Language
 
 # Free text in a query string: no NUL. PostgreSQL text cannot hold or even be compared
 # with one, so a NUL in a search would reach the database as an error (a 503).

@@ -21,10 +21,10 @@ from smsbank.customers import clean_language, create_customer
 from smsbank.errors import BankError
 from smsbank.faces.enrolment import create_customer_with_photo
 from smsbank.faces.service import FaceService, running_face_service
-from smsbank.i18n import DEFAULT_LANGUAGE
 from smsbank.money import InvalidAmount, parse_amount
 from smsbank.phones import InvalidPhone, normalize_phone
 from smsbank.settings import Settings
+from smsbank.texts.i18n import DEFAULT_LANGUAGE
 
 REQUIRED = ("name", "phone")
 KNOWN = ("name", "phone", "deposit", "photo", "language")

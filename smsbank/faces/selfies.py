@@ -35,7 +35,6 @@ from smsbank.errors import BankError, Conflict, Gone
 from smsbank.faces.checks import compare_with_enrolled, record_check
 from smsbank.faces.enrolment import FaceAlreadyEnrolled, store_embedding
 from smsbank.faces.service import FaceResult, FaceService, FaceUnavailable
-from smsbank.i18n import Text
 from smsbank.models import (
     CapturePurpose,
     CaptureToken,
@@ -49,6 +48,7 @@ from smsbank.models import (
 )
 from smsbank.money import format_money
 from smsbank.settings import Settings
+from smsbank.texts.i18n import Text
 
 log = logging.getLogger("smsbank.selfies")
 

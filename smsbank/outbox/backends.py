@@ -32,10 +32,10 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from smsbank import messages
-from smsbank.i18n import voice
 from smsbank.logs import mask_text
 from smsbank.settings import Settings
+from smsbank.texts import messages
+from smsbank.texts.i18n import voice
 
 # A request to Twilio that has not answered in this long is abandoned and retried later.
 # Twilio normally answers in well under a second; the outbox claim (see smsbank.outbox.claims)

@@ -31,7 +31,7 @@ from datetime import timedelta
 
 from tortoise.transactions import in_transaction
 
-from smsbank import audit, messages, quotas
+from smsbank import audit, quotas
 from smsbank.clock import utcnow
 from smsbank.errors import TooManyRequests
 from smsbank.models import Customer, MessageChannel, OutboundMessage
@@ -39,6 +39,7 @@ from smsbank.outbox import destinations, enqueue_call
 from smsbank.phones import mask_phone
 from smsbank.quotas import Quota
 from smsbank.settings import Settings
+from smsbank.texts import messages
 
 log = logging.getLogger("smsbank.outbox.calls")
 

@@ -11,10 +11,10 @@ number whose owner earns from it.
 
 from __future__ import annotations
 
-from smsbank import messages
 from smsbank.errors import ValidationFailed
 from smsbank.phones import is_premium_rate, region_of
 from smsbank.settings import Settings
+from smsbank.texts import messages
 
 
 def refusal(settings: Settings, phone: str) -> str | None:

@@ -17,7 +17,6 @@ from datetime import datetime
 from tortoise.exceptions import DBConnectionError, OperationalError
 
 from smsbank.clock import utcnow
-from smsbank.i18n import DEFAULT_LANGUAGE
 from smsbank.models import MessageChannel, OutboundMessage, OutboundStatus
 from smsbank.outbox import calls
 from smsbank.outbox.backends import SendError, SmsBackend, build_backend
@@ -31,6 +30,7 @@ from smsbank.outbox.claims import (
 from smsbank.outbox.status import status_callback_url
 from smsbank.phones import mask_phone
 from smsbank.settings import Settings
+from smsbank.texts.i18n import DEFAULT_LANGUAGE
 
 log = logging.getLogger("smsbank.outbox")
 

@@ -35,10 +35,10 @@ when nothing waits for one, `ABORT` with nothing to abort, `WITHDRAW` in the mid
 of a number change...). Illegal outcomes cannot be caused by a customer; they get no
 reply and the service logs them.
 
-Replies are msgids (English, translated by `smsbank.messages` into the customer's
+Replies are msgids (English, translated by `smsbank.texts.messages` into the customer's
 language, which `step` is given): `{hint}` is filled with what the current state is
 waiting for. A `DETAIL` row replies with the event's own message: an outcome's text,
-rendered by the service layer, or a sentence (`smsbank.i18n.Text`, such as the parser's
+rendered by the service layer, or a sentence (`smsbank.texts.i18n.Text`, such as the parser's
 hint for a malformed command) that `step` renders. An empty reply is not sent.
 
 Commands are read the same whatever the customer's language: the English words and
@@ -62,11 +62,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
-from smsbank import messages
-from smsbank.i18n import DEFAULT_LANGUAGE, N_, Language, Text, localize
 from smsbank.models import ConversationState
 from smsbank.money import InvalidAmount, parse_amount
 from smsbank.phones import InvalidPhone, normalize_phone
+from smsbank.texts import messages
+from smsbank.texts.i18n import DEFAULT_LANGUAGE, N_, Language, Text, localize
 
 S = ConversationState
 
@@ -180,7 +180,7 @@ class Step:
 # --- replies -------------------------------------------------------------------------
 # Texts about the conversation itself live here, beside the states they describe, as
 # msgids (`N_`): `step` renders them in the customer's language through
-# `smsbank.messages`, which holds every other text the bank sends.
+# `smsbank.texts.messages`, which holds every other text the bank sends.
 
 DETAIL = "{detail}"  # the reply is the event's own message
 # What each state waits for: the hint for text we do not understand.

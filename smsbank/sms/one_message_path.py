@@ -51,9 +51,8 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from smsbank import messages, quotas, sql
+from smsbank import quotas, sql
 from smsbank.clock import utcnow
-from smsbank.i18n import DEFAULT_LANGUAGE
 from smsbank.models import (
     Conversation,
     Customer,
@@ -69,6 +68,8 @@ from smsbank.sms import conversation_row, gates, request_steps
 from smsbank.sms.conversation import Event, Kind, parse, pending_request
 from smsbank.sms.inbound import Handled, InboundSms, Result, storable_body
 from smsbank.sms.turn import Turn, run_machine
+from smsbank.texts import messages
+from smsbank.texts.i18n import DEFAULT_LANGUAGE
 
 log = logging.getLogger("smsbank.sms")
 

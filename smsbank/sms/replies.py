@@ -1,11 +1,12 @@
 """What the customer reads when they ask for their balance, profile or history (the
-texts themselves are in `smsbank.messages`; this reads what they show)."""
+texts themselves are in `smsbank.texts.messages`; this reads what they show)."""
 
 from __future__ import annotations
 
-from smsbank import ledger, messages
+from smsbank import ledger
 from smsbank.models import Customer
 from smsbank.money import from_minor
+from smsbank.texts import messages
 
 HISTORY_SIZE = 5
 

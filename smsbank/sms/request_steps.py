@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from smsbank import messages, otp, phone_changes, request_lifecycle, withdrawals
+from smsbank import otp, phone_changes, request_lifecycle, withdrawals
 from smsbank.clock import utcnow
 from smsbank.errors import Conflict
-from smsbank.i18n import Text
 from smsbank.models import (
     Channel,
     ConversationState,
@@ -30,6 +29,8 @@ from smsbank.models import (
 )
 from smsbank.outbox import calls, enqueue_call
 from smsbank.settings import Settings
+from smsbank.texts import messages
+from smsbank.texts.i18n import Text
 
 S = ConversationState
 ACTOR_SMS = "customer:sms"

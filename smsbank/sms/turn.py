@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from smsbank import audit, messages, phone_changes, withdrawals
+from smsbank import audit, phone_changes, withdrawals
 from smsbank.errors import BankError, Gone
 from smsbank.models import Channel, ConversationState, Customer
 from smsbank.settings import Settings
@@ -20,6 +20,7 @@ from smsbank.sms import request_steps
 from smsbank.sms.conversation import Action, Event, Kind, step
 from smsbank.sms.replies import balance_text, history_text, profile_text
 from smsbank.sms.request_steps import ACTOR_SMS
+from smsbank.texts import messages
 
 log = logging.getLogger("smsbank.sms")
 

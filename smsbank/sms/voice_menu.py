@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from smsbank import ledger, messages, phone_changes, withdrawals
+from smsbank import ledger, phone_changes, withdrawals
 from smsbank.errors import BankError
-from smsbank.i18n import DEFAULT_LANGUAGE
 from smsbank.models import (
     Customer,
     InboundMessage,
@@ -25,6 +24,8 @@ from smsbank.models import (
 from smsbank.settings import Settings
 from smsbank.sms import request_steps
 from smsbank.sms.replies import HISTORY_SIZE
+from smsbank.texts import messages
+from smsbank.texts.i18n import DEFAULT_LANGUAGE
 
 ACTOR_VOICE = "customer:voice"
 

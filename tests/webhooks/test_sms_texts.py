@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from smsbank import ledger, phone_changes, withdrawals
-from smsbank.gsm7 import segments
 from smsbank.models import (
     AuditEvent,
     Customer,
@@ -24,6 +23,7 @@ from smsbank.models import (
 )
 from smsbank.money import MAX_AMOUNT
 from smsbank.settings import Settings
+from smsbank.texts.gsm7 import segments
 from tests.texts import assert_reads_well
 from tests.webhooks.handset import Handset, code_in
 

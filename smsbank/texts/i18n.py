@@ -3,13 +3,13 @@
 Theory of operation
 -------------------
 Every word a customer reads or hears is written once, in English, in the code: that
-English is the gettext *msgid*. `smsbank/locale/messages.pot` lists them all (extracted
-by `smsbank extract-messages`) and `smsbank/locale/<lang>/LC_MESSAGES/messages.po`
+English is the gettext *msgid*. `smsbank/texts/locale/messages.pot` lists them all (extracted
+by `smsbank extract-messages`) and `smsbank/texts/locale/<lang>/LC_MESSAGES/messages.po`
 holds each language's translations; both are text files in the repository. There are
 no compiled `.mo` files: the first text in a language reads its `.po` once and keeps the
 compiled catalog in memory (`catalog`), so rendering a text is a dictionary look-up.
 
-Texts are rendered where their language is known (the customer's): `smsbank.messages`
+Texts are rendered where their language is known (the customer's): `smsbank.texts.messages`
 builds each SMS and spoken sentence from a msgid and its values. A sentence decided
 before that, deep in the domain (an error such as "There is not enough money in the
 account for that."), is a `Text`: an English string, so staff and logs read it as
@@ -243,7 +243,7 @@ def localize(text: str, language: str) -> str:
 class Writing:
     """How a rendered text is written down: `template` rewrites a translated template
     (a small, fixed set of strings: worth caching), `value` each value filled into it.
-    SMS texts use it to write GSM-7 (`smsbank.messages`)."""
+    SMS texts use it to write GSM-7 (`smsbank.texts.messages`)."""
 
     template: Callable[[str], str]
     value: Callable[[str], str]

@@ -1,7 +1,7 @@
 """(Developers) keep the message catalogs in step with the code: `smsbank extract-messages`.
 
-Babel reads every msgid the code marks (`smsbank.i18n.EXTRACT_KEYWORDS`) into
-`smsbank/locale/messages.pot`, then merges it into each language's `.po`: a new msgid
+Babel reads every msgid the code marks (`smsbank.texts.i18n.EXTRACT_KEYWORDS`) into
+`smsbank/texts/locale/messages.pot`, then merges it into each language's `.po`: a new msgid
 arrives untranslated, a changed one arrives fuzzy (Babel's guess, which the catalog
 ignores until a translator confirms it), and one the code no longer has is dropped.
 tests/test_i18n.py fails until every msgid has a translation.
@@ -15,9 +15,16 @@ from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po, write_po
 
-from smsbank.i18n import DOMAIN, EXTRACT_KEYWORDS, LANGUAGES, LOCALE_DIR, SOURCE_LANGUAGE, po_path
+from smsbank.texts.i18n import (
+    DOMAIN,
+    EXTRACT_KEYWORDS,
+    LANGUAGES,
+    LOCALE_DIR,
+    SOURCE_LANGUAGE,
+    po_path,
+)
 
-PROJECT = Path(__file__).resolve().parent.parent
+PROJECT = Path(__file__).resolve().parents[2]
 SOURCES = ("smsbank", "webhooks", "capture_page")
 POT_PATH = LOCALE_DIR / f"{DOMAIN}.pot"
 HEADER = "Every text SMS Bank sends or says. Extracted by `smsbank extract-messages`."

@@ -1,10 +1,10 @@
 """Every text the bank sends a customer, and the words its calls say, in one place.
 
-Each function renders one message in the customer's language (`smsbank.i18n`): the
+Each function renders one message in the customer's language (`smsbank.texts.i18n`): the
 English here is the msgid, the catalogs hold the translations.
 
 Rules the tests hold every SMS to, in every language and with the worst inputs
-(tests/test_messages.py): it starts with the bank's name; it is GSM-7 (`smsbank.gsm7`:
+(tests/test_messages.py): it starts with the bank's name; it is GSM-7 (`smsbank.texts.gsm7`:
 names and words are transliterated here, never where they are stored); it fits its
 budget, one segment for a reply, a code or a notice, two for a text with a link, HELP
 or HISTORY; it ends with punctuation or with its link; a code is the only standalone
@@ -21,8 +21,9 @@ import functools
 from datetime import datetime
 from decimal import Decimal
 
-from smsbank.gsm7 import SINGLE_GSM7, septets, to_gsm7
-from smsbank.i18n import (
+from smsbank.money import format_money
+from smsbank.texts.gsm7 import SINGLE_GSM7, septets, to_gsm7
+from smsbank.texts.i18n import (
     N_,
     Moment,
     Text,
@@ -32,7 +33,6 @@ from smsbank.i18n import (
     render,
     render_counted,
 )
-from smsbank.money import format_money
 
 BANK = "SMS Bank"
 PREFIX = f"{BANK}: "
