@@ -25,11 +25,12 @@ from typing import Any
 
 from tortoise import Tortoise
 
-from smsbank import ledger, phone_changes, withdrawals
+from smsbank import ledger
 from smsbank.customers import create_customer
 from smsbank.db import tortoise_config
 from smsbank.models import Customer, MessageChannel, OutboundMessage, PhoneChange, Withdrawal
 from smsbank.money import MAX_AMOUNT
+from smsbank.requests import phone_changes, withdrawals
 from smsbank.settings import Settings
 from smsbank.sms.inbound import InboundSms
 from smsbank.sms.router import handle_inbound_sms

@@ -7,7 +7,7 @@ posts it as multipart field `selfie`. Where the camera cannot be opened it falls
 to a file input that asks the phone for a front-camera photo.
 
 The token in the URL is the only credential, so these routes are public; the handlers
-stay thin and the rules live in `smsbank.capture` and `smsbank.faces.selfies`.
+stay thin and the rules live in `smsbank.requests.capture` and `smsbank.faces.selfies`.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from quart import (
 )
 from quart_schema import hide
 
-from smsbank.capture import describe
 from smsbank.errors import BankError, ValidationFailed
 from smsbank.faces.selfies import submit_selfie
 from smsbank.http import services, settings
+from smsbank.requests.capture import describe
 
 blueprint = Blueprint("capture", __name__, template_folder="templates")
 STATIC = Path(__file__).resolve().parent / "static"

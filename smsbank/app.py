@@ -20,11 +20,11 @@ from smsbank.api import faces as face_api
 from smsbank.api import metrics as metrics_api
 from smsbank.api.auth import BEARER_SCHEME
 from smsbank.db import close_db, init_db
-from smsbank.expiry import ExpirySweeper
 from smsbank.faces.service import FaceService
 from smsbank.http import BankRequest, register_http_handlers
 from smsbank.ops import devphone, metrics
 from smsbank.outbox.worker import OutboxWorker
+from smsbank.requests.expiry import ExpirySweeper
 from smsbank.services import Services
 from smsbank.settings import Settings
 from smsbank.sms.group_commit import InboundBatcher

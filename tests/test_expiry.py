@@ -18,9 +18,7 @@ from typing import Any, TypeVar
 import pytest
 from werkzeug.datastructures import FileStorage
 
-from smsbank import expiry, phone_changes, withdrawals
 from smsbank.app import create_app
-from smsbank.capture import hash_token
 from smsbank.clock import utcnow
 from smsbank.errors import BankError
 from smsbank.faces import selfies
@@ -42,6 +40,8 @@ from smsbank.models import (
     Withdrawal,
     WithdrawalStatus,
 )
+from smsbank.requests import expiry, phone_changes, withdrawals
+from smsbank.requests.capture import hash_token
 from smsbank.settings import Settings, SettingsError
 from tests.conftest import reset_database
 from tests.outbox.conftest import wait_for

@@ -15,11 +15,13 @@ from decimal import Decimal
 
 import pytest
 
-from smsbank import ledger, phone_changes, request_lifecycle, withdrawals
+from smsbank import ledger
 from smsbank.errors import LimitExceeded
 from smsbank.faces import selfies
 from smsbank.ledger import Limits
 from smsbank.money import MAX_AMOUNT, to_minor
+from smsbank.requests import lifecycle as request_lifecycle
+from smsbank.requests import phone_changes, withdrawals
 from smsbank.texts import messages
 from smsbank.texts.gsm7 import is_gsm7, segments
 from smsbank.texts.i18n import LANGUAGES, Text, localize

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from smsbank import phone_changes, request_lifecycle, withdrawals
 from smsbank.models import CaptureToken, Conversation
+from smsbank.requests import lifecycle as request_lifecycle
+from smsbank.requests import phone_changes, withdrawals
 
 KINDS = [withdrawals.KIND, phone_changes.KIND]
 

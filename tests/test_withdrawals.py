@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from smsbank import ledger, phone_changes, withdrawals
+from smsbank import ledger
 from smsbank.errors import Conflict, Forbidden, Gone, InsufficientFunds, LimitExceeded
 from smsbank.models import (
     Channel,
@@ -19,6 +19,7 @@ from smsbank.models import (
     OutboundMessage,
     WithdrawalStatus,
 )
+from smsbank.requests import phone_changes, withdrawals
 from smsbank.settings import Settings
 from tests.webhooks.handset import CAPTURE_LINK_RE, code_in
 

@@ -7,7 +7,6 @@ from typing import Any
 from quart import Blueprint
 from quart_schema import document_response, security_scheme, tag_blueprint, validate_querystring
 
-from smsbank import withdrawals
 from smsbank.api.auth import protect
 from smsbank.api.schemas import (
     AuditList,
@@ -18,6 +17,7 @@ from smsbank.api.schemas import (
 )
 from smsbank.models import AuditEvent, Withdrawal, WithdrawalStatus
 from smsbank.money import format_amount
+from smsbank.requests import withdrawals
 
 blueprint = protect(Blueprint("admin", __name__, url_prefix="/api/v1"))
 # Overdue requests a listing expires first, at most: with a backlog (just after downtime)

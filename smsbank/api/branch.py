@@ -4,9 +4,9 @@
 Staff serve a customer in person: they start a withdrawal or a number change, the
 customer reads them the code from their phone, staff check the face (`/verify_face`)
 and record the withdrawal. Every step goes through the same state machines as the SMS
-flow (`smsbank.withdrawals`, `smsbank.phone_changes`, with `Channel.BRANCH`), so the
-rules (limits, code binding, five tries, one request at a time, exactly one ledger
-entry) are the same whichever way a customer comes in.
+flow (`smsbank.requests.withdrawals`, `smsbank.requests.phone_changes`, with
+`Channel.BRANCH`), so the rules (limits, code binding, five tries, one request at a
+time, exactly one ledger entry) are the same whichever way a customer comes in.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from quart_schema import (
     validate_request,
 )
 
-from smsbank import phone_changes, withdrawals
 from smsbank.api.auth import current_staff, protect
 from smsbank.api.customers import parse_amount_field, parse_phone_field
 from smsbank.api.schemas import CustomerOut, ErrorBody, ErrorResponse, Strict, TransactionOut
@@ -32,6 +31,7 @@ from smsbank.errors import BankError, ValidationFailed
 from smsbank.http import settings
 from smsbank.ledger import entry_json
 from smsbank.models import Channel
+from smsbank.requests import phone_changes, withdrawals
 
 blueprint = protect(Blueprint("branch", __name__))
 tag_blueprint(blueprint, ["original staff endpoints"])

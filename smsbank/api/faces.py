@@ -22,11 +22,10 @@ from quart_schema import (
 from quart_schema.pydantic import File
 from tortoise.transactions import in_transaction
 
-from smsbank import quotas, withdrawals
+from smsbank import quotas
 from smsbank.api.auth import current_staff, protect
 from smsbank.api.customers import parse_amount_field, parse_phone_field
 from smsbank.api.schemas import LANGUAGE_DOC, CustomerOut, ErrorResponse
-from smsbank.capture import issue_enrolment_link, link_deadline
 from smsbank.customers import clean_language, customer_json, get_customer
 from smsbank.errors import BankError, Conflict, Forbidden, TooManyRequests, ValidationFailed
 from smsbank.faces.checks import compare_with_enrolled, record_check
@@ -41,6 +40,8 @@ from smsbank.models import CustomerStatus, Withdrawal, WithdrawalStatus
 from smsbank.outbox import enqueue_sms
 from smsbank.phones import mask_phone
 from smsbank.quotas import Quota
+from smsbank.requests import withdrawals
+from smsbank.requests.capture import issue_enrolment_link, link_deadline
 from smsbank.texts import messages
 from smsbank.texts.i18n import DEFAULT_LANGUAGE, Language
 

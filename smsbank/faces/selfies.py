@@ -29,7 +29,6 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from smsbank import capture, phone_changes, withdrawals
 from smsbank.customers import get_customer
 from smsbank.errors import BankError, Conflict, Gone
 from smsbank.faces.checks import compare_with_enrolled, record_check
@@ -47,6 +46,7 @@ from smsbank.models import (
     WithdrawalStatus,
 )
 from smsbank.money import format_money
+from smsbank.requests import capture, phone_changes, withdrawals
 from smsbank.settings import Settings
 from smsbank.texts.i18n import Text
 

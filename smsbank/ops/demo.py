@@ -49,7 +49,7 @@ async def ensure_demo(settings: Settings) -> list[str]:
 
 async def _enrolment_link(settings: Settings, customer: Customer) -> str | None:
     try:
-        from smsbank.capture import issue_enrolment_link
+        from smsbank.requests.capture import issue_enrolment_link
     except ImportError:
         return None
     return await issue_enrolment_link(settings, customer, actor="demo")

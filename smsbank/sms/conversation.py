@@ -11,7 +11,7 @@ A customer's conversation is always in one of six states (`ConversationState`)::
     any state but idle --ABORT / 5 wrong codes / expiry / selfie done or failed--> idle
 
 `branch_phone_change` is the one state the machine never enters by itself: staff start
-the change at a counter (`smsbank.phone_changes`), the code goes to the new number and
+the change at a counter (`smsbank.requests.phone_changes`), the code goes to the new number and
 is read out there, and the conversation row is pointed at the change so that the old
 phone, told "text ABORT if this was not you", can stop it. In that state the old phone
 can only ABORT (or look things up): it has no code to give and nothing else to start

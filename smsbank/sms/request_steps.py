@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from smsbank import otp, phone_changes, request_lifecycle, withdrawals
 from smsbank.clock import utcnow
 from smsbank.errors import Conflict
 from smsbank.models import (
@@ -28,6 +27,8 @@ from smsbank.models import (
     WithdrawalStatus,
 )
 from smsbank.outbox import calls, enqueue_call
+from smsbank.requests import lifecycle as request_lifecycle
+from smsbank.requests import otp, phone_changes, withdrawals
 from smsbank.settings import Settings
 from smsbank.texts import messages
 from smsbank.texts.i18n import Text

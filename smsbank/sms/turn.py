@@ -12,9 +12,10 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from smsbank import audit, phone_changes, withdrawals
+from smsbank import audit
 from smsbank.errors import BankError, Gone
 from smsbank.models import Channel, ConversationState, Customer
+from smsbank.requests import phone_changes, withdrawals
 from smsbank.settings import Settings
 from smsbank.sms import request_steps
 from smsbank.sms.conversation import Action, Event, Kind, step

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from smsbank import ledger, phone_changes, withdrawals
+from smsbank import ledger
 from smsbank.errors import BankError
 from smsbank.models import (
     Customer,
@@ -21,6 +21,7 @@ from smsbank.models import (
     PhoneChangeStatus,
     WithdrawalStatus,
 )
+from smsbank.requests import phone_changes, withdrawals
 from smsbank.settings import Settings
 from smsbank.sms import request_steps
 from smsbank.sms.replies import HISTORY_SIZE

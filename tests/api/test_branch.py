@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from smsbank import withdrawals
 from smsbank.clock import utcnow
 from smsbank.models import (
     Conversation,
@@ -21,6 +20,7 @@ from smsbank.models import (
     Withdrawal,
     WithdrawalStatus,
 )
+from smsbank.requests import withdrawals
 from smsbank.settings import Settings
 from tests.webhooks.handset import Handset
 

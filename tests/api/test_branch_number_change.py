@@ -13,7 +13,6 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from smsbank import expiry
 from smsbank.clock import utcnow
 from smsbank.models import (
     Conversation,
@@ -23,6 +22,7 @@ from smsbank.models import (
     PhoneChange,
     PhoneChangeStatus,
 )
+from smsbank.requests import expiry
 from smsbank.settings import Settings
 from tests.webhooks.handset import Handset, code_in
 

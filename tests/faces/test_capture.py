@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from quart.datastructures import FileStorage
 
-from smsbank.capture import hash_token, issue_capture_link, issue_enrolment_link
 from smsbank.clock import utcnow
 from smsbank.ledger import ledger_total_minor
 from smsbank.models import (
@@ -28,6 +27,7 @@ from smsbank.models import (
     Withdrawal,
     WithdrawalStatus,
 )
+from smsbank.requests.capture import hash_token, issue_capture_link, issue_enrolment_link
 from smsbank.settings import Settings
 from tests.faces.conftest import path_of, token_of
 

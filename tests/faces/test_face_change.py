@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 from quart.datastructures import FileStorage
 
-from smsbank.capture import issue_enrolment_link
 from smsbank.clock import utcnow
 from smsbank.faces.checks import compare_with_enrolled
 from smsbank.models import (
@@ -28,6 +27,7 @@ from smsbank.models import (
     CustomerStatus,
     OutboundMessage,
 )
+from smsbank.requests.capture import issue_enrolment_link
 from smsbank.settings import Settings
 from tests.faces.conftest import path_of
 from tests.webhooks.handset import Handset

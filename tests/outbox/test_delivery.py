@@ -28,8 +28,8 @@ from smsbank.outbox import enqueue_call, enqueue_sms
 from smsbank.outbox.backends import ConsoleBackend, TwilioBackend
 from smsbank.outbox.claims import MAX_BACKOFF_SECONDS, backoff_seconds, claim_due
 from smsbank.outbox.worker import deliver_due
+from smsbank.requests.withdrawals import start_withdrawal
 from smsbank.settings import Settings
-from smsbank.withdrawals import start_withdrawal
 from tests.fake_twilio import FakeTwilio
 from tests.outbox.conftest import reload, wait_for
 

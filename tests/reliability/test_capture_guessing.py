@@ -18,9 +18,9 @@ from urllib.parse import quote
 
 from quart.datastructures import FileStorage
 
-from smsbank.capture import hash_token
 from smsbank.clock import utcnow
 from smsbank.models import CaptureToken, CaptureTokenStatus, Customer
+from smsbank.requests.capture import hash_token
 from tests.faces.conftest import token_of
 
 SELFIE = b"\xff\xd8\xff\xe0 not looked at"

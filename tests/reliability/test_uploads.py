@@ -26,7 +26,6 @@ import pytest
 from PIL import Image
 from quart.datastructures import FileStorage
 
-from smsbank.capture import hash_token, issue_capture_link, issue_enrolment_link
 from smsbank.clock import utcnow
 from smsbank.models import (
     AuditEvent,
@@ -40,6 +39,7 @@ from smsbank.models import (
     Withdrawal,
     WithdrawalStatus,
 )
+from smsbank.requests.capture import hash_token, issue_capture_link, issue_enrolment_link
 from smsbank.settings import Settings
 from tests.faces.conftest import encode, path_of, token_of
 

@@ -16,7 +16,6 @@ from hypothesis import settings as settings_
 from hypothesis import strategies as st
 from werkzeug.datastructures import FileStorage
 
-from smsbank import phone_changes, withdrawals
 from smsbank.clock import utcnow
 from smsbank.errors import Conflict
 from smsbank.models import (
@@ -37,6 +36,7 @@ from smsbank.models import (
     Withdrawal,
     WithdrawalStatus,
 )
+from smsbank.requests import phone_changes, withdrawals
 from smsbank.settings import Settings
 from tests.conftest import SHARED_FACES
 from tests.texts import assert_reads_well

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from smsbank import ledger, phone_changes, withdrawals
+from smsbank import ledger
 from smsbank.models import (
     AuditEvent,
     Customer,
@@ -22,6 +22,7 @@ from smsbank.models import (
     WithdrawalStatus,
 )
 from smsbank.money import MAX_AMOUNT
+from smsbank.requests import phone_changes, withdrawals
 from smsbank.settings import Settings
 from smsbank.texts.gsm7 import segments
 from tests.texts import assert_reads_well

@@ -23,7 +23,7 @@ go to the outbox inside the same transaction as the transition that caused them.
 
 A request past its `expires_at` is expired by whoever meets it first: a reader of it
 (`open_withdrawal_for`, `request_lifecycle.live`) or the background sweep
-(`smsbank.expiry`), both through `request_lifecycle.expire`. That module holds the
+(`smsbank.requests.expiry`), both through `request_lifecycle.expire`. That module holds the
 steps withdrawals share with phone changes; `KIND` tells it this is a withdrawal.
 """
 
@@ -35,7 +35,7 @@ from decimal import Decimal
 
 from tortoise.transactions import in_transaction
 
-from smsbank import audit, code_lock, cooling_off, ledger, otp, request_lifecycle
+from smsbank import audit, ledger
 from smsbank.clock import utcnow
 from smsbank.customers import get_customer
 from smsbank.errors import BankError, Conflict, Forbidden, InsufficientFunds
@@ -53,6 +53,8 @@ from smsbank.models import (
 )
 from smsbank.money import from_minor, to_minor
 from smsbank.outbox import enqueue_sms
+from smsbank.requests import code_lock, cooling_off, otp
+from smsbank.requests import lifecycle as request_lifecycle
 from smsbank.settings import Settings
 from smsbank.texts import messages
 from smsbank.texts.i18n import N_, Text

@@ -24,8 +24,7 @@ from typing import Any, Generic, TypeVar
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from smsbank import audit, code_lock, otp
-from smsbank.capture import close_links, issue_capture_link, link_deadline
+from smsbank import audit
 from smsbank.clock import utcnow
 from smsbank.customers import MAX_ID
 from smsbank.errors import Conflict, Gone, NotFound
@@ -40,6 +39,8 @@ from smsbank.models import (
     Withdrawal,
 )
 from smsbank.outbox import enqueue_sms
+from smsbank.requests import code_lock, otp
+from smsbank.requests.capture import close_links, issue_capture_link, link_deadline
 from smsbank.settings import Settings
 from smsbank.sms import conversation_row
 from smsbank.texts import messages
@@ -336,7 +337,7 @@ async def check_code(
     the next try. A wrong or expired code counts against the request; the last one
     cancels it, and `on_locked_out(settings, request, customer)` runs in that
     transaction. Every wrong code also counts toward the customer's daily cap
-    (`smsbank.code_lock`): reaching it locks codes by SMS and cancels an SMS request.
+    (`smsbank.requests.code_lock`): reaching it locks codes by SMS and cancels an SMS request.
     """
     code_lock.ensure_unlocked(customer, request.channel)
     async with in_transaction():

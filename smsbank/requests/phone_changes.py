@@ -15,7 +15,7 @@ completes it; but someone with a forged ID could stand there instead, so the old
 phone is told a change was started at a branch, and its ABORT cancels the change: the
 customer's conversation is pointed at it (state `branch_phone_change`). Both numbers
 are told when the number changes, so a SIM-swap victim hears about it on the phone
-they still have, and withdrawals then wait out the cooling-off (`smsbank.cooling_off`).
+they still have, and withdrawals then wait out the cooling-off (`smsbank.requests.cooling_off`).
 
 Lookup, expiry, cancelling, failing and the counting of wrong codes are the steps a
 change shares with a withdrawal: they live in `request_lifecycle`, told by `KIND`
@@ -30,7 +30,7 @@ from datetime import timedelta
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from smsbank import audit, code_lock, cooling_off, otp, request_lifecycle, sql, withdrawals
+from smsbank import audit, sql
 from smsbank.clock import utcnow
 from smsbank.customers import get_customer
 from smsbank.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -47,6 +47,8 @@ from smsbank.models import (
 )
 from smsbank.outbox import destinations, enqueue_sms
 from smsbank.phones import mask_phone
+from smsbank.requests import code_lock, cooling_off, otp, withdrawals
+from smsbank.requests import lifecycle as request_lifecycle
 from smsbank.settings import Settings
 from smsbank.texts import messages
 from smsbank.texts.i18n import N_, Text

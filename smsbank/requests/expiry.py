@@ -35,11 +35,12 @@ from dataclasses import dataclass
 
 from tortoise.exceptions import DBConnectionError, OperationalError
 
-from smsbank import phone_changes, quotas, withdrawals
+from smsbank import quotas
 from smsbank.outbox import claims
+from smsbank.requests import phone_changes, withdrawals
 from smsbank.settings import Settings
 
-log = logging.getLogger("smsbank.expiry")
+log = logging.getLogger("smsbank.requests.expiry")
 
 # Requests of each kind expired per pass at most: one pass stays short however large a
 # backlog (after downtime, say) is; a full batch makes the next pass start at once.

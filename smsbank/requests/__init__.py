@@ -1,0 +1,1 @@
+"""Requests a customer confirms (withdrawals, number changes), their codes and limits."""
