@@ -51,9 +51,9 @@ def per_call_ns() -> dict[str, float]:
 
 async def webhook_rounds(rounds: int, per_round: int) -> dict[str, Any]:
     from smsbank.app import create_app
-    from smsbank.customers import create_customer
+    from smsbank.core.customers import create_customer
+    from smsbank.core.settings import Settings
     from smsbank.ops import metrics
-    from smsbank.settings import Settings
     from webhooks.signature import public_url, sign
 
     workdir = Path(tempfile.mkdtemp(prefix="smsbank-metrics-bench-"))
@@ -68,7 +68,7 @@ async def webhook_rounds(rounds: int, per_round: int) -> dict[str, Any]:
         log_level="WARNING",
         expiry_sweep_seconds=0,
     )
-    from smsbank.db import apply_migrations, close_db
+    from smsbank.core.db import apply_migrations, close_db
 
     await apply_migrations(settings)
     await close_db()

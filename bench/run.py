@@ -149,7 +149,7 @@ def bare_server(workdir: Path) -> Iterator[tuple[str, Any]]:
 def reset_postgres(url: str) -> None:
     from tortoise import Tortoise, connections
 
-    from smsbank.db import tortoise_config
+    from smsbank.core.db import tortoise_config
 
     async def drop() -> None:
         await Tortoise.init(config=tortoise_config(url))

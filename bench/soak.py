@@ -894,7 +894,7 @@ def check_database(
     forged sids never stored) and every outbox row, calls and all."""
     from tortoise import Tortoise, connections
 
-    from smsbank.db import tortoise_config
+    from smsbank.core.db import tortoise_config
 
     async def read() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         await Tortoise.init(config=tortoise_config(database_url))

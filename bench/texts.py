@@ -25,13 +25,13 @@ from typing import Any
 
 from tortoise import Tortoise
 
-from smsbank import ledger
-from smsbank.customers import create_customer
-from smsbank.db import tortoise_config
-from smsbank.models import Customer, MessageChannel, OutboundMessage, PhoneChange, Withdrawal
-from smsbank.money import MAX_AMOUNT
+from smsbank.core import ledger
+from smsbank.core.customers import create_customer
+from smsbank.core.db import tortoise_config
+from smsbank.core.models import Customer, MessageChannel, OutboundMessage, PhoneChange, Withdrawal
+from smsbank.core.money import MAX_AMOUNT
+from smsbank.core.settings import Settings
 from smsbank.requests import phone_changes, withdrawals
-from smsbank.settings import Settings
 from smsbank.sms.inbound import InboundSms
 from smsbank.sms.router import handle_inbound_sms
 from smsbank.texts.gsm7 import segments

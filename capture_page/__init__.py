@@ -26,7 +26,7 @@ from quart import (
 )
 from quart_schema import hide
 
-from smsbank.errors import BankError, ValidationFailed
+from smsbank.core.errors import BankError, ValidationFailed
 from smsbank.faces.selfies import submit_selfie
 from smsbank.http import services, settings
 from smsbank.requests.capture import describe

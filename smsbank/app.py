@@ -19,14 +19,14 @@ from smsbank.api import admin, branch, customers, docs, health, legacy
 from smsbank.api import faces as face_api
 from smsbank.api import metrics as metrics_api
 from smsbank.api.auth import BEARER_SCHEME
-from smsbank.db import close_db, init_db
+from smsbank.core.db import close_db, init_db
+from smsbank.core.settings import Settings
 from smsbank.faces.service import FaceService
 from smsbank.http import BankRequest, register_http_handlers
 from smsbank.ops import devphone, metrics
 from smsbank.outbox.worker import OutboxWorker
 from smsbank.requests.expiry import ExpirySweeper
 from smsbank.services import Services
-from smsbank.settings import Settings
 from smsbank.sms.group_commit import InboundBatcher
 from webhooks import sms as twilio_sms
 from webhooks import status as twilio_status
@@ -147,7 +147,7 @@ def serve_app() -> Quart:
 
     Workers are fresh processes, so logging is configured here rather than by the CLI.
     """
-    from smsbank.logs import configure_logging
+    from smsbank.core.logs import configure_logging
 
     settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)

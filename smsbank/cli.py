@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import click
 
-from smsbank.settings import Settings, SettingsError, served_host
+from smsbank.core.settings import Settings, SettingsError, served_host
 from smsbank.texts.i18n import DEFAULT_LANGUAGE, LANGUAGES
 
 T = TypeVar("T")
@@ -35,7 +35,7 @@ def load_settings() -> Settings:
 
 def run_with_db(settings: Settings, work: Callable[[], Awaitable[T]]) -> T:
     """Run `work` with the database connected, for one-shot commands."""
-    from smsbank.db import close_db, init_db
+    from smsbank.core.db import close_db, init_db
 
     async def runner() -> T:
         await init_db(settings)
@@ -61,7 +61,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     from hypercorn.config import Config
     from hypercorn.run import run
 
-    from smsbank.logs import configure_logging
+    from smsbank.core.logs import configure_logging
 
     # The workers are fresh processes that read their settings from the environment:
     # the address chosen here must reach them, or their links would name another port.
@@ -136,7 +136,7 @@ def ensure_port_free(host: str, port: int) -> None:
 @main.command()
 def migrate() -> None:
     """Apply database migrations."""
-    from smsbank.db import apply_migrations, database_label
+    from smsbank.core.db import apply_migrations, database_label
 
     settings = load_settings()
     applied = asyncio.run(apply_migrations(settings))
@@ -177,7 +177,7 @@ def check() -> None:
 @click.option("--name", default="update", show_default=True)
 def makemigrations(name: str) -> None:
     """(Developers) write migrations for model changes, for SQLite and PostgreSQL."""
-    from smsbank.db import write_model_changes
+    from smsbank.core.db import write_model_changes
 
     # Offline: neither URL is connected to; they only pick the SQL dialect.
     for url in ("sqlite://:memory:", "postgres://offline@127.0.0.1:1/offline"):
@@ -222,10 +222,10 @@ def add_customer(
     name: str, phone: str, photo: str | None, deposit: str | None, language: str
 ) -> None:
     """Open an account (optionally enrolling a face photo and an opening deposit)."""
-    from smsbank.customers import create_customer, customer_json
-    from smsbank.errors import BankError
-    from smsbank.money import InvalidAmount, parse_amount
-    from smsbank.phones import InvalidPhone, normalize_phone
+    from smsbank.core.customers import create_customer, customer_json
+    from smsbank.core.errors import BankError
+    from smsbank.core.money import InvalidAmount, parse_amount
+    from smsbank.core.phones import InvalidPhone, normalize_phone
 
     settings = load_settings()
     try:

@@ -15,8 +15,8 @@ from quart_schema import RequestSchemaValidationError
 from tortoise.exceptions import DBConnectionError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from smsbank.errors import BankError, PayloadTooLarge, TooManyRequests, ValidationFailed
-from smsbank.settings import Settings
+from smsbank.core.errors import BankError, PayloadTooLarge, TooManyRequests, ValidationFailed
+from smsbank.core.settings import Settings
 
 log = logging.getLogger("smsbank.http")
 # Pages and probes poll these every second or so: a line for each would bury the

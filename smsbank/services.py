@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from smsbank.core.settings import Settings
 from smsbank.faces.service import FaceService
 from smsbank.outbox.worker import OutboxWorker
 from smsbank.requests.expiry import ExpirySweeper
-from smsbank.settings import Settings
 from smsbank.sms.group_commit import InboundBatcher
 
 

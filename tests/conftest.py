@@ -15,10 +15,10 @@ from quart.typing import TestAppProtocol, TestClientProtocol
 from tortoise import Tortoise, connections
 
 from smsbank.app import create_app
-from smsbank.customers import create_customer
-from smsbank.db import tortoise_config
-from smsbank.models import Customer
-from smsbank.settings import Settings
+from smsbank.core.customers import create_customer
+from smsbank.core.db import tortoise_config
+from smsbank.core.models import Customer
+from smsbank.core.settings import Settings
 from tests.bank_server import ServerThread
 from tests.chromium import CHROMIUM
 from tests.fake_twilio import free_port

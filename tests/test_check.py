@@ -16,7 +16,8 @@ import pytest
 from tortoise import Tortoise, connections
 
 from smsbank.api.health import instance_proof
-from smsbank.db import apply_migrations, migrations_location, tortoise_config
+from smsbank.core.db import apply_migrations, migrations_location, tortoise_config
+from smsbank.core.settings import Settings
 from smsbank.ops.preflight import (
     FAIL,
     PASS,
@@ -28,7 +29,6 @@ from smsbank.ops.preflight import (
     settings_finding,
     twilio_findings,
 )
-from smsbank.settings import Settings
 from tests.bank_server import BankProcess
 from tests.conftest import POSTGRES_URL
 from tests.fake_twilio import FakeTwilio, free_port

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smsbank.models import ConversationState
+from smsbank.core.models import ConversationState
 from smsbank.sms.conversation import (
     COMMANDS,
     HELP_WORDS,

@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner
 
 from smsbank.cli import main
-from smsbank.customers import clean_name
-from smsbank.errors import ValidationFailed
-from smsbank.models import Customer
-from smsbank.settings import Settings
+from smsbank.core.customers import clean_name
+from smsbank.core.errors import ValidationFailed
+from smsbank.core.models import Customer
+from smsbank.core.settings import Settings
 from tests.conftest import reset_database
 
 REFUSED = {

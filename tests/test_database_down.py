@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from tortoise import connections
 
-from smsbank import ledger
 from smsbank.app import create_app
-from smsbank.ledger import Limits
-from smsbank.models import Customer, LedgerEntry
-from smsbank.settings import Settings
+from smsbank.core import ledger
+from smsbank.core.ledger import Limits
+from smsbank.core.models import Customer, LedgerEntry
+from smsbank.core.settings import Settings
 from tests.conftest import ADMIN_KEY
 from tests.fake_twilio import free_port
 

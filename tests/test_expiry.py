@@ -19,11 +19,9 @@ import pytest
 from werkzeug.datastructures import FileStorage
 
 from smsbank.app import create_app
-from smsbank.clock import utcnow
-from smsbank.errors import BankError
-from smsbank.faces import selfies
-from smsbank.faces.service import FaceResult
-from smsbank.models import (
+from smsbank.core.clock import utcnow
+from smsbank.core.errors import BankError
+from smsbank.core.models import (
     AuditEvent,
     CaptureToken,
     CaptureTokenStatus,
@@ -40,9 +38,11 @@ from smsbank.models import (
     Withdrawal,
     WithdrawalStatus,
 )
+from smsbank.core.settings import Settings, SettingsError
+from smsbank.faces import selfies
+from smsbank.faces.service import FaceResult
 from smsbank.requests import expiry, phone_changes, withdrawals
 from smsbank.requests.capture import hash_token
-from smsbank.settings import Settings, SettingsError
 from tests.conftest import reset_database
 from tests.outbox.conftest import wait_for
 from tests.test_withdrawals import enrolled, last_sms

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from smsbank import ledger
-from smsbank.errors import InsufficientFunds, LimitExceeded
-from smsbank.ledger import Limits
-from smsbank.models import Customer, EntryKind, LedgerEntry
+from smsbank.core import ledger
+from smsbank.core.errors import InsufficientFunds, LimitExceeded
+from smsbank.core.ledger import Limits
+from smsbank.core.models import Customer, EntryKind, LedgerEntry
 
 LIMITS = Limits(per_withdrawal=Decimal("1000.00"), per_day=Decimal("100000.00"))
 
@@ -87,7 +87,7 @@ def _withdraw_in_process(database_url: str, customer_id: int, count: int, queue:
     """A separate OS process with its own connection, as a second app worker would be."""
     from tortoise import Tortoise
 
-    from smsbank.db import tortoise_config
+    from smsbank.core.db import tortoise_config
 
     async def main() -> int:
         await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)

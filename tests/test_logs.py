@@ -1,4 +1,4 @@
-"""The log formatter masks what must never be written (smsbank/logs.py) and keeps what
+"""The log formatter masks what must never be written (smsbank/core/logs.py) and keeps what
 operators read (durations, statuses)."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 
-from smsbank.logs import JsonFormatter, TextFormatter, mask_text
+from smsbank.core.logs import JsonFormatter, TextFormatter, mask_text
 
 
 def record(message: str, **extra: object) -> logging.LogRecord:

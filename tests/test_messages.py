@@ -15,11 +15,11 @@ from decimal import Decimal
 
 import pytest
 
-from smsbank import ledger
-from smsbank.errors import LimitExceeded
+from smsbank.core import ledger
+from smsbank.core.errors import LimitExceeded
+from smsbank.core.ledger import Limits
+from smsbank.core.money import MAX_AMOUNT, to_minor
 from smsbank.faces import selfies
-from smsbank.ledger import Limits
-from smsbank.money import MAX_AMOUNT, to_minor
 from smsbank.requests import lifecycle as request_lifecycle
 from smsbank.requests import phone_changes, withdrawals
 from smsbank.texts import messages

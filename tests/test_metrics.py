@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from smsbank.clock import utcnow
-from smsbank.models import Customer, OutboundMessage, OutboundStatus
+from smsbank.core.clock import utcnow
+from smsbank.core.models import Customer, OutboundMessage, OutboundStatus
+from smsbank.core.settings import Settings
 from smsbank.ops import metrics
 from smsbank.outbox import enqueue_call, enqueue_sms
 from smsbank.outbox.backends import TwilioBackend
 from smsbank.outbox.worker import deliver_due
-from smsbank.settings import Settings
 from tests.fake_twilio import FakeTwilio
 from tests.metrics_scrape import delta, scrape, value
 from tests.twilio_signing import TwilioSigner, new_sid

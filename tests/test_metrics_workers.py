@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from smsbank.settings import Settings
+from smsbank.core.settings import Settings
 from tests.bank_server import live_server
 from tests.conftest import ADMIN_KEY
 from tests.metrics_scrape import Samples, parse, value

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from tortoise import Tortoise, connections
 
-from smsbank import ledger
-from smsbank.customers import create_customer
-from smsbank.db import MIGRATIONS_ROOT, apply_migrations, tortoise_config, write_model_changes
-from smsbank.settings import Settings
+from smsbank.core import ledger
+from smsbank.core.customers import create_customer
+from smsbank.core.db import MIGRATIONS_ROOT, apply_migrations, tortoise_config, write_model_changes
+from smsbank.core.settings import Settings
 
 OFFLINE_URLS = ["sqlite://:memory:", "postgres://offline@127.0.0.1:1/offline"]
 

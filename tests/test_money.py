@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smsbank.money import (
+from smsbank.core.money import (
     MAX_AMOUNT,
     InvalidAmount,
     format_amount,

@@ -1,6 +1,6 @@
 import pytest
 
-from smsbank.phones import (
+from smsbank.core.phones import (
     InvalidPhone,
     is_e164,
     is_premium_rate,

@@ -1,13 +1,13 @@
-"""Caps counted in the database (`smsbank/quotas.py`): shared, exact, and per window."""
+"""Caps counted in the database (`smsbank/core/quotas.py`): shared, exact, and per window."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from smsbank import quotas
-from smsbank.models import UsageCounter
-from smsbank.quotas import Quota
+from smsbank.core import quotas
+from smsbank.core.models import UsageCounter
+from smsbank.core.quotas import Quota
 
 NOON = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from smsbank.models import CaptureToken, Conversation
+from smsbank.core.models import CaptureToken, Conversation
 from smsbank.requests import lifecycle as request_lifecycle
 from smsbank.requests import phone_changes, withdrawals
 

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from smsbank.app import create_app
+from smsbank.core.settings import Settings
 from smsbank.http import API_POLICY, PAGE_POLICY
 from smsbank.requests.capture import issue_enrolment_link
-from smsbank.settings import Settings
 from tests.conftest import PRODUCTION_ADMIN_KEY, reset_database
 from tests.twilio_signing import TwilioSigner, sms_form
 

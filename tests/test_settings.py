@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from smsbank.settings import (
+from smsbank.core.settings import (
     DEV_SECRET_KEY,
     Settings,
     SettingsError,

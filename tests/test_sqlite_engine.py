@@ -1,5 +1,5 @@
 """The embedded SQLite engine runs statements on the event loop and waits for another
-process's lock without stalling it (smsbank/sqlite_engine.py)."""
+process's lock without stalling it (smsbank/core/sqlite_engine.py)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,13 @@ from tortoise import Tortoise, connections
 from tortoise.exceptions import OperationalError
 from tortoise.transactions import in_transaction
 
-from smsbank.db import tortoise_config
-from smsbank.models import InboundMessage
-from smsbank.sqlite_engine import BACKSTOP_CHECKPOINT_PAGES, InlineSqliteClient, WalCheckpointer
+from smsbank.core.db import tortoise_config
+from smsbank.core.models import InboundMessage
+from smsbank.core.sqlite_engine import (
+    BACKSTOP_CHECKPOINT_PAGES,
+    InlineSqliteClient,
+    WalCheckpointer,
+)
 
 
 async def open_bank_db(path: Path, busy_timeout_ms: int | None = None) -> None:

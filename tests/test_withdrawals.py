@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from smsbank import ledger
-from smsbank.errors import Conflict, Forbidden, Gone, InsufficientFunds, LimitExceeded
-from smsbank.models import (
+from smsbank.core import ledger
+from smsbank.core.errors import Conflict, Forbidden, Gone, InsufficientFunds, LimitExceeded
+from smsbank.core.models import (
     Channel,
     Customer,
     EntryKind,
@@ -19,8 +19,8 @@ from smsbank.models import (
     OutboundMessage,
     WithdrawalStatus,
 )
+from smsbank.core.settings import Settings
 from smsbank.requests import phone_changes, withdrawals
-from smsbank.settings import Settings
 from tests.webhooks.handset import CAPTURE_LINK_RE, code_in
 
 

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 from werkzeug.datastructures import MultiDict
 
-from smsbank.settings import Settings
+from smsbank.core.settings import Settings
 from webhooks.signature import public_url, sign
 
 _sids = itertools.count(1)

@@ -42,10 +42,10 @@ from twilio.request_validator import (
 )
 from werkzeug.datastructures import MultiDict
 
-from smsbank.errors import Forbidden, ValidationFailed
+from smsbank.core.errors import Forbidden, ValidationFailed
+from smsbank.core.settings import Settings
 from smsbank.http import capped_body
 from smsbank.http import settings as current_settings
-from smsbank.settings import Settings
 
 log = logging.getLogger("smsbank.webhooks.signature")
 

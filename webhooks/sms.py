@@ -14,7 +14,7 @@ from quart import Blueprint, Response
 from quart_schema import hide
 from twilio.twiml.messaging_response import MessagingResponse
 
-from smsbank.errors import ValidationFailed
+from smsbank.core.errors import ValidationFailed
 from smsbank.http import services, settings
 from smsbank.sms import inbound, router
 from webhooks.signature import verify_twilio_request

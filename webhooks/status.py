@@ -13,7 +13,7 @@ from typing import Any
 from quart import Blueprint, g, request
 from quart_schema import hide
 
-from smsbank.errors import ValidationFailed
+from smsbank.core.errors import ValidationFailed
 from smsbank.ops import metrics
 from smsbank.outbox.status import record_provider_status
 from webhooks.signature import twilio_signed

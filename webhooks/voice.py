@@ -26,7 +26,7 @@ from quart import Blueprint, Response, request
 from quart_schema import hide
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from smsbank.errors import ValidationFailed
+from smsbank.core.errors import ValidationFailed
 from smsbank.http import settings
 from smsbank.outbox import calls
 from smsbank.outbox.backends import menu_gather

@@ -15,8 +15,8 @@ from smsbank.api.schemas import (
     WithdrawalList,
     WithdrawalQuery,
 )
-from smsbank.models import AuditEvent, Withdrawal, WithdrawalStatus
-from smsbank.money import format_amount
+from smsbank.core.models import AuditEvent, Withdrawal, WithdrawalStatus
+from smsbank.core.money import format_amount
 from smsbank.requests import withdrawals
 
 blueprint = protect(Blueprint("admin", __name__, url_prefix="/api/v1"))

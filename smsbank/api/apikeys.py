@@ -12,8 +12,8 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from smsbank.clock import utcnow
-from smsbank.models import ApiKey
+from smsbank.core.clock import utcnow
+from smsbank.core.models import ApiKey
 
 KEY_PREFIX = "sbk_"
 

@@ -13,7 +13,7 @@ from quart import Blueprint, g, request
 
 from smsbank.api import auth_throttle
 from smsbank.api.apikeys import StaffIdentity, authenticate
-from smsbank.errors import BankError
+from smsbank.core.errors import BankError
 from smsbank.http import settings
 
 BEARER_SCHEME: dict[str, Any] = {"bearerAuth": {"type": "http", "scheme": "bearer"}}

@@ -20,10 +20,10 @@ import ipaddress
 import math
 from datetime import datetime, timedelta
 
-from smsbank.clock import utcnow
-from smsbank.errors import TooManyRequests
-from smsbank.models import AuthFailure
-from smsbank.settings import Settings
+from smsbank.core.clock import utcnow
+from smsbank.core.errors import TooManyRequests
+from smsbank.core.models import AuthFailure
+from smsbank.core.settings import Settings
 
 
 def client_key(address: str | None) -> str:

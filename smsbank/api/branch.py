@@ -26,11 +26,11 @@ from quart_schema import (
 from smsbank.api.auth import current_staff, protect
 from smsbank.api.customers import parse_amount_field, parse_phone_field
 from smsbank.api.schemas import CustomerOut, ErrorBody, ErrorResponse, Strict, TransactionOut
-from smsbank.customers import MAX_ID, customer_json, get_customer
-from smsbank.errors import BankError, ValidationFailed
+from smsbank.core.customers import MAX_ID, customer_json, get_customer
+from smsbank.core.errors import BankError, ValidationFailed
+from smsbank.core.ledger import entry_json
+from smsbank.core.models import Channel
 from smsbank.http import settings
-from smsbank.ledger import entry_json
-from smsbank.models import Channel
 from smsbank.requests import phone_changes, withdrawals
 
 blueprint = protect(Blueprint("branch", __name__))

@@ -14,7 +14,6 @@ from quart_schema import (
 )
 from tortoise.transactions import in_transaction
 
-from smsbank import audit, ledger
 from smsbank.api.auth import current_staff, protect
 from smsbank.api.schemas import (
     CustomerList,
@@ -28,13 +27,14 @@ from smsbank.api.schemas import (
     PageQuery,
     TransactionList,
 )
-from smsbank.clock import utcnow
-from smsbank.customers import clean_name, create_customer, customer_json, get_customer
-from smsbank.errors import ValidationFailed
+from smsbank.core import audit, ledger
+from smsbank.core.clock import utcnow
+from smsbank.core.customers import clean_name, create_customer, customer_json, get_customer
+from smsbank.core.errors import ValidationFailed
+from smsbank.core.models import Customer, CustomerStatus
+from smsbank.core.money import InvalidAmount, format_amount, parse_amount
+from smsbank.core.phones import InvalidPhone, normalize_phone
 from smsbank.http import settings
-from smsbank.models import Customer, CustomerStatus
-from smsbank.money import InvalidAmount, format_amount, parse_amount
-from smsbank.phones import InvalidPhone, normalize_phone
 
 blueprint = protect(Blueprint("customers", __name__, url_prefix="/api/v1"))
 tag_blueprint(blueprint, ["customers"])

@@ -16,7 +16,7 @@ from pathlib import Path
 from quart import Blueprint, Response, send_from_directory
 from quart_schema import hide
 
-from smsbank.errors import NotFound
+from smsbank.core.errors import NotFound
 
 blueprint = Blueprint("docs", __name__)
 

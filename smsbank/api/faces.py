@@ -22,12 +22,15 @@ from quart_schema import (
 from quart_schema.pydantic import File
 from tortoise.transactions import in_transaction
 
-from smsbank import quotas
 from smsbank.api.auth import current_staff, protect
 from smsbank.api.customers import parse_amount_field, parse_phone_field
 from smsbank.api.schemas import LANGUAGE_DOC, CustomerOut, ErrorResponse
-from smsbank.customers import clean_language, customer_json, get_customer
-from smsbank.errors import BankError, Conflict, Forbidden, TooManyRequests, ValidationFailed
+from smsbank.core import quotas
+from smsbank.core.customers import clean_language, customer_json, get_customer
+from smsbank.core.errors import BankError, Conflict, Forbidden, TooManyRequests, ValidationFailed
+from smsbank.core.models import CustomerStatus, Withdrawal, WithdrawalStatus
+from smsbank.core.phones import mask_phone
+from smsbank.core.quotas import Quota
 from smsbank.faces.checks import compare_with_enrolled, record_check
 from smsbank.faces.enrolment import (
     FaceAlreadyEnrolled,
@@ -36,10 +39,7 @@ from smsbank.faces.enrolment import (
 )
 from smsbank.faces.service import FaceService, FaceUnavailable
 from smsbank.http import services, settings
-from smsbank.models import CustomerStatus, Withdrawal, WithdrawalStatus
 from smsbank.outbox import enqueue_sms
-from smsbank.phones import mask_phone
-from smsbank.quotas import Quota
 from smsbank.requests import withdrawals
 from smsbank.requests.capture import issue_enrolment_link, link_deadline
 from smsbank.texts import messages

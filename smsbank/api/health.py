@@ -19,9 +19,9 @@ from quart import Blueprint, request
 from quart_schema import hide
 from tortoise.exceptions import DBConnectionError, OperationalError
 
-from smsbank.db import ping_db
+from smsbank.core.db import ping_db
+from smsbank.core.settings import Settings
 from smsbank.http import services, settings
-from smsbank.settings import Settings
 
 blueprint = Blueprint("health", __name__)
 

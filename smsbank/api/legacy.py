@@ -22,9 +22,9 @@ from smsbank.api.schemas import (
     PhoneNumberOut,
     PhoneQuery,
 )
-from smsbank.customers import customer_json, find_one_by_name
-from smsbank.errors import NotFound
-from smsbank.models import Customer
+from smsbank.core.customers import customer_json, find_one_by_name
+from smsbank.core.errors import NotFound
+from smsbank.core.models import Customer
 
 blueprint = protect(Blueprint("legacy", __name__))
 tag_blueprint(blueprint, ["original staff endpoints"])

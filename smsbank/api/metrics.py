@@ -20,9 +20,9 @@ from tortoise.exceptions import DBConnectionError, OperationalError
 from tortoise.functions import Count, Min
 
 from smsbank.api.auth import require_staff
-from smsbank.clock import utcnow
+from smsbank.core.clock import utcnow
+from smsbank.core.models import OutboundMessage, OutboundStatus
 from smsbank.http import settings
-from smsbank.models import OutboundMessage, OutboundStatus
 from smsbank.ops import metrics
 
 blueprint = Blueprint("metrics", __name__)

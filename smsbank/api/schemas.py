@@ -1,6 +1,6 @@
 """Request and response shapes of the staff API, for validation and OpenAPI.
 
-Amounts come in as strings or numbers and are parsed by `smsbank.money`, so the
+Amounts come in as strings or numbers and are parsed by `smsbank.core.money`, so the
 rules ("20", "20.5", "$1,000.00"; no negatives, zero or third decimals) live in one
 place; they go out as strings with two decimals.
 """

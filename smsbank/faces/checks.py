@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from smsbank import audit
+from smsbank.core import audit
+from smsbank.core.models import Customer
+from smsbank.core.settings import Settings
 from smsbank.faces.enrolment import enrolled_embedding
 from smsbank.faces.service import FaceResult, FaceService
-from smsbank.models import Customer
 from smsbank.ops import metrics
-from smsbank.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from smsbank.errors import Conflict
+from smsbank.core.errors import Conflict
 
 VERSION = 1
 _INFO = b"smsbank/face-embedding/v1"

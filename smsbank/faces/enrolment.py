@@ -16,17 +16,17 @@ from decimal import Decimal
 
 from tortoise.transactions import in_transaction
 
-from smsbank import audit
-from smsbank.clock import utcnow
-from smsbank.customers import clean_language, clean_name, create_customer, get_customer
-from smsbank.errors import Conflict, Forbidden
+from smsbank.core import audit
+from smsbank.core.clock import utcnow
+from smsbank.core.customers import clean_language, clean_name, create_customer, get_customer
+from smsbank.core.errors import Conflict, Forbidden
+from smsbank.core.models import Customer, CustomerStatus
+from smsbank.core.settings import Settings
 from smsbank.faces.crypto import decrypt_embedding, encrypt_embedding
 from smsbank.faces.service import FaceResult, FaceService, running_face_service
-from smsbank.models import Customer, CustomerStatus
 from smsbank.outbox import enqueue_sms
 from smsbank.requests import cooling_off
 from smsbank.requests.capture import close_enrolment_links
-from smsbank.settings import Settings
 from smsbank.texts import messages
 from smsbank.texts.i18n import DEFAULT_LANGUAGE
 

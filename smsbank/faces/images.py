@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
-from smsbank.errors import BankError, Unprocessable, ValidationFailed
+from smsbank.core.errors import BankError, Unprocessable, ValidationFailed
 
 _PIL_FORMATS = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
 

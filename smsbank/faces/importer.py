@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from smsbank.customers import clean_language, create_customer
-from smsbank.errors import BankError
+from smsbank.core.customers import clean_language, create_customer
+from smsbank.core.errors import BankError
+from smsbank.core.money import InvalidAmount, parse_amount
+from smsbank.core.phones import InvalidPhone, normalize_phone
+from smsbank.core.settings import Settings
 from smsbank.faces.enrolment import create_customer_with_photo
 from smsbank.faces.service import FaceService, running_face_service
-from smsbank.money import InvalidAmount, parse_amount
-from smsbank.phones import InvalidPhone, normalize_phone
-from smsbank.settings import Settings
 from smsbank.texts.i18n import DEFAULT_LANGUAGE
 
 REQUIRED = ("name", "phone")

@@ -29,12 +29,9 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from smsbank.customers import get_customer
-from smsbank.errors import BankError, Conflict, Gone
-from smsbank.faces.checks import compare_with_enrolled, record_check
-from smsbank.faces.enrolment import FaceAlreadyEnrolled, store_embedding
-from smsbank.faces.service import FaceResult, FaceService, FaceUnavailable
-from smsbank.models import (
+from smsbank.core.customers import get_customer
+from smsbank.core.errors import BankError, Conflict, Gone
+from smsbank.core.models import (
     CapturePurpose,
     CaptureToken,
     CaptureTokenStatus,
@@ -45,9 +42,12 @@ from smsbank.models import (
     Withdrawal,
     WithdrawalStatus,
 )
-from smsbank.money import format_money
+from smsbank.core.money import format_money
+from smsbank.core.settings import Settings
+from smsbank.faces.checks import compare_with_enrolled, record_check
+from smsbank.faces.enrolment import FaceAlreadyEnrolled, store_embedding
+from smsbank.faces.service import FaceResult, FaceService, FaceUnavailable
 from smsbank.requests import capture, phone_changes, withdrawals
-from smsbank.settings import Settings
 from smsbank.texts.i18n import Text
 
 log = logging.getLogger("smsbank.selfies")

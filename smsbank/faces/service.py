@@ -42,12 +42,12 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from smsbank.errors import BankError
+from smsbank.core.errors import BankError
+from smsbank.core.settings import Settings
 from smsbank.faces import pipeline
 from smsbank.faces.images import PhotoRejected, check_photo
 from smsbank.faces.weights import MissingWeights, provision_weights
 from smsbank.ops import metrics
-from smsbank.settings import Settings
 
 log = logging.getLogger("smsbank.faces")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 from urllib.parse import urlencode
 
-from smsbank.customers import create_customer
-from smsbank.models import Customer
-from smsbank.settings import DEV_ADMIN_API_KEY, Settings
+from smsbank.core.customers import create_customer
+from smsbank.core.models import Customer
+from smsbank.core.settings import DEV_ADMIN_API_KEY, Settings
 
 DEMO_NAME = "Ada Demo"
 DEMO_PHONE = "+15555550100"

@@ -35,11 +35,11 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
 from smsbank.api.health import instance_proof
-from smsbank.db import database_label, is_sqlite, pending_migrations, sqlite_path
+from smsbank.core.db import database_label, is_sqlite, pending_migrations, sqlite_path
+from smsbank.core.settings import Settings, SettingsError
 from smsbank.faces.service import FaceEngineError, running_face_service
 from smsbank.faces.weights import MissingWeights, weights_dir
 from smsbank.outbox.backends import twilio_client
-from smsbank.settings import Settings, SettingsError
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 PUBLIC_URL_TIMEOUT_SECONDS = 10.0

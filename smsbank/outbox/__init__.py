@@ -38,7 +38,7 @@ Secrets at rest
 A text that carries a live secret (a code, a capture or enrolment link; a call that
 reads a code) is marked when it is queued: `secret_expires_at` says until when the
 secret works. The secret is then scrubbed out of the stored body (`scrub`, with
-`smsbank.logs.mask_text`, the one function that knows what a secret looks like) as
+`smsbank.core.logs.mask_text`, the one function that knows what a secret looks like) as
 soon as the text needs no sending any more or its secret has expired, whichever comes
 first: when the provider took it (`claims.record_sent`), when it failed for good, when it
 is stored suppressed (it is never sent), or, for what is left (the dev phone's texts,

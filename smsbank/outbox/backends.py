@@ -32,8 +32,8 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from smsbank.logs import mask_text
-from smsbank.settings import Settings
+from smsbank.core.logs import mask_text
+from smsbank.core.settings import Settings
 from smsbank.texts import messages
 from smsbank.texts.i18n import voice
 
@@ -144,7 +144,7 @@ def twilio_client(settings: Settings) -> tuple[Client, AsyncTwilioHttpClient]:
     and Messaging) to that origin instead: the fake Twilio of tests and benchmarks.
     """
     # The client logs every request's URL and headers at INFO; it goes to the
-    # library's HTTP logger, which `smsbank.logs` keeps at WARNING.
+    # library's HTTP logger, which `smsbank.core.logs` keeps at WARNING.
     http = AsyncTwilioHttpClient(logger=logging.getLogger("twilio.http_client"))
     client = Client(
         account_sid=settings.twilio_account_sid,

@@ -31,14 +31,14 @@ from datetime import timedelta
 
 from tortoise.transactions import in_transaction
 
-from smsbank import audit, quotas
-from smsbank.clock import utcnow
-from smsbank.errors import TooManyRequests
-from smsbank.models import Customer, MessageChannel, OutboundMessage
+from smsbank.core import audit, quotas
+from smsbank.core.clock import utcnow
+from smsbank.core.errors import TooManyRequests
+from smsbank.core.models import Customer, MessageChannel, OutboundMessage
+from smsbank.core.phones import mask_phone
+from smsbank.core.quotas import Quota
+from smsbank.core.settings import Settings
 from smsbank.outbox import destinations, enqueue_call
-from smsbank.phones import mask_phone
-from smsbank.quotas import Quota
-from smsbank.settings import Settings
 from smsbank.texts import messages
 
 log = logging.getLogger("smsbank.outbox.calls")

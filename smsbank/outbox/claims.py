@@ -3,7 +3,7 @@ due rows, recording what became of each send, scrubbing secrets; and what a clai
 hands its holder (`Claimed`, `CLAIMED_COLUMNS`, `ClaimingWorker`).
 
 These statements run for every pass and every message, so they are written once in the
-SQL both databases accept (`smsbank.sql`), not built by the ORM each time.
+SQL both databases accept (`smsbank.core.sql`), not built by the ORM each time.
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ from typing import Any, Protocol
 from tortoise import connections
 from tortoise.transactions import in_transaction
 
-from smsbank import sql
-from smsbank.clock import utcnow
-from smsbank.logs import mask_text
-from smsbank.models import MessageChannel, OutboundMessage, OutboundStatus
+from smsbank.core import sql
+from smsbank.core.clock import utcnow
+from smsbank.core.logs import mask_text
+from smsbank.core.models import MessageChannel, OutboundMessage, OutboundStatus
+from smsbank.core.phones import mask_phone
+from smsbank.core.settings import Settings
 from smsbank.ops import metrics
 from smsbank.outbox.backends import SendError, SmsBackend
-from smsbank.phones import mask_phone
-from smsbank.settings import Settings
 
 log = logging.getLogger("smsbank.outbox")
 
@@ -42,7 +42,7 @@ CLAIM_SECONDS = 60.0
 # The longest wait between two attempts, whatever the attempt number.
 MAX_BACKOFF_SECONDS = 900.0
 
-# The claim, in hand-written SQL (smsbank/sql.py): it runs for every pass. Due: queued
+# The claim, in hand-written SQL (smsbank/core/sql.py): it runs for every pass. Due: queued
 # and its time has come, or sending with its claim run out (its worker died). Each kind
 # is read in the order of the (status, next_attempt_at) index and stops at the limit;
 # one `WHERE (queued...) OR (sending...)` read every due row and sorted them all, a

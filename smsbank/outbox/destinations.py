@@ -11,9 +11,9 @@ number whose owner earns from it.
 
 from __future__ import annotations
 
-from smsbank.errors import ValidationFailed
-from smsbank.phones import is_premium_rate, region_of
-from smsbank.settings import Settings
+from smsbank.core.errors import ValidationFailed
+from smsbank.core.phones import is_premium_rate, region_of
+from smsbank.core.settings import Settings
 from smsbank.texts import messages
 
 

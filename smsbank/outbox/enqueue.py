@@ -6,10 +6,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from smsbank.clock import utcnow
-from smsbank.models import Customer, MessageChannel, OutboundMessage, OutboundStatus
+from smsbank.core.clock import utcnow
+from smsbank.core.models import Customer, MessageChannel, OutboundMessage, OutboundStatus
+from smsbank.core.settings import Settings
 from smsbank.outbox.claims import scrub
-from smsbank.settings import Settings
 
 log = logging.getLogger("smsbank.outbox")
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from smsbank.clock import utcnow
-from smsbank.models import OutboundMessage, OutboundStatus
-from smsbank.settings import Settings
+from smsbank.core.clock import utcnow
+from smsbank.core.models import OutboundMessage, OutboundStatus
+from smsbank.core.settings import Settings
 
 STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
 

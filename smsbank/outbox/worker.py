@@ -16,8 +16,10 @@ from datetime import datetime
 
 from tortoise.exceptions import DBConnectionError, OperationalError
 
-from smsbank.clock import utcnow
-from smsbank.models import MessageChannel, OutboundMessage, OutboundStatus
+from smsbank.core.clock import utcnow
+from smsbank.core.models import MessageChannel, OutboundMessage, OutboundStatus
+from smsbank.core.phones import mask_phone
+from smsbank.core.settings import Settings
 from smsbank.outbox import calls
 from smsbank.outbox.backends import SendError, SmsBackend, build_backend
 from smsbank.outbox.claims import (
@@ -28,8 +30,6 @@ from smsbank.outbox.claims import (
     record_sent,
 )
 from smsbank.outbox.status import status_callback_url
-from smsbank.phones import mask_phone
-from smsbank.settings import Settings
 from smsbank.texts.i18n import DEFAULT_LANGUAGE
 
 log = logging.getLogger("smsbank.outbox")

@@ -31,10 +31,10 @@ from datetime import datetime, timedelta
 
 from tortoise.expressions import F
 
-from smsbank import audit
-from smsbank.clock import utcnow
-from smsbank.errors import Gone, NotFound
-from smsbank.models import (
+from smsbank.core import audit
+from smsbank.core.clock import utcnow
+from smsbank.core.errors import Gone, NotFound
+from smsbank.core.models import (
     CapturePurpose,
     CaptureToken,
     CaptureTokenStatus,
@@ -45,8 +45,8 @@ from smsbank.models import (
     Withdrawal,
     WithdrawalStatus,
 )
-from smsbank.money import format_money
-from smsbank.settings import Settings
+from smsbank.core.money import format_money
+from smsbank.core.settings import Settings
 
 TOKEN_BYTES = 16
 SHORT_PATH = "/c/"

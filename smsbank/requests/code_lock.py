@@ -18,12 +18,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from smsbank import audit
-from smsbank.clock import utcnow
-from smsbank.errors import Forbidden
-from smsbank.models import Channel, Customer, PhoneChange, Withdrawal
+from smsbank.core import audit
+from smsbank.core.clock import utcnow
+from smsbank.core.errors import Forbidden
+from smsbank.core.models import Channel, Customer, PhoneChange, Withdrawal
+from smsbank.core.settings import Settings
 from smsbank.outbox import enqueue_sms
-from smsbank.settings import Settings
 from smsbank.texts import messages
 
 WINDOW = timedelta(hours=24)

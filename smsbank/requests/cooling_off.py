@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from smsbank.clock import utcnow
-from smsbank.errors import Forbidden
-from smsbank.models import Customer
-from smsbank.settings import Settings
+from smsbank.core.clock import utcnow
+from smsbank.core.errors import Forbidden
+from smsbank.core.models import Customer
+from smsbank.core.settings import Settings
 from smsbank.texts import messages
 
 

@@ -20,7 +20,7 @@ as it always did for readers.
 
 The same pass scrubs the codes and links of outbox texts whose secret expired
 (`smsbank.outbox`, "Secrets at rest") and removes usage counters of long-past hours
-(`smsbank.quotas`).
+(`smsbank.core.quotas`).
 
 `ExpirySweeper` is the background component that repeats the pass in every app
 worker, every `expiry_sweep_seconds` (0 turns it off; readers still expire lazily).
@@ -35,10 +35,10 @@ from dataclasses import dataclass
 
 from tortoise.exceptions import DBConnectionError, OperationalError
 
-from smsbank import quotas
+from smsbank.core import quotas
+from smsbank.core.settings import Settings
 from smsbank.outbox import claims
 from smsbank.requests import phone_changes, withdrawals
-from smsbank.settings import Settings
 
 log = logging.getLogger("smsbank.requests.expiry")
 

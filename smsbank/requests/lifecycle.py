@@ -24,11 +24,11 @@ from typing import Any, Generic, TypeVar
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from smsbank import audit
-from smsbank.clock import utcnow
-from smsbank.customers import MAX_ID
-from smsbank.errors import Conflict, Gone, NotFound
-from smsbank.models import (
+from smsbank.core import audit
+from smsbank.core.clock import utcnow
+from smsbank.core.customers import MAX_ID
+from smsbank.core.errors import Conflict, Gone, NotFound
+from smsbank.core.models import (
     CapturePurpose,
     Channel,
     CodePurpose,
@@ -38,10 +38,10 @@ from smsbank.models import (
     PhoneChange,
     Withdrawal,
 )
+from smsbank.core.settings import Settings
 from smsbank.outbox import enqueue_sms
 from smsbank.requests import code_lock, otp
 from smsbank.requests.capture import close_links, issue_capture_link, link_deadline
-from smsbank.settings import Settings
 from smsbank.sms import conversation_row
 from smsbank.texts import messages
 from smsbank.texts.i18n import N_, Text

@@ -28,11 +28,11 @@ from datetime import datetime, timedelta
 from tortoise.expressions import F
 from tortoise.queryset import QuerySet
 
-from smsbank.clock import utcnow
-from smsbank.errors import TooManyRequests
-from smsbank.models import CodePurpose, OneTimeCode
+from smsbank.core.clock import utcnow
+from smsbank.core.errors import TooManyRequests
+from smsbank.core.models import CodePurpose, OneTimeCode
+from smsbank.core.settings import Settings
 from smsbank.ops import metrics
-from smsbank.settings import Settings
 from smsbank.texts.i18n import Text
 
 CODE_RE = re.compile(r"^[0-9]{6}$", re.ASCII)

@@ -30,11 +30,11 @@ from datetime import timedelta
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from smsbank import audit, sql
-from smsbank.clock import utcnow
-from smsbank.customers import get_customer
-from smsbank.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from smsbank.models import (
+from smsbank.core import audit, sql
+from smsbank.core.clock import utcnow
+from smsbank.core.customers import get_customer
+from smsbank.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from smsbank.core.models import (
     CapturePurpose,
     Channel,
     CodePurpose,
@@ -45,11 +45,11 @@ from smsbank.models import (
     PhoneChangeStatus,
     Withdrawal,
 )
+from smsbank.core.phones import mask_phone
+from smsbank.core.settings import Settings
 from smsbank.outbox import destinations, enqueue_sms
-from smsbank.phones import mask_phone
 from smsbank.requests import code_lock, cooling_off, otp, withdrawals
 from smsbank.requests import lifecycle as request_lifecycle
-from smsbank.settings import Settings
 from smsbank.texts import messages
 from smsbank.texts.i18n import N_, Text
 

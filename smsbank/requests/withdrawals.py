@@ -35,12 +35,12 @@ from decimal import Decimal
 
 from tortoise.transactions import in_transaction
 
-from smsbank import audit, ledger
-from smsbank.clock import utcnow
-from smsbank.customers import get_customer
-from smsbank.errors import BankError, Conflict, Forbidden, InsufficientFunds
-from smsbank.ledger import Limits
-from smsbank.models import (
+from smsbank.core import audit, ledger
+from smsbank.core.clock import utcnow
+from smsbank.core.customers import get_customer
+from smsbank.core.errors import BankError, Conflict, Forbidden, InsufficientFunds
+from smsbank.core.ledger import Limits
+from smsbank.core.models import (
     CapturePurpose,
     Channel,
     CodePurpose,
@@ -51,11 +51,11 @@ from smsbank.models import (
     Withdrawal,
     WithdrawalStatus,
 )
-from smsbank.money import from_minor, to_minor
+from smsbank.core.money import from_minor, to_minor
+from smsbank.core.settings import Settings
 from smsbank.outbox import enqueue_sms
 from smsbank.requests import code_lock, cooling_off, otp
 from smsbank.requests import lifecycle as request_lifecycle
-from smsbank.settings import Settings
 from smsbank.texts import messages
 from smsbank.texts.i18n import N_, Text
 

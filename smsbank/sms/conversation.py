@@ -62,9 +62,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
-from smsbank.models import ConversationState
-from smsbank.money import InvalidAmount, parse_amount
-from smsbank.phones import InvalidPhone, normalize_phone
+from smsbank.core.models import ConversationState
+from smsbank.core.money import InvalidAmount, parse_amount
+from smsbank.core.phones import InvalidPhone, normalize_phone
 from smsbank.texts import messages
 from smsbank.texts.i18n import DEFAULT_LANGUAGE, N_, Language, Text, localize
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from smsbank.models import Conversation, ConversationState
+from smsbank.core.models import Conversation, ConversationState
 
 # The request columns a conversation can point at (`RequestKind.id_field`).
 REQUEST_FIELDS = ("withdrawal_id", "phone_change_id")

@@ -17,8 +17,8 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from smsbank.phones import mask_phone
-from smsbank.settings import Settings
+from smsbank.core.phones import mask_phone
+from smsbank.core.settings import Settings
 from smsbank.sms.conversation import Event, Kind
 from smsbank.sms.inbound import Handled
 

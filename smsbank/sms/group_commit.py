@@ -63,17 +63,17 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import DBConnectionError, OperationalError
 from tortoise.transactions import in_transaction
 
-from smsbank import sql
-from smsbank.clock import utcnow
-from smsbank.models import (
+from smsbank.core import sql
+from smsbank.core.clock import utcnow
+from smsbank.core.models import (
     ConversationState,
     Customer,
     MessageChannel,
     OutboundStatus,
 )
+from smsbank.core.settings import Settings
 from smsbank.outbox import sender_address
 from smsbank.outbox.claims import CLAIMED_COLUMNS, Claimed, ClaimingWorker
-from smsbank.settings import Settings
 from smsbank.sms import gates
 from smsbank.sms.conversation import Event
 from smsbank.sms.inbound import Handled, InboundSms, Result, storable_body
@@ -94,7 +94,7 @@ STOP_GRACE_SECONDS = 5.0
 # A sender without a conversation row is idle: the full path creates it when needed.
 IDLE_STATES = (None, ConversationState.IDLE.value)
 
-# In the SQL both databases accept (see smsbank/sql.py); `{...}` are runs of `?` only.
+# In the SQL both databases accept (see smsbank/core/sql.py); `{...}` are runs of `?` only.
 # The senders, with their conversation's state and their messages of the last minute
 # (the flood gate's count, `smsbank.sms.gates`), for the whole batch in one statement.
 # Of the customer row, what the batch and a read-only reply use: the timestamps, which

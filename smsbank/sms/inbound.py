@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from smsbank.models import ConversationState
+from smsbank.core.models import ConversationState
 
 MAX_BODY_CHARS = 1600
 

@@ -13,7 +13,7 @@ One inbound SMS is one database transaction:
    advisory lock on the sender's number, so one number's messages are handled one at
    a time (its conversation, rate limit and "not registered" reply cannot race); on
    SQLite the transaction takes the database write lock as it begins (BEGIN
-   IMMEDIATE, `smsbank.sqlite_engine`), which does the same.
+   IMMEDIATE, `smsbank.core.sqlite_engine`), which does the same.
 2. The gates (`smsbank.sms.gates`, shared with the group commit): a flood is stored
    and ignored (opt-out/opt-in keywords are always honoured); an unregistered number
    gets one "not registered" reply per 24 hours (counted from the outbox), none after
@@ -51,19 +51,19 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from smsbank import quotas, sql
-from smsbank.clock import utcnow
-from smsbank.models import (
+from smsbank.core import quotas, sql
+from smsbank.core.clock import utcnow
+from smsbank.core.models import (
     Conversation,
     Customer,
     InboundMessage,
     MessageChannel,
     OutboundMessage,
 )
+from smsbank.core.phones import mask_phone
+from smsbank.core.quotas import Quota
+from smsbank.core.settings import Settings
 from smsbank.outbox import destinations, enqueue_sms
-from smsbank.phones import mask_phone
-from smsbank.quotas import Quota
-from smsbank.settings import Settings
 from smsbank.sms import conversation_row, gates, request_steps
 from smsbank.sms.conversation import Event, Kind, parse, pending_request
 from smsbank.sms.inbound import Handled, InboundSms, Result, storable_body

@@ -3,9 +3,9 @@ texts themselves are in `smsbank.texts.messages`; this reads what they show)."""
 
 from __future__ import annotations
 
-from smsbank import ledger
-from smsbank.models import Customer
-from smsbank.money import from_minor
+from smsbank.core import ledger
+from smsbank.core.models import Customer
+from smsbank.core.money import from_minor
 from smsbank.texts import messages
 
 HISTORY_SIZE = 5

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from smsbank.clock import utcnow
-from smsbank.errors import Conflict
-from smsbank.models import (
+from smsbank.core.clock import utcnow
+from smsbank.core.errors import Conflict
+from smsbank.core.models import (
     Channel,
     ConversationState,
     Customer,
@@ -26,10 +26,10 @@ from smsbank.models import (
     Withdrawal,
     WithdrawalStatus,
 )
+from smsbank.core.settings import Settings
 from smsbank.outbox import calls, enqueue_call
 from smsbank.requests import lifecycle as request_lifecycle
 from smsbank.requests import otp, phone_changes, withdrawals
-from smsbank.settings import Settings
 from smsbank.texts import messages
 from smsbank.texts.i18n import Text
 

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import logging
 
+from smsbank.core.phones import mask_phone
+from smsbank.core.settings import Settings
 from smsbank.ops import metrics
 from smsbank.outbox.claims import ClaimingWorker
-from smsbank.phones import mask_phone
-from smsbank.settings import Settings
 from smsbank.sms.conversation import parse
 from smsbank.sms.group_commit import InboundBatcher
 from smsbank.sms.inbound import Handled, InboundSms, Result

@@ -12,11 +12,11 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from smsbank import audit
-from smsbank.errors import BankError, Gone
-from smsbank.models import Channel, ConversationState, Customer
+from smsbank.core import audit
+from smsbank.core.errors import BankError, Gone
+from smsbank.core.models import Channel, ConversationState, Customer
+from smsbank.core.settings import Settings
 from smsbank.requests import phone_changes, withdrawals
-from smsbank.settings import Settings
 from smsbank.sms import request_steps
 from smsbank.sms.conversation import Action, Event, Kind, step
 from smsbank.sms.replies import balance_text, history_text, profile_text

@@ -12,17 +12,17 @@ from dataclasses import dataclass
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from smsbank import ledger
-from smsbank.errors import BankError
-from smsbank.models import (
+from smsbank.core import ledger
+from smsbank.core.errors import BankError
+from smsbank.core.models import (
     Customer,
     InboundMessage,
     MessageChannel,
     PhoneChangeStatus,
     WithdrawalStatus,
 )
+from smsbank.core.settings import Settings
 from smsbank.requests import phone_changes, withdrawals
-from smsbank.settings import Settings
 from smsbank.sms import request_steps
 from smsbank.sms.replies import HISTORY_SIZE
 from smsbank.texts import messages

@@ -21,7 +21,7 @@ import functools
 from datetime import datetime
 from decimal import Decimal
 
-from smsbank.money import format_money
+from smsbank.core.money import format_money
 from smsbank.texts.gsm7 import SINGLE_GSM7, septets, to_gsm7
 from smsbank.texts.i18n import (
     N_,

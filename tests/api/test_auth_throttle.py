@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from smsbank.app import create_app
-from smsbank.clock import utcnow
-from smsbank.models import AuthFailure
-from smsbank.settings import Settings
+from smsbank.core.clock import utcnow
+from smsbank.core.models import AuthFailure
+from smsbank.core.settings import Settings
 from tests.conftest import ADMIN_KEY
 
 LIMIT = Settings().auth_failure_limit

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from smsbank.clock import utcnow
-from smsbank.models import (
+from smsbank.core.clock import utcnow
+from smsbank.core.models import (
     Conversation,
     ConversationState,
     Customer,
@@ -20,8 +20,8 @@ from smsbank.models import (
     Withdrawal,
     WithdrawalStatus,
 )
+from smsbank.core.settings import Settings
 from smsbank.requests import withdrawals
-from smsbank.settings import Settings
 from tests.webhooks.handset import Handset
 
 NEW_NUMBER = "+15557654321"
@@ -214,7 +214,7 @@ async def test_an_expired_request_is_410(
 ) -> None:
     from datetime import timedelta
 
-    from smsbank.clock import utcnow
+    from smsbank.core.clock import utcnow
 
     customer = await enrolled(make_customer)
     withdrawal_id = (await (await start(client, staff, customer.id, "20")).get_json())[

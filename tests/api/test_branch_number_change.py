@@ -13,8 +13,8 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from smsbank.clock import utcnow
-from smsbank.models import (
+from smsbank.core.clock import utcnow
+from smsbank.core.models import (
     Conversation,
     ConversationState,
     Customer,
@@ -22,8 +22,8 @@ from smsbank.models import (
     PhoneChange,
     PhoneChangeStatus,
 )
+from smsbank.core.settings import Settings
 from smsbank.requests import expiry
-from smsbank.settings import Settings
 from tests.webhooks.handset import Handset, code_in
 
 NEW_NUMBER = "+15557654321"

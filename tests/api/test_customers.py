@@ -4,8 +4,8 @@ from typing import Any
 
 import pytest
 
-from smsbank.ledger import ledger_total_minor
-from smsbank.models import AuditEvent, Customer
+from smsbank.core.ledger import ledger_total_minor
+from smsbank.core.models import AuditEvent, Customer
 
 CUSTOMER_FIELDS = {
     "id",

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from quart_schema.validation import QUART_SCHEMA_REQUEST_ATTRIBUTE, DataSource
 
+from smsbank.core.models import AuditEvent, Customer
 from smsbank.http import MAX_JSON_BYTES
-from smsbank.models import AuditEvent, Customer
 from tests.raw_http import Upload
 
 JSON = {"Content-Type": "application/json"}

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from smsbank.app import create_app
-from smsbank.settings import Settings
+from smsbank.core.settings import Settings
 from tests.bank_server import live_server
 from tests.conftest import ADMIN_KEY, POSTGRES_URL
 
@@ -36,7 +36,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
         from tortoise import Tortoise, connections
 
-        from smsbank.db import tortoise_config
+        from smsbank.core.db import tortoise_config
 
         async def drop() -> None:
             await Tortoise.init(config=tortoise_config(database_url))

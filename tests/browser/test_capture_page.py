@@ -25,12 +25,12 @@ from PIL import Image
 from playwright.async_api import async_playwright, expect
 from tortoise import Tortoise
 
-from smsbank import ledger
-from smsbank.customers import create_customer
-from smsbank.db import tortoise_config
+from smsbank.core import ledger
+from smsbank.core.customers import create_customer
+from smsbank.core.db import tortoise_config
+from smsbank.core.settings import Settings
 from smsbank.faces.enrolment import enrol_customer_photo
 from smsbank.faces.service import FaceService
-from smsbank.settings import Settings
 from tests.conftest import ADMIN_KEY, reset_database
 from tests.faces.conftest import jpeg, token_of
 from tests.fake_twilio import free_port

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from quart.datastructures import FileStorage
 
-from smsbank.ledger import ledger_total_minor
-from smsbank.models import (
+from smsbank.core.ledger import ledger_total_minor
+from smsbank.core.models import (
     AuditEvent,
     Channel,
     Customer,

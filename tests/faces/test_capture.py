@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from quart.datastructures import FileStorage
 
-from smsbank.clock import utcnow
-from smsbank.ledger import ledger_total_minor
-from smsbank.models import (
+from smsbank.core.clock import utcnow
+from smsbank.core.ledger import ledger_total_minor
+from smsbank.core.models import (
     AuditEvent,
     CapturePurpose,
     CaptureToken,
@@ -27,8 +27,8 @@ from smsbank.models import (
     Withdrawal,
     WithdrawalStatus,
 )
+from smsbank.core.settings import Settings
 from smsbank.requests.capture import hash_token, issue_capture_link, issue_enrolment_link
-from smsbank.settings import Settings
 from tests.faces.conftest import path_of, token_of
 
 
@@ -390,7 +390,7 @@ async def test_a_verified_selfie_completes_a_phone_change(
 async def test_a_locked_account_cannot_approve_by_selfie(
     face_client: Any, astronaut_customer: Customer, open_withdrawal: Any, astronaut_jpeg: bytes
 ) -> None:
-    from smsbank.models import CustomerStatus
+    from smsbank.core.models import CustomerStatus
 
     withdrawal, url = await open_withdrawal(astronaut_customer)
     await Customer.filter(id=astronaut_customer.id).update(status=CustomerStatus.LOCKED)

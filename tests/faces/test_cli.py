@@ -13,9 +13,9 @@ from click.testing import CliRunner
 from tortoise import Tortoise
 
 from smsbank.cli import main
-from smsbank.db import tortoise_config
-from smsbank.models import Customer
-from smsbank.settings import Settings
+from smsbank.core.db import tortoise_config
+from smsbank.core.models import Customer
+from smsbank.core.settings import Settings
 from tests.conftest import reset_database
 
 

@@ -13,10 +13,10 @@ import pytest
 from deepface.modules.verification import find_distance
 from PIL import Image
 
-from smsbank.errors import BankError
+from smsbank.core.errors import BankError
+from smsbank.core.settings import Settings
 from smsbank.faces.images import PhotoRejected
 from smsbank.faces.service import FaceService
-from smsbank.settings import Settings
 from tests.faces.conftest import (
     changed_copies,
     jpeg,

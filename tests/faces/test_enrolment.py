@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
-from smsbank.errors import BankError
+from smsbank.core.errors import BankError
+from smsbank.core.models import AuditEvent, Customer, LedgerEntry
+from smsbank.core.settings import Settings
 from smsbank.faces.crypto import EnrolmentUnreadable, decrypt_embedding, encrypt_embedding
 from smsbank.faces.enrolment import (
     create_customer_with_photo,
@@ -15,8 +17,6 @@ from smsbank.faces.enrolment import (
     store_embedding,
 )
 from smsbank.faces.service import FaceService
-from smsbank.models import AuditEvent, Customer, LedgerEntry
-from smsbank.settings import Settings
 
 
 def test_the_embedding_is_encrypted_and_bound_to_its_customer() -> None:

@@ -17,9 +17,8 @@ from typing import Any
 import pytest
 from quart.datastructures import FileStorage
 
-from smsbank.clock import utcnow
-from smsbank.faces.checks import compare_with_enrolled
-from smsbank.models import (
+from smsbank.core.clock import utcnow
+from smsbank.core.models import (
     AuditEvent,
     CaptureToken,
     CaptureTokenStatus,
@@ -27,8 +26,9 @@ from smsbank.models import (
     CustomerStatus,
     OutboundMessage,
 )
+from smsbank.core.settings import Settings
+from smsbank.faces.checks import compare_with_enrolled
 from smsbank.requests.capture import issue_enrolment_link
-from smsbank.settings import Settings
 from tests.faces.conftest import path_of
 from tests.webhooks.handset import Handset
 

@@ -12,8 +12,8 @@ import pytest
 from quart.datastructures import FileStorage
 
 from smsbank.api.apikeys import create_api_key
-from smsbank.models import AuditEvent, Customer
-from smsbank.settings import Settings
+from smsbank.core.models import AuditEvent, Customer
+from smsbank.core.settings import Settings
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import io
 import pytest
 from PIL import Image
 
-from smsbank.errors import BankError
+from smsbank.core.errors import BankError
 from smsbank.faces.images import check_photo, sniff_format
 from tests.faces.conftest import encode, jpeg, noise_jpeg, png_header_only
 

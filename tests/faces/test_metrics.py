@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from smsbank.models import Customer
+from smsbank.core.models import Customer
 from tests.faces.test_api import photo
 from tests.metrics_scrape import delta, scrape
 

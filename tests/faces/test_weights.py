@@ -10,6 +10,7 @@ from quart.testing.app import LifespanError
 from tortoise import Tortoise
 
 from smsbank.app import create_app
+from smsbank.core.settings import Settings
 from smsbank.faces import weights
 from smsbank.faces.service import FaceEngineError, FaceService
 from smsbank.faces.weights import (
@@ -18,7 +19,6 @@ from smsbank.faces.weights import (
     packaged_weights_dir,
     provision_weights,
 )
-from smsbank.settings import Settings
 
 FILES = ["dlib_face_recognition_resnet_model_v1.dat", "shape_predictor_5_face_landmarks.dat"]
 

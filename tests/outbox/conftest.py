@@ -15,10 +15,10 @@ import pytest
 from tortoise import Tortoise
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
-from smsbank.db import tortoise_config
-from smsbank.models import OutboundMessage
+from smsbank.core.db import tortoise_config
+from smsbank.core.models import OutboundMessage
+from smsbank.core.settings import Settings
 from smsbank.outbox.backends import TwilioBackend
-from smsbank.settings import Settings
 from tests.conftest import POSTGRES_URL, reset_database
 from tests.fake_twilio import FakeTwilio
 

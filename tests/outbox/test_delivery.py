@@ -14,8 +14,8 @@ from xml.etree import ElementTree
 
 import pytest
 
-from smsbank.clock import utcnow
-from smsbank.models import (
+from smsbank.core.clock import utcnow
+from smsbank.core.models import (
     Channel,
     LedgerEntry,
     MessageChannel,
@@ -24,12 +24,12 @@ from smsbank.models import (
     Withdrawal,
     WithdrawalStatus,
 )
+from smsbank.core.settings import Settings
 from smsbank.outbox import enqueue_call, enqueue_sms
 from smsbank.outbox.backends import ConsoleBackend, TwilioBackend
 from smsbank.outbox.claims import MAX_BACKOFF_SECONDS, backoff_seconds, claim_due
 from smsbank.outbox.worker import deliver_due
 from smsbank.requests.withdrawals import start_withdrawal
-from smsbank.settings import Settings
 from tests.fake_twilio import FakeTwilio
 from tests.outbox.conftest import reload, wait_for
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from smsbank.app import create_app
-from smsbank.models import InboundMessage, OutboundMessage, OutboundStatus
+from smsbank.core.models import InboundMessage, OutboundMessage, OutboundStatus
+from smsbank.core.settings import Settings
 from smsbank.outbox import enqueue_call, enqueue_sms
-from smsbank.settings import Settings
 from tests.conftest import reset_database
 from tests.twilio_signing import TwilioSigner, sms_form
 

@@ -19,10 +19,10 @@ import pytest
 from playwright.async_api import async_playwright, expect
 from tortoise import Tortoise
 
-from smsbank.customers import create_customer
-from smsbank.db import tortoise_config
-from smsbank.models import Customer, OutboundMessage, OutboundStatus
-from smsbank.settings import Settings
+from smsbank.core.customers import create_customer
+from smsbank.core.db import tortoise_config
+from smsbank.core.models import Customer, OutboundMessage, OutboundStatus
+from smsbank.core.settings import Settings
 from tests.bank_server import ServerThread
 from tests.browser.axe import blocking_violations
 from tests.chromium import CHROMIUM_ARGS

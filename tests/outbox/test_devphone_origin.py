@@ -16,8 +16,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from smsbank.models import InboundMessage
-from smsbank.settings import Settings
+from smsbank.core.models import InboundMessage
+from smsbank.core.settings import Settings
 from tests.chromium import headless_chromium
 from tests.fake_twilio import free_port
 from tests.raw_http import connect, read_status

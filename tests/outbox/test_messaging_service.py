@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from smsbank.models import OutboundMessage, OutboundStatus
+from smsbank.core.models import OutboundMessage, OutboundStatus
+from smsbank.core.settings import Settings
 from smsbank.outbox import enqueue_call, enqueue_sms
 from smsbank.outbox.backends import TwilioBackend
 from smsbank.outbox.worker import deliver_due
-from smsbank.settings import Settings
 from tests.fake_twilio import FakeTwilio
 from tests.twilio_signing import TwilioSigner, sms_form
 

@@ -13,13 +13,13 @@ import signal
 from datetime import timedelta
 from typing import Any
 
-from smsbank.clock import utcnow
-from smsbank.models import Customer, MessageChannel, OutboundMessage, OutboundStatus
+from smsbank.core.clock import utcnow
+from smsbank.core.models import Customer, MessageChannel, OutboundMessage, OutboundStatus
+from smsbank.core.settings import Settings
 from smsbank.outbox import enqueue_sms
 from smsbank.outbox.backends import ConsoleBackend, TwilioBackend
 from smsbank.outbox.worker import deliver_due
 from smsbank.requests import expiry
-from smsbank.settings import Settings
 from tests.fake_twilio import FakeTwilio
 from tests.outbox.conftest import reload, spawn_worker, wait_for
 from tests.webhooks.handset import CAPTURE_LINK_RE, Handset, code_in, digits_in_call

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from smsbank.models import OutboundMessage, OutboundStatus
+from smsbank.core.models import OutboundMessage, OutboundStatus
+from smsbank.core.settings import Settings
 from smsbank.outbox import enqueue_call, enqueue_sms
 from smsbank.outbox.backends import TwilioBackend
 from smsbank.outbox.claims import claim_due
 from smsbank.outbox.worker import deliver_due
-from smsbank.settings import Settings
 from tests.fake_twilio import FakeTwilio
 from tests.outbox.conftest import reload
 from tests.twilio_signing import TwilioSigner, new_sid

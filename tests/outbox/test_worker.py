@@ -22,14 +22,14 @@ from typing import Any
 import pytest
 
 from smsbank.app import create_app
-from smsbank.clock import utcnow
-from smsbank.models import Customer, OutboundMessage, OutboundStatus
+from smsbank.core.clock import utcnow
+from smsbank.core.models import Customer, OutboundMessage, OutboundStatus
+from smsbank.core.settings import Settings
 from smsbank.outbox import enqueue_sms
 from smsbank.outbox import worker as outbox_worker
 from smsbank.outbox.backends import ConsoleBackend, TwilioBackend
 from smsbank.outbox.claims import CLAIM_SECONDS, claim_due
 from smsbank.outbox.worker import OutboxWorker, deliver_due
-from smsbank.settings import Settings
 from smsbank.sms.group_commit import InboundBatcher
 from smsbank.sms.inbound import Handled, InboundSms, Result
 from smsbank.sms.router import handle_inbound_sms

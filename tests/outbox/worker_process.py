@@ -17,11 +17,11 @@ import json
 import time
 from pathlib import Path
 
-from smsbank.db import close_db, init_db
-from smsbank.models import OutboundMessage, OutboundStatus
+from smsbank.core.db import close_db, init_db
+from smsbank.core.models import OutboundMessage, OutboundStatus
+from smsbank.core.settings import Settings
 from smsbank.outbox.backends import TwilioBackend
 from smsbank.outbox.worker import PassResult, deliver_due, new_worker_id
-from smsbank.settings import Settings
 
 GO_TIMEOUT_SECONDS = 30
 DRAIN_TIMEOUT_SECONDS = 120

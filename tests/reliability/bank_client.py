@@ -20,7 +20,7 @@ from xml.etree import ElementTree
 
 import aiohttp
 
-from smsbank.settings import Settings
+from smsbank.core.settings import Settings
 from tests.bank_server import BankProcess
 from tests.twilio_signing import TwilioSigner, sms_form
 from tests.webhooks.handset import SMS_PATH

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from smsbank.settings import Settings
+from smsbank.core.settings import Settings
 from tests.bank_server import BankProcess
 from tests.faces.conftest import (  # noqa: F401 (fixtures are found by being imported here)
     astronaut,

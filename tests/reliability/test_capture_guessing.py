@@ -18,8 +18,8 @@ from urllib.parse import quote
 
 from quart.datastructures import FileStorage
 
-from smsbank.clock import utcnow
-from smsbank.models import CaptureToken, CaptureTokenStatus, Customer
+from smsbank.core.clock import utcnow
+from smsbank.core.models import CaptureToken, CaptureTokenStatus, Customer
 from smsbank.requests.capture import hash_token
 from tests.faces.conftest import token_of
 

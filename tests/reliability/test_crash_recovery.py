@@ -21,8 +21,8 @@ from typing import Any
 import aiohttp
 from PIL import Image
 
-from smsbank.clock import utcnow
-from smsbank.models import (
+from smsbank.core.clock import utcnow
+from smsbank.core.models import (
     CaptureToken,
     Customer,
     EntryKind,
@@ -32,9 +32,9 @@ from smsbank.models import (
     Withdrawal,
     WithdrawalStatus,
 )
-from smsbank.money import to_minor
+from smsbank.core.money import to_minor
+from smsbank.core.settings import Settings
 from smsbank.outbox.claims import scrub
-from smsbank.settings import Settings
 from tests.faces.conftest import changed_copies
 from tests.fake_twilio import FakeTwilio, ReceivedRequest
 from tests.outbox.conftest import wait_for

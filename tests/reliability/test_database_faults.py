@@ -18,7 +18,7 @@ from quart.datastructures import FileStorage
 from tortoise import connections
 
 from smsbank.app import create_app
-from smsbank.models import (
+from smsbank.core.models import (
     Conversation,
     ConversationState,
     Customer,
@@ -28,7 +28,7 @@ from smsbank.models import (
     Withdrawal,
     WithdrawalStatus,
 )
-from smsbank.settings import Settings
+from smsbank.core.settings import Settings
 from tests.fake_twilio import free_port
 from tests.twilio_signing import TwilioSigner, new_sid, sms_form, voice_form
 from tests.webhooks.handset import SMS_PATH, assert_empty_twiml, code_in

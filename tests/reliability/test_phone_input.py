@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from werkzeug.datastructures import FileStorage
 
-from smsbank.models import Customer, OneTimeCode, OutboundMessage, PhoneChange
-from smsbank.settings import Settings
+from smsbank.core.models import Customer, OneTimeCode, OutboundMessage, PhoneChange
+from smsbank.core.settings import Settings
 from tests.webhooks.handset import Handset
 
 CUSTOMER_PHONE = "+15550170001"

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from smsbank.models import Customer, InboundMessage, MessageChannel, OutboundMessage
-from smsbank.settings import Settings
+from smsbank.core.models import Customer, InboundMessage, MessageChannel, OutboundMessage
+from smsbank.core.settings import Settings
 from tests.webhooks.handset import CAPTURE_LINK_RE, Handset, code_in
 
 LIMIT = 1600  # Twilio never delivers a longer body; the webhook refuses one

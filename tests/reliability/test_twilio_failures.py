@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from smsbank.app import create_app
-from smsbank.clock import utcnow
-from smsbank.models import (
+from smsbank.core.clock import utcnow
+from smsbank.core.models import (
     Customer,
     LedgerEntry,
     OutboundMessage,
@@ -28,9 +28,9 @@ from smsbank.models import (
     Withdrawal,
     WithdrawalStatus,
 )
+from smsbank.core.settings import Settings
 from smsbank.outbox.backends import TwilioBackend
 from smsbank.outbox.worker import deliver_due
-from smsbank.settings import Settings
 from tests.conftest import reset_database
 from tests.faces.conftest import path_of
 from tests.fake_twilio import FakeTwilio

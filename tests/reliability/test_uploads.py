@@ -26,8 +26,8 @@ import pytest
 from PIL import Image
 from quart.datastructures import FileStorage
 
-from smsbank.clock import utcnow
-from smsbank.models import (
+from smsbank.core.clock import utcnow
+from smsbank.core.models import (
     AuditEvent,
     CapturePurpose,
     CaptureToken,
@@ -39,8 +39,8 @@ from smsbank.models import (
     Withdrawal,
     WithdrawalStatus,
 )
+from smsbank.core.settings import Settings
 from smsbank.requests.capture import hash_token, issue_capture_link, issue_enrolment_link
-from smsbank.settings import Settings
 from tests.faces.conftest import encode, path_of, token_of
 
 SIDE = 9_000  # 81 MP

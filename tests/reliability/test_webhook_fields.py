@@ -18,9 +18,9 @@ from xml.etree import ElementTree
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from smsbank.models import Customer, InboundMessage, OutboundMessage, OutboundStatus
+from smsbank.core.models import Customer, InboundMessage, OutboundMessage, OutboundStatus
+from smsbank.core.settings import Settings
 from smsbank.outbox import enqueue_sms
-from smsbank.settings import Settings
 from tests.twilio_signing import TwilioSigner, new_sid, sms_form, voice_form
 
 EXTRAS = {

@@ -7,8 +7,8 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from smsbank.models import MessageChannel, OutboundMessage
-from smsbank.settings import Settings
+from smsbank.core.models import MessageChannel, OutboundMessage
+from smsbank.core.settings import Settings
 from tests.twilio_signing import TwilioSigner, sms_form
 
 SMS_PATH = "/webhooks/twilio/sms"

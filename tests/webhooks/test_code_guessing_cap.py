@@ -8,15 +8,15 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from smsbank.clock import utcnow
-from smsbank.models import (
+from smsbank.core.clock import utcnow
+from smsbank.core.models import (
     AuditEvent,
     Customer,
     PhoneChange,
     Withdrawal,
     WithdrawalStatus,
 )
-from smsbank.settings import Settings
+from smsbank.core.settings import Settings
 from tests.webhooks.handset import Handset, code_in
 
 

@@ -11,7 +11,7 @@ from quart import Quart
 from werkzeug.datastructures import MultiDict
 
 from smsbank.app import create_app
-from smsbank.settings import Settings
+from smsbank.core.settings import Settings
 from tests.twilio_signing import TwilioSigner, sms_form
 from webhooks.signature import signing_token, twilio_signed, verify_twilio_request
 

@@ -16,9 +16,9 @@ from hypothesis import settings as settings_
 from hypothesis import strategies as st
 from werkzeug.datastructures import FileStorage
 
-from smsbank.clock import utcnow
-from smsbank.errors import Conflict
-from smsbank.models import (
+from smsbank.core.clock import utcnow
+from smsbank.core.errors import Conflict
+from smsbank.core.models import (
     AuditEvent,
     CaptureToken,
     Conversation,
@@ -36,8 +36,8 @@ from smsbank.models import (
     Withdrawal,
     WithdrawalStatus,
 )
+from smsbank.core.settings import Settings
 from smsbank.requests import phone_changes, withdrawals
-from smsbank.settings import Settings
 from tests.conftest import SHARED_FACES
 from tests.texts import assert_reads_well
 from tests.twilio_signing import TwilioSigner, new_sid, sms_form
@@ -516,7 +516,7 @@ async def test_me_history_and_help(make_customer: Any, phone_of: Any, settings: 
     assert customer.account_number not in me and customer.phone not in me
     assert_reads_well(me)
 
-    from smsbank import ledger
+    from smsbank.core import ledger
 
     for amount in ("1", "2", "3", "4", "5", "6"):
         await ledger.deposit(customer.id, Decimal(amount))

@@ -17,14 +17,14 @@ from typing import Any
 import pytest
 
 from smsbank.app import create_app
-from smsbank.models import (
+from smsbank.core.models import (
     ConversationState,
     Customer,
     InboundMessage,
     OutboundMessage,
     OutboundStatus,
 )
-from smsbank.settings import Settings
+from smsbank.core.settings import Settings
 from smsbank.sms import group_commit
 from smsbank.sms.conversation import parse
 from smsbank.sms.group_commit import InboundBatcher

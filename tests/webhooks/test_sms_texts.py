@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from smsbank import ledger
-from smsbank.models import (
+from smsbank.core import ledger
+from smsbank.core.models import (
     AuditEvent,
     Customer,
     MessageChannel,
@@ -21,9 +21,9 @@ from smsbank.models import (
     Withdrawal,
     WithdrawalStatus,
 )
-from smsbank.money import MAX_AMOUNT
+from smsbank.core.money import MAX_AMOUNT
+from smsbank.core.settings import Settings
 from smsbank.requests import phone_changes, withdrawals
-from smsbank.settings import Settings
 from smsbank.texts.gsm7 import segments
 from tests.texts import assert_reads_well
 from tests.webhooks.handset import Handset, code_in

@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest
 
-from smsbank.models import (
+from smsbank.core.models import (
     Customer,
     InboundMessage,
     MessageChannel,
     OutboundMessage,
     PhoneChange,
 )
-from smsbank.settings import Settings
+from smsbank.core.settings import Settings
 from smsbank.sms.group_commit import InboundBatcher
 from smsbank.sms.inbound import Handled, InboundSms, Result
 from smsbank.sms.router import handle_inbound_sms

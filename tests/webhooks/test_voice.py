@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from smsbank import ledger
-from smsbank.models import Customer, InboundMessage, MessageChannel, OutboundMessage
-from smsbank.settings import Settings
+from smsbank.core import ledger
+from smsbank.core.models import Customer, InboundMessage, MessageChannel, OutboundMessage
+from smsbank.core.settings import Settings
 from tests.twilio_signing import TwilioSigner, new_sid, voice_form
 from tests.webhooks.handset import CAPTURE_LINK_RE, Handset, digits_in_call
 

@@ -18,12 +18,12 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from smsbank.clock import utcnow
-from smsbank.models import Customer, MessageChannel, OutboundMessage, OutboundStatus
+from smsbank.core.clock import utcnow
+from smsbank.core.models import Customer, MessageChannel, OutboundMessage, OutboundStatus
+from smsbank.core.settings import Settings
 from smsbank.outbox import calls
 from smsbank.outbox.backends import TwilioBackend
 from smsbank.outbox.worker import deliver_due
-from smsbank.settings import Settings
 from tests.fake_twilio import FakeTwilio
 from tests.twilio_signing import TwilioSigner, voice_form
 from tests.webhooks.handset import Handset, digits_in_call

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from smsbank.settings import Settings
+from smsbank.core.settings import Settings
 from tests.raw_http import Upload, healthz
 from tests.twilio_signing import TwilioSigner, new_sid, sms_form
 from webhooks.signature import MAX_WEBHOOK_BYTES, MAX_WEBHOOK_FIELDS

@@ -6,9 +6,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from smsbank.models import AuditEvent
+from smsbank.core.models import AuditEvent
 
-log = logging.getLogger("smsbank.audit")
+log = logging.getLogger("smsbank.core.audit")
 
 # The actor of what the bank does by itself (a request expiring, for one).
 SYSTEM = "system"

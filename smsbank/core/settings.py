@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
-from smsbank.money import format_amount, parse_amount
-from smsbank.phones import KNOWN_REGIONS, region_of
+from smsbank.core.money import format_amount, parse_amount
+from smsbank.core.phones import KNOWN_REGIONS, region_of
 
 DEV_SECRET_KEY = "dev-only-secret-key-do-not-use-in-production"  # noqa: S105
 DEV_ADMIN_API_KEY = "dev-admin-key"

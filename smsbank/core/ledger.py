@@ -27,10 +27,10 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from smsbank.clock import start_of_day, utcnow
-from smsbank.errors import InsufficientFunds, LimitExceeded, NotFound
-from smsbank.models import Customer, EntryKind, LedgerEntry
-from smsbank.money import format_amount, format_money, from_minor, to_minor
+from smsbank.core.clock import start_of_day, utcnow
+from smsbank.core.errors import InsufficientFunds, LimitExceeded, NotFound
+from smsbank.core.models import Customer, EntryKind, LedgerEntry
+from smsbank.core.money import format_amount, format_money, from_minor, to_minor
 from smsbank.texts.i18n import Text
 
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read over the phone

@@ -10,11 +10,11 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from smsbank import audit, ledger
-from smsbank.errors import Conflict, NotFound, ValidationFailed
-from smsbank.models import Customer
-from smsbank.money import format_amount
-from smsbank.phones import mask_phone
+from smsbank.core import audit, ledger
+from smsbank.core.errors import Conflict, NotFound, ValidationFailed
+from smsbank.core.models import Customer
+from smsbank.core.money import format_amount
+from smsbank.core.phones import mask_phone
 from smsbank.texts.i18n import DEFAULT_LANGUAGE, Language, parse_language
 
 MAX_NAME_LENGTH = 200

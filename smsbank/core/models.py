@@ -13,7 +13,7 @@ from typing import Any
 from tortoise import fields
 from tortoise.models import Model
 
-from smsbank.money import from_minor
+from smsbank.core.money import from_minor
 from smsbank.texts.i18n import DEFAULT_LANGUAGE, Language
 
 

@@ -23,8 +23,8 @@ from datetime import datetime, timedelta
 from tortoise import connections
 from tortoise.transactions import in_transaction
 
-from smsbank import sql
-from smsbank.clock import utcnow
+from smsbank.core import sql
+from smsbank.core.clock import utcnow
 
 HOUR = timedelta(hours=1)
 # Rows of windows that ended this long ago are removed by the sweep.
