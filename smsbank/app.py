@@ -19,6 +19,7 @@ from smsbank.api import admin, branch, customers, docs, health, legacy
 from smsbank.api import faces as face_api
 from smsbank.api import metrics as metrics_api
 from smsbank.api.auth import BEARER_SCHEME
+from smsbank.components import Services
 from smsbank.core.db import close_db, init_db
 from smsbank.core.settings import Settings
 from smsbank.faces.service import FaceService
@@ -26,7 +27,6 @@ from smsbank.http import BankRequest, register_http_handlers
 from smsbank.ops import devphone, metrics
 from smsbank.outbox.worker import OutboxWorker
 from smsbank.requests.expiry import ExpirySweeper
-from smsbank.services import Services
 from smsbank.sms.group_commit import InboundBatcher
 from webhooks import sms as twilio_sms
 from webhooks import status as twilio_status

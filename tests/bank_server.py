@@ -32,9 +32,9 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
 from smsbank.app import create_app
+from smsbank.components import Services
 from smsbank.core.settings import Settings
 from smsbank.faces.service import FaceService
-from smsbank.services import Services
 from tests.fake_twilio import free_port
 
 SMSBANK = [sys.executable, "-m", "smsbank"]

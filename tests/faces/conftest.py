@@ -26,6 +26,7 @@ from PIL import Image, ImageEnhance
 from skimage import data as skdata
 
 from smsbank.app import create_app
+from smsbank.components import Services
 from smsbank.core.clock import utcnow
 from smsbank.core.models import CapturePurpose, Channel, Customer, Withdrawal, WithdrawalStatus
 from smsbank.core.money import to_minor
@@ -33,7 +34,6 @@ from smsbank.core.settings import Settings
 from smsbank.faces.enrolment import enrol_customer_photo
 from smsbank.faces.service import FaceService
 from smsbank.requests.capture import issue_capture_link
-from smsbank.services import Services
 from tests.conftest import SHARED_FACES, reset_database
 
 _shared_engine: FaceService | None = None
