@@ -8,7 +8,7 @@ from typing import Any
 
 from smsbank.core.models import AuditEvent
 
-log = logging.getLogger("smsbank.core.audit")
+log = logging.getLogger("smsbank.audit")
 
 # The actor of what the bank does by itself (a request expiring, for one).
 SYSTEM = "system"

@@ -41,7 +41,7 @@ from smsbank.core.settings import Settings
 from smsbank.outbox import destinations, enqueue_call
 from smsbank.texts import messages
 
-log = logging.getLogger("smsbank.outbox.calls")
+log = logging.getLogger("smsbank.calls")
 
 VOICE_MENU_PATH = "/webhooks/twilio/voice/menu"
 CALLBACK_TEMPLATE = "voice_callback"

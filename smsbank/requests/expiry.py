@@ -40,7 +40,7 @@ from smsbank.core.settings import Settings
 from smsbank.outbox import claims
 from smsbank.requests import phone_changes, withdrawals
 
-log = logging.getLogger("smsbank.requests.expiry")
+log = logging.getLogger("smsbank.expiry")
 
 # Requests of each kind expired per pass at most: one pass stays short however large a
 # backlog (after downtime, say) is; a full batch makes the next pass start at once.
