@@ -26,6 +26,7 @@ from quart import (
 )
 from quart_schema import hide
 
+from capture_page.page import customer_language, page_context
 from smsbank.capture import describe
 from smsbank.errors import BankError, ValidationFailed
 from smsbank.faces.selfies import submit_selfie
@@ -92,7 +93,10 @@ async def get_short_link(token: str) -> Response:
 async def get_capture(token: str) -> Response:
     """The capture page, in the state the link is in."""
     view = await describe(settings(), token)
-    html = await render_template("capture_page.html", view=view, token=token)
+    language = await customer_language(token)
+    html = await render_template(
+        "capture_page.html", view=view, token=token, **page_context(view, language)
+    )
     response = Response(html, status=view.http_status, content_type="text/html; charset=utf-8")
     response.headers.update(SECURITY_HEADERS)
     return response

@@ -195,7 +195,10 @@ async def _verified(
         await capture.finish_token(record, CaptureTokenStatus.FAILED)
         log.info("selfie matched a finished request", extra={"reason": exc.code})
         return SelfieOutcome(
-            "failed", "This request is no longer waiting for a selfie.", 0, http_status=409
+            "failed",
+            Text("This request was cancelled or has already ended, so nothing was changed."),
+            0,
+            http_status=409,
         )
     status = "verified" if approved else "failed"
     return SelfieOutcome(status, message, 0, distance=distance)
@@ -266,11 +269,13 @@ async def _mismatch(
             0,
             distance=distance,
         )
-    plural = "attempt" if left == 1 else "attempts"
+    # The page says how many attempts are left, once, from `attempts_left`.
     return SelfieOutcome(
         "retry",
-        f"That selfie did not match your enrolled face. Face the camera in good light "
-        f"and try again: {left} {plural} left.",
+        Text(
+            "That selfie did not match your enrolled face. Face the camera in good light "
+            "and try again."
+        ),
         left,
         distance=distance,
     )
@@ -301,15 +306,23 @@ async def _request_closed(record: CaptureToken) -> str | None:
     if record.purpose == CapturePurpose.WITHDRAWAL:
         withdrawal = await Withdrawal.get(id=record.withdrawal_id)  # type: ignore[attr-defined]
         if withdrawal.status != WithdrawalStatus.AWAITING_SELFIE:
-            return "This withdrawal is no longer waiting for a selfie."
+            return Text(
+                "This withdrawal was cancelled or has already ended, so there is nothing "
+                "to confirm. To withdraw money, text us again."
+            )
     elif record.purpose == CapturePurpose.PHONE_CHANGE:
         change = await PhoneChange.get(id=record.phone_change_id)  # type: ignore[attr-defined]
         if change.status != PhoneChangeStatus.AWAITING_SELFIE:
-            return "This phone number change is no longer waiting for a selfie."
+            return Text(
+                "This phone number change was cancelled or has already ended, so there "
+                "is nothing to confirm."
+            )
     return None
 
 
 def _already_used() -> Gone:
-    error = Gone("This link has already been used. It works only once.", code="link_used")
+    error = Gone(
+        Text("This link has already been used. Each link works only once."), code="link_used"
+    )
     error.extra.update(status="expired", message=error.message, attempts_left=0)
     return error
