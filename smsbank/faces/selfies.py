@@ -120,7 +120,7 @@ async def submit_selfie(
 async def refuse_closed(
     settings: Settings, record: CaptureToken, customer: Customer
 ) -> SelfieOutcome | None:
-    """"failed" (and the link closed) when nothing this link approves can happen any
+    """A "failed" answer (and the link closed) when nothing this link approves can happen any
     more: the request finished, the account or its face checks are locked, or the
     enrolment link has nothing to enrol. None when the link can take a face."""
     if record.purpose == CapturePurpose.ENROLMENT:
@@ -198,7 +198,7 @@ async def verified(
     record: CaptureToken,
     customer: Customer,
     result: FaceResult,
-    **details: object,
+    **details: Any,
 ) -> SelfieOutcome:
     """The enrolled customer is at the camera: close the link, approve its request."""
     distance = float(result.distance or 0.0)
