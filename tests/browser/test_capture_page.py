@@ -86,7 +86,9 @@ def cameras(
 @pytest.fixture
 def server_settings(settings: Settings) -> Iterator[Settings]:
     port = free_port()
-    yield settings.with_overrides(public_base_url=f"http://127.0.0.1:{port}", port=port)
+    yield settings.with_overrides(
+        public_base_url=f"http://127.0.0.1:{port}", port=port, liveness="off"
+    )
 
 
 @pytest.fixture
