@@ -234,6 +234,31 @@ class CaptureToken(Model):
         table = "capture_token"
 
 
+class LivenessChallengeStatus(StrEnum):
+    ISSUED = "issued"
+    USED = "used"
+    VOIDED = "voided"  # a newer challenge of the same link replaced it
+
+
+class LivenessChallenge(Model):
+    """A head-turn challenge (SPEC §9a): 16 random bytes, stored hashed, for one link,
+    answered once within its lifetime."""
+
+    id = fields.IntField(primary_key=True)
+    challenge_hash = fields.CharField(max_length=64, unique=True)
+    capture_token: fields.ForeignKeyRelation[CaptureToken] = fields.ForeignKeyField(
+        "models.CaptureToken", related_name="challenges", on_delete=fields.CASCADE
+    )
+    steps = fields.CharField(max_length=32)  # "left,right" or "right,left"
+    status = fields.CharEnumField(LivenessChallengeStatus, max_length=16)
+    issued_at = fields.DatetimeField()
+    finished_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "liveness_challenge"
+
+
 class ConversationState(StrEnum):
     IDLE = "idle"
     AWAITING_WITHDRAWAL_CODE = "awaiting_withdrawal_code"

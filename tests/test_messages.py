@@ -17,7 +17,7 @@ import pytest
 
 from smsbank import ledger, messages, phone_changes, request_lifecycle, withdrawals
 from smsbank.errors import LimitExceeded
-from smsbank.faces import selfies
+from smsbank.faces import challenge_answers, selfies
 from smsbank.gsm7 import is_gsm7, segments
 from smsbank.i18n import LANGUAGES, Text, localize
 from smsbank.ledger import Limits
@@ -71,6 +71,7 @@ def _failures(retry: str) -> list[tuple[str, str | None]]:
     return [
         (selfies.NO_MATCH_REASON, retry),
         (selfies.NO_MATCH_REASON, None),  # and selfie checks got locked meanwhile
+        (challenge_answers.LIVENESS_REASON, retry),
         (selfies.LOCKED_REASON, None),
         (selfies.ACCOUNT_LOCKED_REASON, None),
         (withdrawals.TOO_MANY_WRONG_CODES, retry),

@@ -67,9 +67,17 @@ class SelfieOutcome:
     attempts_left: int
     http_status: int = 200
     distance: float | None = None
+    reason: str | None = None  # why a head-turn challenge failed (SPEC §9a)
 
     def json(self) -> dict[str, Any]:
-        return {"status": self.status, "message": self.message, "attempts_left": self.attempts_left}
+        body: dict[str, Any] = {
+            "status": self.status,
+            "message": self.message,
+            "attempts_left": self.attempts_left,
+        }
+        if self.reason is not None:
+            body["reason"] = self.reason
+        return body
 
 
 async def submit_selfie(
@@ -83,29 +91,9 @@ async def submit_selfie(
     record = await capture.usable_token(token)
     left = capture.attempts_left(record)
     customer = await get_customer(record.customer_id)  # type: ignore[attr-defined]
-    if record.purpose == CapturePurpose.ENROLMENT:
-        refused = _enrolment_refused(customer)
-        if refused is not None:
-            await capture.finish_token(record, CaptureTokenStatus.FAILED)
-            return refused
-    else:
-        closed = await _request_closed(record)
-        if closed:
-            await capture.finish_token(record, CaptureTokenStatus.FAILED)
-            return SelfieOutcome("failed", closed, 0, http_status=409)
-        if customer.status != CustomerStatus.ACTIVE:
-            await _fail(settings, record, ACCOUNT_LOCKED_REASON)
-            return SelfieOutcome(
-                "failed", "This account is locked. Please visit your branch.", 0, http_status=403
-            )
-        if customer.face_locked:
-            await _fail(settings, record, LOCKED_REASON)
-            return SelfieOutcome(
-                "failed",
-                "Selfie checks are locked after too many failed selfies. Please visit your branch.",
-                0,
-                http_status=403,
-            )
+    refused = await refuse_closed(settings, record, customer)
+    if refused is not None:
+        return refused
     if faces is None:
         raise FaceUnavailable("the face check is not available right now; try again shortly")
     try:
@@ -123,10 +111,41 @@ async def submit_selfie(
     record = await capture.take_attempt(record)
     left = capture.attempts_left(record)
     if record.purpose == CapturePurpose.ENROLMENT:
-        return await _enrolled(settings, record, result, faces.model_label)
+        return await enrolled(settings, record, result, faces.model_label)
     if result.verified:
-        return await _verified(settings, record, customer, result)
+        return await verified(settings, record, customer, result)
     return await _mismatch(settings, record, customer, result, left)
+
+
+async def refuse_closed(
+    settings: Settings, record: CaptureToken, customer: Customer
+) -> SelfieOutcome | None:
+    """A "failed" answer (and the link closed) when nothing this link approves can happen any
+    more: the request finished, the account or its face checks are locked, or the
+    enrolment link has nothing to enrol. None when the link can take a face."""
+    if record.purpose == CapturePurpose.ENROLMENT:
+        refused = _enrolment_refused(customer)
+        if refused is not None:
+            await capture.finish_token(record, CaptureTokenStatus.FAILED)
+        return refused
+    closed = await _request_closed(record)
+    if closed:
+        await capture.finish_token(record, CaptureTokenStatus.FAILED)
+        return SelfieOutcome("failed", closed, 0, http_status=409)
+    if customer.status != CustomerStatus.ACTIVE:
+        await fail_link(settings, record, ACCOUNT_LOCKED_REASON)
+        return SelfieOutcome(
+            "failed", "This account is locked. Please visit your branch.", 0, http_status=403
+        )
+    if customer.face_locked:
+        await fail_link(settings, record, LOCKED_REASON)
+        return SelfieOutcome(
+            "failed",
+            "Selfie checks are locked after too many failed selfies. Please visit your branch.",
+            0,
+            http_status=403,
+        )
+    return None
 
 
 def _enrolment_refused(customer: Customer) -> SelfieOutcome | None:
@@ -146,9 +165,10 @@ def _enrolment_refused(customer: Customer) -> SelfieOutcome | None:
     return None
 
 
-async def _enrolled(
+async def enrolled(
     settings: Settings, record: CaptureToken, result: FaceResult, model: str
 ) -> SelfieOutcome:
+    """Store the enrolment link's face (once) and close the link."""
     try:
         async with in_transaction():
             if not await capture.finish_token(record, CaptureTokenStatus.SUCCEEDED):
@@ -173,9 +193,14 @@ async def _enrolled(
     )
 
 
-async def _verified(
-    settings: Settings, record: CaptureToken, customer: Customer, result: FaceResult
+async def verified(
+    settings: Settings,
+    record: CaptureToken,
+    customer: Customer,
+    result: FaceResult,
+    **details: Any,
 ) -> SelfieOutcome:
+    """The enrolled customer is at the camera: close the link, approve its request."""
     distance = float(result.distance or 0.0)
     await record_check(
         settings,
@@ -184,6 +209,7 @@ async def _verified(
         purpose=record.purpose.value,
         actor=ACTOR,
         capture_token_id=record.id,
+        **details,
     )
     try:
         async with in_transaction():
@@ -252,7 +278,7 @@ async def _mismatch(
     )
     what = "withdrawal" if record.purpose == CapturePurpose.WITHDRAWAL else "number change"
     if check.locked:
-        await _fail(settings, record, LOCKED_REASON)
+        await fail_link(settings, record, LOCKED_REASON)
         return SelfieOutcome(
             "failed",
             f"The selfie did not match, too many times: selfie checks are now locked and "
@@ -261,7 +287,7 @@ async def _mismatch(
             distance=distance,
         )
     if left == 0:
-        await _fail(settings, record, NO_MATCH_REASON)
+        await fail_link(settings, record, NO_MATCH_REASON)
         return SelfieOutcome(
             "failed",
             f"The selfie did not match and there are no attempts left: the {what} is "
@@ -281,7 +307,7 @@ async def _mismatch(
     )
 
 
-async def _fail(settings: Settings, record: CaptureToken, reason: str) -> None:
+async def fail_link(settings: Settings, record: CaptureToken, reason: str) -> None:
     """Close the link and fail its request (texting the customer), once."""
     if not await capture.finish_token(record, CaptureTokenStatus.FAILED):
         return

@@ -46,6 +46,7 @@ from smsbank import metrics
 from smsbank.errors import BankError
 from smsbank.faces import pipeline
 from smsbank.faces.images import PhotoRejected, check_photo
+from smsbank.faces.liveness import LivenessConfig
 from smsbank.faces.weights import MissingWeights, provision_weights
 from smsbank.settings import Settings
 
@@ -78,6 +79,23 @@ class FaceResult:
     def verified(self) -> bool:
         # DeepFace's rule: a distance at or under the threshold is the same person.
         return self.distance is not None and self.distance <= self.threshold
+
+
+@dataclass(frozen=True)
+class ChallengeResult:
+    """A head-turn challenge through the pipeline: every check passed, or why not."""
+
+    passed: bool
+    # None when passed, else "liveness", "no_match", "no_face", "several_faces",
+    # "not_same_person" or "unreadable" (a frame that is not a decodable image).
+    reason: str | None
+    # "left" / "right" when a turn asked for was not seen (for the customer's message).
+    failed_step: str | None
+    detail: str  # for logs and audit: which check failed, and its measured value
+    distance: float | None  # frontal frame vs the enrolled embedding (None for enrolment)
+    threshold: float
+    embedding: tuple[float, ...] | None  # the frontal frame's (enrolment stores it)
+    seconds: float
 
 
 class FaceService:
@@ -226,6 +244,16 @@ class FaceService:
             distance=result["distance"],
             timings=dict(result["timings"]),
         )
+
+    async def analyse_challenge(
+        self,
+        frames: Sequence[bytes],
+        steps: Sequence[str],
+        enrolled: Sequence[float] | None,
+        config: LivenessConfig,
+    ) -> ChallengeResult:
+        """Decide a head-turn challenge from its frames (in order, as the camera saw them)."""
+        raise NotImplementedError
 
     async def _run(self, function: Any, *args: Any) -> dict[str, Any]:
         with self._lock:

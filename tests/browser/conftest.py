@@ -73,8 +73,12 @@ def cameras(
 
 @pytest.fixture
 def server_settings(settings: Settings) -> Iterator[Settings]:
+    """A server on a free port, taking single selfies (`SMSBANK_LIVENESS=off`); the
+    head-turn challenge's tests ask for `challenge_settings`."""
     port = free_port()
-    yield settings.with_overrides(public_base_url=f"http://127.0.0.1:{port}", port=port)
+    yield settings.with_overrides(
+        public_base_url=f"http://127.0.0.1:{port}", port=port, liveness="off"
+    )
 
 
 @asynccontextmanager

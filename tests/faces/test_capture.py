@@ -42,6 +42,12 @@ async def post_selfie(client: Any, url: str, data: bytes) -> tuple[int, dict[str
 
 
 @pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """These tests are about the single selfie of SPEC §9: liveness off."""
+    return settings.with_overrides(liveness="off")
+
+
+@pytest.fixture
 async def astronaut_customer(
     face_app: Any, make_customer: Any, enrol: Any, astronaut_jpeg: bytes
 ) -> Customer:
