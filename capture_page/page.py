@@ -23,23 +23,26 @@ from smsbank.errors import NotFound
 from smsbank.i18n import DEFAULT_LANGUAGE, N_, Text, catalog, localize, strings
 from smsbank.models import Customer
 
-# Every sentence the script may show, in the order the page goes through them.
+# Every sentence the scripts may show (page.js, selfie.js, challenge.js).
 SCRIPT_STRINGS = (
     # the camera
-    N_("Opening the front camera… If your phone asks, allow the camera."),
-    N_("This browser cannot open the camera here. Take a selfie with your phone's camera instead."),
-    N_(
-        "The camera was not allowed. Take a selfie with your phone's camera instead, or "
-        "allow the camera and reload the page."
-    ),
-    N_("The camera could not be opened. Take a selfie with your phone's camera instead."),
+    N_("This browser cannot open the camera here."),
+    N_("The camera was not allowed."),
+    N_("The camera could not be opened."),
+    N_("Take a selfie with your phone's camera instead."),
+    N_("Take a selfie with your phone's camera instead, or allow the camera and reload the page."),
     N_("Take a selfie with your phone's camera."),
+    N_("To try again, allow the camera for this page and press Try the camera again."),
+    # the head-turn steps
+    N_("Look straight at the camera"),
+    N_("Turn your head to your left"),
+    N_("Turn your head to your right"),
+    N_("Look straight at the camera again"),
     # the answer, by status
-    N_("Sending and checking your selfie…"),
     N_("Withdrawal approved"),
     N_(
-        "It's you: your withdrawal is approved. We have sent you a text with its "
-        "reference. You can close this page."
+        "It's you: your withdrawal is approved. We have sent you a text with its reference. "
+        "You can close this page."
     ),
     N_("Phone number changed"),
     N_("It's you: your phone number is changed. Both numbers get a text. You can close this page."),
@@ -50,7 +53,6 @@ SCRIPT_STRINGS = (
     ),
     N_("Not approved"),
     N_("This link no longer works"),
-    N_("Try again"),
     N_(
         "That selfie did not match your enrolled face. Face the camera in good light and try again."
     ),
@@ -60,8 +62,8 @@ SCRIPT_STRINGS = (
     N_("That photo could not be opened. Please take it again."),
     N_("We did not receive a photo. Please take your selfie again."),
     N_(
-        "We could not find a face in the photo. Face the camera in good light, with "
-        "nothing covering your face, and try again."
+        "We could not find a face in the photo. Face the camera in good light, with nothing "
+        "covering your face, and try again."
     ),
     N_(
         "There is more than one face in the photo. Make sure only you are in the picture "
@@ -72,10 +74,25 @@ SCRIPT_STRINGS = (
     N_("This link has already been used. Each link works only once."),
     N_("This link has expired. Links work for 10 minutes; please ask for a new one."),
     N_("This link is not valid. Check that you opened the whole link from our text."),
+    N_("The head-turn check has to start again. Press Try again and follow the arrows."),
+    N_("The head-turn check took too long. Press Try again and follow the arrows."),
+    N_("The pictures of the check could not be used. Please try again."),
     # anything else
     N_("Something went wrong. Please try again."),
-    N_("The selfie could not be sent. Check your connection and try again."),
+    N_("Your answer could not be sent. Check your connection and try again."),
 )
+
+# What the page asks for, under the heading, when it films head turns (describe()'s
+# detail asks for a selfie).
+CHALLENGE_DETAIL = {
+    "enrolment": N_(
+        "Turn your head as the arrows ask, in good light, with nobody else in the picture. "
+        "We keep a mathematical description of your face, not the pictures."
+    ),
+    None: N_(
+        "Confirm it is you: turn your head as the arrows ask. Only you should be in the picture."
+    ),
+}
 
 
 async def customer_language(token: str) -> str:
@@ -98,16 +115,21 @@ def attempts_left_words(language: str, most: int) -> dict[str, str]:
     }
 
 
-def page_context(view: CaptureView, language: str) -> dict[str, Any]:
-    """The template's context beyond the view: the language, `_`, and the script's words."""
+def page_context(view: CaptureView, language: str, liveness: str) -> dict[str, Any]:
+    """The template's context beyond the view: the language, `_`, the script's words, and
+    how the page answers (`liveness`: "challenge" films head turns, "off" one selfie)."""
+    detail = view.detail
+    if liveness == "challenge" and view.state == "ready":
+        detail = CHALLENGE_DETAIL.get(view.purpose) or CHALLENGE_DETAIL[None]
     script_words = {
         "strings": strings(language, SCRIPT_STRINGS),
         "attempts": attempts_left_words(language, view.attempts_left),
     }
     return {
         "language": language,
+        "liveness": liveness,
         "_": catalog(language).gettext,
         "title": localize(view.title, language) if view.title else "",
-        "detail": localize(view.detail, language) if view.detail else "",
+        "detail": localize(detail, language) if detail else "",
         "script_words": json.dumps(script_words, ensure_ascii=False),
     }

@@ -83,10 +83,12 @@ async def test_the_page_shows_the_request_and_the_camera_controls(
     assert "http://" not in html.replace("http://www.w3.org", "")  # nothing from elsewhere
     assert "default-src 'none'" in response.headers["Content-Security-Policy"]
     assert response.headers["Cache-Control"] == "no-store"
-    for name in ("capture.js", "capture.css"):
+    script = ""
+    for name in ("page.js", "selfie.js", "capture.css"):
+        assert f"/capture_static/{name}" in html
         static = await face_client.get(f"/capture_static/{name}")
         assert static.status_code == 200
-    script = await (await face_client.get("/capture_static/capture.js")).get_data(as_text=True)
+        script += await static.get_data(as_text=True)
     assert "getUserMedia" in script and 'facingMode: "user"' in script
 
 
