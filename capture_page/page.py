@@ -77,6 +77,7 @@ SCRIPT_STRINGS = (
     N_("The head-turn check has to start again. Press Try again and follow the arrows."),
     N_("The head-turn check took too long. Press Try again and follow the arrows."),
     N_("The pictures of the check could not be used. Please try again."),
+    N_("Too many checks were started on this link. Please ask for a new link."),
     # anything else
     N_("Something went wrong. Please try again."),
     N_("Your answer could not be sent. Check your connection and try again."),

@@ -93,7 +93,8 @@
     frames_too_large: "The pictures of the check could not be used. Please try again.",
     frame_not_jpeg: "The pictures of the check could not be used. Please try again.",
     frame_too_big: "The pictures of the check could not be used. Please try again.",
-    frame_sizes_differ: "The pictures of the check could not be used. Please try again."
+    frame_sizes_differ: "The pictures of the check could not be used. Please try again.",
+    too_many_challenges: "Too many checks were started on this link. Please ask for a new link."
   };
   var DONE = {
     withdrawal: ["Withdrawal approved", "It's you: your withdrawal is approved. We have sent you a text with its reference. You can close this page."],
@@ -111,7 +112,8 @@
     if (answer.status === "retry" && !answer.code) {
       return t("That selfie did not match your enrolled face. Face the camera in good light and try again.");
     }
-    return answer.message || t("Something went wrong. Please try again.");
+    if (answer.http >= 500 || !answer.message) { return t("Something went wrong. Please try again."); }
+    return answer.message;
   }
 
   // A finished page says so in its heading; the instructions above no longer apply.
