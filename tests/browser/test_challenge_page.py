@@ -32,10 +32,17 @@ from smsbank.settings import Settings
 from tests.browser.axe import blocking_violations
 from tests.browser.conftest import WAIT_MS, browser_page
 from tests.conftest import reset_database
-from tests.faces.conftest import token_of
+from tests.faces.conftest import jpeg, token_of
+from tests.head_turns import genuine, write_y4m
 from tests.server_thread import ServerThread, wait_until_up
 
 pytestmark = pytest.mark.browser
+
+# The page's steps (capture_page/static/challenge.js): straight ahead 1.5 s, then each
+# turn 1.8 s and back to the centre 1.2 s. A synthetic clip of the same length plays in
+# step with them: frontal, left and back, right and back, as the fixed order asks.
+CHALLENGE_SECONDS = 1.5 + 2 * (1.8 + 1.2)
+CLIP_FPS = 10
 
 
 def said(language: str, msgid: str) -> str:
@@ -212,4 +219,31 @@ async def test_a_still_photo_is_shown_the_steps_filmed_and_refused(
         # A photo does not turn its head: refused, in the bank's words, with a way on.
         await expect(status).to_have_attribute("data-reason", "liveness")
         await expect(page.locator("#again")).to_be_visible()
+        await assert_accessible(page)
+
+
+@pytest.fixture(scope="module")
+def head_turn_camera(
+    chromium: str, tmp_path_factory: pytest.TempPathFactory, astronaut: Image.Image
+) -> Path:
+    """A synthetic clip of the enrolled astronaut turning her head left, then right
+    (tests/head_turns.py: her photo re-rendered through a generic 3D face; no real
+    footage), for Chromium's fake camera."""
+    folder = tmp_path_factory.mktemp("head-turns")
+    photo = folder / "astronaut.jpg"
+    photo.write_bytes(jpeg(astronaut))
+    frames = genuine(photo, ["left", "right"], frames=round(CHALLENGE_SECONDS * CLIP_FPS))
+    return write_y4m(frames, folder / "astronaut-turns.y4m", fps=CLIP_FPS)
+
+
+async def test_a_head_turning_as_asked_approves_the_withdrawal(
+    head_turn_camera: Path, live_base: str, link: str, language: str, tmp_path: Path
+) -> None:
+    async with browser_page(tmp_path, head_turn_camera) as page:
+        await page.goto(link)
+        await page.click("#start")
+        status = page.locator("#status")
+        await expect(status).to_have_attribute("data-status", "verified", timeout=WAIT_MS)
+        await expect(page.locator("#title")).to_have_text(said(language, "Withdrawal approved"))
+        await expect(page.locator("#again")).to_be_hidden()
         await assert_accessible(page)
