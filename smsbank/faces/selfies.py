@@ -135,13 +135,15 @@ async def refuse_closed(
     if customer.status != CustomerStatus.ACTIVE:
         await fail_link(settings, record, ACCOUNT_LOCKED_REASON)
         return SelfieOutcome(
-            "failed", "This account is locked. Please visit your branch.", 0, http_status=403
+            "failed", Text("This account is locked. Please visit your branch."), 0, http_status=403
         )
     if customer.face_locked:
         await fail_link(settings, record, LOCKED_REASON)
         return SelfieOutcome(
             "failed",
-            "Selfie checks are locked after too many failed selfies. Please visit your branch.",
+            Text(
+                "Selfie checks are locked after too many failed selfies. Please visit your branch."
+            ),
             0,
             http_status=403,
         )
@@ -153,12 +155,12 @@ def _enrolment_refused(customer: Customer) -> SelfieOutcome | None:
     changed at a branch, where staff see who is asking."""
     if customer.status != CustomerStatus.ACTIVE:
         return SelfieOutcome(
-            "failed", "This account is locked. Please visit your branch.", 0, http_status=403
+            "failed", Text("This account is locked. Please visit your branch."), 0, http_status=403
         )
     if customer.face_enrolled:
         return SelfieOutcome(
             "failed",
-            "A face is already enrolled on this account. To change it, visit your branch.",
+            Text("A face is already enrolled on this account. To change it, visit your branch."),
             0,
             http_status=409,
         )
@@ -188,7 +190,7 @@ async def enrolled(
         return refused
     return SelfieOutcome(
         "enrolled",
-        "Your face is enrolled. From now on a selfie approves your withdrawals.",
+        Text("Your face is enrolled. From now on a selfie approves your withdrawals."),
         0,
     )
 
@@ -221,7 +223,7 @@ async def verified(
         await capture.finish_token(record, CaptureTokenStatus.FAILED)
         log.info("selfie matched a finished request", extra={"reason": exc.code})
         return SelfieOutcome(
-            "failed", "This request is no longer waiting for a selfie.", 0, http_status=409
+            "failed", Text("This request is no longer waiting for a selfie."), 0, http_status=409
         )
     status = "verified" if approved else "failed"
     return SelfieOutcome(status, message, 0, distance=distance)
@@ -240,10 +242,14 @@ async def _approve(
         )
         amount = format_money(outcome.withdrawal.amount, customer.currency)
         if outcome.entry is None:
-            return False, f"It's you, but the withdrawal could not be made: {outcome.failure}"
-        return True, (
-            f"Verified. Your withdrawal of {amount} is approved "
-            f"(reference {outcome.entry.reference}). We have sent you a text."
+            return False, Text(
+                "It's you, but the withdrawal could not be made: {reason}", reason=outcome.failure
+            )
+        return True, Text(
+            "Verified. Your withdrawal of {amount} is approved (reference {reference}). "
+            "We have sent you a text.",
+            amount=amount,
+            reference=outcome.entry.reference,
         )
     change = await phone_changes.selfie_verified(
         settings,
@@ -252,8 +258,10 @@ async def _approve(
         actor=ACTOR,
     )
     if change.status != PhoneChangeStatus.COMPLETED:
-        return False, f"It's you, but the number could not be changed: {change.failure_reason}"
-    return True, "Verified. Your phone number is changed; both numbers get a text."
+        return False, Text(
+            "It's you, but the number could not be changed: {reason}", reason=change.failure_reason
+        )
+    return True, Text("Verified. Your phone number is changed; both numbers get a text.")
 
 
 async def _mismatch(
@@ -327,11 +335,11 @@ async def _request_closed(record: CaptureToken) -> str | None:
     if record.purpose == CapturePurpose.WITHDRAWAL:
         withdrawal = await Withdrawal.get(id=record.withdrawal_id)  # type: ignore[attr-defined]
         if withdrawal.status != WithdrawalStatus.AWAITING_SELFIE:
-            return "This withdrawal is no longer waiting for a selfie."
+            return Text("This withdrawal is no longer waiting for a selfie.")
     elif record.purpose == CapturePurpose.PHONE_CHANGE:
         change = await PhoneChange.get(id=record.phone_change_id)  # type: ignore[attr-defined]
         if change.status != PhoneChangeStatus.AWAITING_SELFIE:
-            return "This phone number change is no longer waiting for a selfie."
+            return Text("This phone number change is no longer waiting for a selfie.")
     return None
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +19,14 @@ import pytest
 from PIL import Image
 from prometheus_client import REGISTRY
 
-from smsbank.capture import hash_token, issue_enrolment_link
+from smsbank.capture import hash_token, issue_capture_link, issue_enrolment_link
+from smsbank.clock import utcnow
 from smsbank.faces.enrolment import enrolled_embedding
 from smsbank.faces.service import FaceService
 from smsbank.ledger import ledger_total_minor
 from smsbank.models import (
     AuditEvent,
+    CapturePurpose,
     CaptureToken,
     CaptureTokenStatus,
     Customer,
@@ -31,6 +34,8 @@ from smsbank.models import (
     LivenessChallenge,
     LivenessChallengeStatus,
     OutboundMessage,
+    PhoneChange,
+    PhoneChangeStatus,
     Withdrawal,
     WithdrawalStatus,
 )
@@ -274,3 +279,34 @@ async def test_two_answers_with_the_same_challenge_approve_once(
     assert lost == 410 and refused["error"]["code"] in ("challenge_used", "link_used")
     assert await LedgerEntry.filter(withdrawal_id=withdrawal.id).count() == 1
     assert (await link_record(url)).attempts_used == 1
+
+
+async def _phone_change_link(settings: Settings, customer: Customer) -> tuple[PhoneChange, str]:
+    change = await PhoneChange.create(
+        customer_id=customer.id,
+        old_phone=customer.phone,
+        new_phone="+15550199999",
+        status=PhoneChangeStatus.AWAITING_SELFIE,
+        code_verified_at=utcnow(),
+        expires_at=utcnow() + timedelta(minutes=15),
+    )
+    url = await issue_capture_link(
+        settings,
+        customer_id=customer.id,
+        purpose=CapturePurpose.PHONE_CHANGE,
+        phone_change_id=change.id,
+    )
+    return change, url
+
+
+async def test_a_genuine_head_turn_changes_the_number_and_another_face_does_not(
+    face_client: Any, settings: Settings, customer: Customer, sequence: Any
+) -> None:
+    change, url = await _phone_change_link(settings, customer)
+    status, body = await answer(face_client, url, sequence, head_turns.GENUINE, who="grace")
+    assert (status, body["status"], body["reason"]) == (200, "retry", "no_match"), body
+    assert (await PhoneChange.get(id=change.id)).status == PhoneChangeStatus.AWAITING_SELFIE
+    status, body = await answer(face_client, url, sequence, head_turns.GENUINE)
+    assert (status, body["status"]) == (200, "verified"), body
+    assert (await Customer.get(id=customer.id)).phone == "+15550199999"
+    assert (await PhoneChange.get(id=change.id)).status == PhoneChangeStatus.COMPLETED
