@@ -15,6 +15,9 @@ Theory of operation
     mismatch: count it (lockout); locked or last attempt: close the link
               and the request's `selfie_failed` -> "failed"; else ---------> "retry"
 
+A head-turn challenge (SPEC §9a, `smsbank.faces.challenge_answers`) takes the same steps
+once its frames are decided: `refuse_closed`, `enrolled`, `verified` and `fail_link`.
+
 Closing the link and approving its request happen in one transaction whose first
 statement is the link's conditional UPDATE: of two selfies posted at the same moment,
 one approves the request and the other finds the link closed. The withdrawal module
