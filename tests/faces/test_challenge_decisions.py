@@ -40,11 +40,9 @@ from smsbank.models import (
     WithdrawalStatus,
 )
 from smsbank.settings import Settings
+from tests import head_turns
 from tests.faces.conftest import jpeg, token_of
 from tests.faces.test_challenge_http import new_challenge, post_frames
-
-# Until liveness-core's sequences are merged into this branch (remove then).
-head_turns = pytest.importorskip("tests.head_turns")
 
 _SEQUENCES: dict[tuple[str, str, tuple[str, ...]], list[bytes]] = {}
 
