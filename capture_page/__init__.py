@@ -99,10 +99,7 @@ async def get_capture(token: str) -> Response:
     view = await describe(settings(), token)
     language = await customer_language(token)
     html = await render_template(
-        "capture_page.html",
-        view=view,
-        token=token,
-        **page_context(view, language, settings().liveness),
+        "capture_page.html", view=view, token=token, **page_context(view, language)
     )
     response = Response(html, status=view.http_status, content_type="text/html; charset=utf-8")
     response.headers.update(SECURITY_HEADERS)

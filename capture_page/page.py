@@ -83,18 +83,6 @@ SCRIPT_STRINGS = (
     N_("Your answer could not be sent. Check your connection and try again."),
 )
 
-# What the page asks for, under the heading, when it films head turns (describe()'s
-# detail asks for a selfie).
-CHALLENGE_DETAIL = {
-    "enrolment": N_(
-        "Turn your head as the arrows ask, in good light, with nobody else in the picture. "
-        "We keep a mathematical description of your face, not the pictures."
-    ),
-    None: N_(
-        "Confirm it is you: turn your head as the arrows ask. Only you should be in the picture."
-    ),
-}
-
 
 async def customer_language(token: str) -> str:
     """The language of the customer the link is for; the default for an unknown link."""
@@ -116,21 +104,18 @@ def attempts_left_words(language: str, most: int) -> dict[str, str]:
     }
 
 
-def page_context(view: CaptureView, language: str, liveness: str) -> dict[str, Any]:
+def page_context(view: CaptureView, language: str) -> dict[str, Any]:
     """The template's context beyond the view: the language, `_`, the script's words, and
     how the page answers (`liveness`: "challenge" films head turns, "off" one selfie)."""
-    detail = view.detail
-    if liveness == "challenge" and view.state == "ready":
-        detail = CHALLENGE_DETAIL.get(view.purpose) or CHALLENGE_DETAIL[None]
     script_words = {
         "strings": strings(language, SCRIPT_STRINGS),
         "attempts": attempts_left_words(language, view.attempts_left),
     }
     return {
         "language": language,
-        "liveness": liveness,
+        "liveness": view.liveness,
         "_": catalog(language).gettext,
         "title": localize(view.title, language) if view.title else "",
-        "detail": localize(detail, language) if detail else "",
+        "detail": localize(view.detail, language) if view.detail else "",
         "script_words": json.dumps(script_words, ensure_ascii=False),
     }

@@ -221,6 +221,8 @@ class CaptureView:
     detail: str = ""
     attempts_left: int = 0
     http_status: int = 200
+    # `challenge`: the page films a head-turn challenge (SPEC §9a); `off`: one selfie.
+    liveness: str = "challenge"
 
 
 async def describe(settings: Settings, token: str) -> CaptureView:
@@ -253,11 +255,19 @@ async def describe(settings: Settings, token: str) -> CaptureView:
             "ready",
             purpose,
             title=Text("Enrol your face"),
-            detail=Text(
-                "Take a clear selfie: face the camera in good light, nobody else in the "
-                "picture. We keep a mathematical description of your face, not the photo."
+            detail=(
+                Text(
+                    "Take a clear selfie: face the camera in good light, nobody else in the "
+                    "picture. We keep a mathematical description of your face, not the photo."
+                )
+                if settings.liveness == "off"
+                else Text(
+                    "Look at the camera in good light, then turn your head as the arrows "
+                    "show. We keep a mathematical description of your face, not the pictures."
+                )
             ),
             attempts_left=attempts_left(record),
+            liveness=settings.liveness,
         )
     if customer.status != CustomerStatus.ACTIVE:
         return CaptureView(
@@ -300,8 +310,16 @@ async def describe(settings: Settings, token: str) -> CaptureView:
         "ready",
         purpose,
         title=title,
-        detail=Text("Take a selfie to confirm it is you. Only you should be in the picture."),
+        detail=(
+            Text("Take a selfie to confirm it is you. Only you should be in the picture.")
+            if settings.liveness == "off"
+            else Text(
+                "Look at the camera, then turn your head as the arrows show, to confirm "
+                "it is you. Only you should be in front of the camera."
+            )
+        ),
         attempts_left=attempts_left(record),
+        liveness=settings.liveness,
     )
 
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import NoReturn
 
 from smsbank import audit, capture, metrics
@@ -59,7 +60,7 @@ from smsbank.faces.selfies import (
     verified,
 )
 from smsbank.faces.service import ChallengeResult, FaceResult, FaceService, FaceUnavailable
-from smsbank.i18n import Text, localize
+from smsbank.i18n import Localizable, Text, localize
 from smsbank.models import CapturePurpose, CaptureToken, Customer
 from smsbank.settings import Settings
 
@@ -166,9 +167,10 @@ async def submit_challenge(
         exc.extra.update(status="retry", message=exc.message, attempts_left=left)
         raise
     customer = await get_customer(record.customer_id)  # type: ignore[attr-defined]
+    language = customer.language
     refused = await refuse_closed(settings, record, customer)
     if refused is not None:
-        return refused
+        return _in_language(refused, language)
     if faces is None:
         raise FaceUnavailable("the face check is not available right now; try again shortly")
     enrolled_face = None
@@ -200,7 +202,6 @@ async def submit_challenge(
         detail=result.detail,
         seconds=round(result.seconds, 3),
     )
-    language = customer.language
     if not result.passed and result.reason in NOT_COUNTED:
         message = localize(why_failed(result.reason, None), language)
         error = Unprocessable(message, code=f"frames_{result.reason}")
@@ -216,10 +217,19 @@ async def submit_challenge(
         distance=result.distance,
     )
     if result.passed and record.purpose == CapturePurpose.ENROLMENT:
-        return await enrolled(settings, record, face, faces.model_label)
-    if result.passed:
-        return await verified(settings, record, customer, face, liveness="passed")
-    return await _failed(settings, record, customer, result, face, left)
+        outcome = await enrolled(settings, record, face, faces.model_label)
+    elif result.passed:
+        outcome = await verified(settings, record, customer, face, liveness="passed")
+    else:
+        outcome = await _failed(settings, record, customer, result, face, left)
+    return _in_language(outcome, language)
+
+
+def _in_language(outcome: SelfieOutcome, language: str) -> SelfieOutcome:
+    """The answer's message in the customer's language (a sentence decided as a `Text`)."""
+    if isinstance(outcome.message, Localizable):
+        return replace(outcome, message=localize(outcome.message, language))
+    return outcome
 
 
 async def _failed(

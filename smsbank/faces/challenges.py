@@ -6,7 +6,8 @@ of the turns (`secrets`, unless the test-only `SMSBANK_LIVENESS_STEPS` fixes it)
 good for `CHALLENGE_TTL_SECONDS` from the server's clock, once:
 
 - a new challenge voids the link's earlier live one, in the same transaction (the link's
-  row is locked first, so two issued at once still leave one live);
+  row is locked first, so two issued at once still leave one live); a link gets at
+  most `MAX_CHALLENGES_PER_LINK` (429 after that);
 - answering it is one conditional UPDATE (`status = issued` and still fresh): of two
   posts with the same challenge, one wins and the other gets 410.
 
@@ -27,13 +28,16 @@ from tortoise.transactions import in_transaction
 
 from smsbank import audit, capture
 from smsbank.clock import utcnow
-from smsbank.errors import BankError, Conflict, Gone, NotFound
+from smsbank.errors import BankError, Conflict, Gone, NotFound, TooManyRequests
 from smsbank.faces.liveness import LivenessConfig
 from smsbank.models import CaptureToken, LivenessChallenge, LivenessChallengeStatus
 from smsbank.settings import LIVENESS_STEPS, Settings
 
 CHALLENGE_TTL_SECONDS = 60
 CHALLENGE_BYTES = 16
+# A customer retries a few times (3 attempts, a camera that would not start, a frame
+# refused); a link asking for more is a script filling the table.
+MAX_CHALLENGES_PER_LINK = 20
 _CHALLENGE_SHAPE = re.compile(r"[A-Za-z0-9_-]{22}")
 
 
@@ -96,6 +100,13 @@ async def issue_challenge(settings: Settings, token: str) -> IssuedChallenge:
         # Lock the link's row (PostgreSQL; SQLite writes one at a time anyway) so that
         # two challenges asked at once cannot both stay live.
         await CaptureToken.filter(id=record.id).select_for_update().first()
+        if await LivenessChallenge.filter(capture_token_id=record.id).count() >= (
+            MAX_CHALLENGES_PER_LINK
+        ):
+            raise TooManyRequests(
+                "This link asked for too many head-turn checks. Start again from a new link.",
+                code="too_many_challenges",
+            )
         voided = await LivenessChallenge.filter(
             capture_token_id=record.id, status=LivenessChallengeStatus.ISSUED
         ).update(status=LivenessChallengeStatus.VOIDED, finished_at=utcnow())

@@ -73,7 +73,8 @@ async def record_check(
             customer_id=customer_id,
             purpose=purpose,
             verified=verified,
-            distance=round(result.distance or 0.0, 6),
+            # None: the check failed before faces were compared (a failed liveness check).
+            distance=None if result.distance is None else round(result.distance, 6),
             threshold=result.threshold,
             counts_toward_lockout=counts,
             **details,

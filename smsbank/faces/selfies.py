@@ -15,6 +15,9 @@ Theory of operation
     mismatch: count it (lockout); locked or last attempt: close the link
               and the request's `selfie_failed` -> "failed"; else ---------> "retry"
 
+A head-turn challenge (SPEC §9a, `smsbank.faces.challenge_answers`) takes the same steps
+once its frames are decided: `refuse_closed`, `enrolled`, `verified` and `fail_link`.
+
 Closing the link and approving its request happen in one transaction whose first
 statement is the link's conditional UPDATE: of two selfies posted at the same moment,
 one approves the request and the other finds the link closed. The withdrawal module
@@ -135,13 +138,15 @@ async def refuse_closed(
     if customer.status != CustomerStatus.ACTIVE:
         await fail_link(settings, record, ACCOUNT_LOCKED_REASON)
         return SelfieOutcome(
-            "failed", "This account is locked. Please visit your branch.", 0, http_status=403
+            "failed", Text("This account is locked. Please visit your branch."), 0, http_status=403
         )
     if customer.face_locked:
         await fail_link(settings, record, LOCKED_REASON)
         return SelfieOutcome(
             "failed",
-            "Selfie checks are locked after too many failed selfies. Please visit your branch.",
+            Text(
+                "Selfie checks are locked after too many failed selfies. Please visit your branch."
+            ),
             0,
             http_status=403,
         )
@@ -153,12 +158,12 @@ def _enrolment_refused(customer: Customer) -> SelfieOutcome | None:
     changed at a branch, where staff see who is asking."""
     if customer.status != CustomerStatus.ACTIVE:
         return SelfieOutcome(
-            "failed", "This account is locked. Please visit your branch.", 0, http_status=403
+            "failed", Text("This account is locked. Please visit your branch."), 0, http_status=403
         )
     if customer.face_enrolled:
         return SelfieOutcome(
             "failed",
-            "A face is already enrolled on this account. To change it, visit your branch.",
+            Text("A face is already enrolled on this account. To change it, visit your branch."),
             0,
             http_status=409,
         )
@@ -188,7 +193,7 @@ async def enrolled(
         return refused
     return SelfieOutcome(
         "enrolled",
-        "Your face is enrolled. From now on a selfie approves your withdrawals.",
+        Text("Your face is enrolled. From now on a selfie approves your withdrawals."),
         0,
     )
 
@@ -243,10 +248,14 @@ async def _approve(
         )
         amount = format_money(outcome.withdrawal.amount, customer.currency)
         if outcome.entry is None:
-            return False, f"It's you, but the withdrawal could not be made: {outcome.failure}"
-        return True, (
-            f"Verified. Your withdrawal of {amount} is approved "
-            f"(reference {outcome.entry.reference}). We have sent you a text."
+            return False, Text(
+                "It's you, but the withdrawal could not be made: {reason}", reason=outcome.failure
+            )
+        return True, Text(
+            "Verified. Your withdrawal of {amount} is approved (reference {reference}). "
+            "We have sent you a text.",
+            amount=amount,
+            reference=outcome.entry.reference,
         )
     change = await phone_changes.selfie_verified(
         settings,
@@ -255,8 +264,10 @@ async def _approve(
         actor=ACTOR,
     )
     if change.status != PhoneChangeStatus.COMPLETED:
-        return False, f"It's you, but the number could not be changed: {change.failure_reason}"
-    return True, "Verified. Your phone number is changed; both numbers get a text."
+        return False, Text(
+            "It's you, but the number could not be changed: {reason}", reason=change.failure_reason
+        )
+    return True, Text("Verified. Your phone number is changed; both numbers get a text.")
 
 
 async def _mismatch(

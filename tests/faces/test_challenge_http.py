@@ -23,7 +23,12 @@ from werkzeug.test import encode_multipart
 from smsbank.capture import hash_token, issue_enrolment_link
 from smsbank.clock import utcnow
 from smsbank.errors import Gone
-from smsbank.faces.challenges import CHALLENGE_TTL_SECONDS, liveness_config, use_challenge
+from smsbank.faces.challenges import (
+    CHALLENGE_TTL_SECONDS,
+    MAX_CHALLENGES_PER_LINK,
+    liveness_config,
+    use_challenge,
+)
 from smsbank.models import (
     AuditEvent,
     CaptureToken,
@@ -163,6 +168,17 @@ async def test_two_challenges_asked_at_once_leave_one_live(face_client: Any, lin
     live = await LivenessChallenge.filter(status=LivenessChallengeStatus.ISSUED).count()
     assert live == 1
     assert await LivenessChallenge.all().count() == 4
+
+
+async def test_a_link_gets_a_bounded_number_of_challenges(face_client: Any, link: str) -> None:
+    for _ in range(MAX_CHALLENGES_PER_LINK):
+        await new_challenge(face_client, link)
+    response = await face_client.post(path_of(link) + "/challenge")
+    assert response.status_code == 429
+    body = await response.get_json()
+    assert body["error"]["code"] == "too_many_challenges"
+    assert await LivenessChallenge.all().count() == MAX_CHALLENGES_PER_LINK
+    assert await LivenessChallenge.filter(status=LivenessChallengeStatus.ISSUED).count() == 1
 
 
 @pytest.mark.parametrize("token", ["nope", "A" * 22, "A" * 43])

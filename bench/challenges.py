@@ -1,0 +1,90 @@
+"""Head-turn challenges answered over HTTP, as a phone's capture page answers them, for
+the isolation measurement of `bench/run.py` (webhook p99 while 4 challenges are decided
+at once).
+
+Each answer enrols a fresh customer through an enrolment link: a link is good for one
+success, and an enrolment needs no withdrawal first. The links are fetched before the
+measurement (from the console backend's dev phone), so only the challenges load the
+bank while the webhooks are timed. The frames are a synthetic genuine head turn
+(tests/head_turns.py), one sequence per order of the steps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import quote
+
+STEP_ORDERS = (("left", "right"), ("right", "left"))
+_LINK = re.compile(r"/c/([A-Za-z0-9_-]{22,43})")
+
+
+def genuine_sequences(photo: Path, frames: int = 15) -> dict[tuple[str, ...], list[bytes]]:
+    """The frames of a genuine head turn of the person in `photo`, for each order."""
+    from tests import head_turns
+
+    return {steps: head_turns.genuine(photo, steps, frames) for steps in STEP_ORDERS}
+
+
+def enrolment_tokens(base: str, admin_key: str, customers: Sequence[tuple[int, str]]) -> list[str]:
+    """An enrolment link's token for each (customer id, phone), read from the text."""
+    tokens = []
+    for customer_id, phone in customers:
+        request = urllib.request.Request(
+            f"{base}/api/v1/customers/{customer_id}/enrolment-link",
+            data=b"{}",
+            headers={"Authorization": f"Bearer {admin_key}", "Content-Type": "application/json"},
+            method="POST",
+        )
+        urllib.request.urlopen(request, timeout=30).close()
+        with urllib.request.urlopen(
+            f"{base}/dev/messages?phone={quote(phone)}", timeout=30
+        ) as response:
+            texts = json.loads(response.read())["messages"]
+        found = [m for m in (_LINK.search(text["body"]) for text in texts) if m]
+        if not found:
+            raise RuntimeError(f"no enrolment link was texted to {phone}")
+        tokens.append(found[-1].group(1))
+    return tokens
+
+
+def _multipart(challenge: str, frames: Sequence[bytes]) -> tuple[bytes, str]:
+    boundary = "----smsbankbench" + os.urandom(8).hex()
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="challenge"\r\n\r\n'
+        f"{challenge}\r\n".encode()
+    ]
+    for number, frame in enumerate(frames):
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="frame"; '
+            f'filename="{number}.jpg"\r\nContent-Type: image/jpeg\r\n\r\n'
+        )
+        parts.append(head.encode() + frame + b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+def answer_challenge(base: str, token: str, sequences: dict[tuple[str, ...], list[bytes]]) -> float:
+    """Ask for a challenge, answer it; seconds from the upload to the answer."""
+    asked = urllib.request.Request(f"{base}/capture/{token}/challenge", data=b"", method="POST")
+    with urllib.request.urlopen(asked, timeout=30) as response:
+        issued = json.loads(response.read())
+    body, content_type = _multipart(issued["challenge"], sequences[tuple(issued["steps"])])
+    request = urllib.request.Request(
+        f"{base}/capture/{token}",
+        data=body,
+        headers={"Content-Type": content_type},
+        method="POST",
+    )
+    started = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=120) as response:
+        result = json.loads(response.read())
+    elapsed = time.perf_counter() - started
+    if result.get("status") != "enrolled":
+        raise RuntimeError(f"benchmark head turn was not accepted: {result}")
+    return elapsed
