@@ -142,6 +142,19 @@ def difference(a: Image.Image, b: Image.Image) -> float:
     return float(ImageStat.Stat(ImageChops.difference(one, two)).mean[0])
 
 
+async def expect_arrow(page: Page, side: str) -> None:
+    """The arrow is on `side` of the preview and points that way (the path points right;
+    a mirror of it, left)."""
+    arrow = page.locator(".arrow")
+    await expect(arrow).to_be_visible()
+    box = await arrow.bounding_box()
+    frame = await page.locator("#guide .frame").bounding_box()
+    assert box is not None and frame is not None
+    on_the_left = box["x"] + box["width"] / 2 < frame["x"] + frame["width"] / 2
+    flipped = (await arrow.evaluate("e => getComputedStyle(e).transform")).startswith("matrix(-")
+    assert (on_the_left, flipped) == ((True, True) if side == "left" else (False, False))
+
+
 async def assert_accessible(page: Page) -> None:
     assert await blocking_violations(page) == []
 
@@ -197,13 +210,11 @@ async def test_a_still_photo_is_shown_the_steps_filmed_and_refused(
         await expect(words).to_have_text(said(language, "Look straight at the camera"))
         await expect(guide).to_have_attribute("data-step", "left", timeout=WAIT_MS)
         await expect(words).to_have_text(said(language, "Turn your head to your left"))
-        arrow = await page.eval_on_selector(".arrow", "e => getComputedStyle(e).transform")
-        assert arrow.startswith("matrix(-"), arrow  # flipped: points left
+        await expect_arrow(page, "left")
         await assert_accessible(page)
         await expect(guide).to_have_attribute("data-step", "right", timeout=WAIT_MS)
         await expect(words).to_have_text(said(language, "Turn your head to your right"))
-        arrow = await page.eval_on_selector(".arrow", "e => getComputedStyle(e).transform")
-        assert not arrow.startswith("matrix(-"), arrow
+        await expect_arrow(page, "right")
         status = page.locator("#status")
         await expect(status).to_have_attribute("data-status", "retry", timeout=WAIT_MS)
         challenge, frames = await frames_posted(page)
