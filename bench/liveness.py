@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -35,11 +36,11 @@ def usable_photos(short: bool) -> list[Path]:
     return photos
 
 
-def bench_liveness(workdir: Path, short: bool) -> dict[str, Any]:
-    return asyncio.run(_bench(workdir, short))
+def bench_liveness(workdir: Path, short: bool, verbose: bool = False) -> dict[str, Any]:
+    return asyncio.run(_bench(workdir, short, verbose))
 
 
-async def _bench(workdir: Path, short: bool) -> dict[str, Any]:
+async def _bench(workdir: Path, short: bool, verbose: bool) -> dict[str, Any]:
     photos = usable_photos(short)
     if not photos:
         return {"skipped": f"no photos in {FACES}"}
@@ -60,6 +61,13 @@ async def _bench(workdir: Path, short: bool) -> dict[str, Any]:
                 times.append(time.perf_counter() - started)
             outcomes.setdefault(kind, []).append(result.passed)
             wrong = result.passed != (kind == head_turns.GENUINE)
+            if verbose:
+                print(
+                    f"{'WRONG' if wrong else 'ok':5} {kind:22} {photo.name} {'/'.join(steps)}"
+                    f" {result.reason} {result.failed_step} {result.seconds:.2f}s {result.detail}",
+                    file=sys.stderr,
+                    flush=True,
+                )
             if wrong:
                 failures.setdefault(kind, []).append(
                     f"{photo.name} {'/'.join(steps)}: {result.reason} {result.detail}"
@@ -106,8 +114,8 @@ def _rate(flags: list[bool]) -> dict[str, Any]:
 
 if __name__ == "__main__":
     import json
-    import sys
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        print(json.dumps(bench_liveness(Path(tmp), "--short" in sys.argv), indent=2))
+        figures = bench_liveness(Path(tmp), "--short" in sys.argv, verbose=True)
+        print(json.dumps(figures, indent=2))

@@ -137,6 +137,8 @@ class _Face:
         )
         self.points = points * scale + shift
         self.px_per_cm = target_eye / EYE_DISTANCE_CM
+        # People's faces are not the generic one: flatter or deeper by up to a quarter.
+        self.depth_scale = rng.uniform(0.8, 1.25)
 
     def mesh(self) -> tuple[np.ndarray, np.ndarray]:
         """Source points (2D, px) and their depth (cm): landmarks, forehead, head, border."""
@@ -166,7 +168,7 @@ class _Face:
                 extra_points.append(np.array([x, y]))
                 extra_depth.append(-PIVOT_CM)
         all_points = np.vstack([points, np.array(extra_points)])
-        depth = np.concatenate([GENERIC_DEPTH_CM, np.array(extra_depth)])
+        depth = np.concatenate([GENERIC_DEPTH_CM * self.depth_scale, np.array(extra_depth)])
         return all_points, depth
 
 
@@ -186,7 +188,7 @@ def _rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
     return rz @ ry @ rx
 
 
-def _project(
+def project(
     points: np.ndarray,
     depth_cm: np.ndarray,
     pivot_xy: np.ndarray,
@@ -285,7 +287,7 @@ def _render_head(face: _Face, yaws: Sequence[float], rng: random.Random) -> list
     for yaw in yaws:
         pitch, roll, scale, dx = _jitter(rng)
         pose = (yaw, pitch, roll, scale, dx, rng.uniform(-4, 4))
-        target = _project(source, depth, pivot, face.px_per_cm, pose)
+        target = project(source, depth, pivot, face.px_per_cm, pose)
         moved_depth = (
             np.column_stack([(source - pivot) / face.px_per_cm, depth + PIVOT_CM])
             @ _rotation(*pose[:3]).T

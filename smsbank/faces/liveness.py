@@ -49,17 +49,27 @@ NOSE = (29, 30, 31, 33, 35)
 LEFT_EYE = tuple(range(36, 42))  # image-left eye (the customer's right)
 RIGHT_EYE = tuple(range(42, 48))
 
-# A generic face (mm; x right, y down, z toward the camera; nose tip at the origin) for
-# solvePnP: nose tip, chin, outer eye corners, mouth corners.
-_PNP_INDICES = (30, 8, 36, 45, 48, 54)
-_PNP_MODEL = (
-    (0.0, 0.0, 0.0),
-    (0.0, 66.0, -13.0),
-    (-45.0, -34.0, -27.0),
-    (45.0, -34.0, -27.0),
-    (-30.0, 30.0, -25.0),
-    (30.0, 30.0, -25.0),
-)
+# A generic face for solvePnP, in cm (x right, y down, z toward the camera, origin
+# between the eyes): x and y are the mean landmark shape of the 22 photos of
+# ../shared/faces and matplotlib's Grace Hopper, made symmetric; z are adult
+# anthropometric averages (the nose tip 2.5 cm in front of the inner eye corners).
+# Rigid points only: brows, nose, eye corners, mouth corners, chin.
+_PNP_MODEL = {
+    17: (-6.00, -1.08, -1.5),
+    21: (-1.26, -1.59, 0.5),
+    22: (1.26, -1.59, 0.5),
+    26: (6.00, -1.08, -1.5),
+    27: (0.00, -0.28, 0.5),
+    30: (0.00, 3.34, 2.5),
+    33: (0.00, 4.58, 1.6),
+    36: (-4.37, 0.04, -0.8),
+    39: (-1.86, 0.15, 0.0),
+    42: (1.86, 0.15, 0.0),
+    45: (4.37, 0.04, -0.8),
+    48: (-2.88, 6.37, -0.3),
+    54: (2.88, 6.37, -0.3),
+    8: (0.00, 11.60, 1.0),
+}
 
 
 @dataclass(frozen=True)
@@ -108,12 +118,30 @@ def head_yaw(landmarks: Landmarks, image_size: tuple[int, int]) -> float:
     width, height = image_size
     focal = float(max(width, height))  # a phone's front camera: ~60-70 degrees across
     camera = np.array([[focal, 0, width / 2], [0, focal, height / 2], [0, 0, 1]], dtype=np.float64)
-    image_points = np.array([landmarks[i] for i in _PNP_INDICES], dtype=np.float64)
-    model = np.array(_PNP_MODEL, dtype=np.float64)
+    image_points = np.array([landmarks[i] for i in _PNP_MODEL], dtype=np.float64)
+    model = np.array(list(_PNP_MODEL.values()), dtype=np.float64)
     # The model's z points to the camera; OpenCV's camera looks along +z: flip z.
     model[:, 2] = -model[:, 2]
+    # Start from a frontal head at the distance its eye width implies: a nearly flat
+    # set of points has a mirror solution (turned the other way), and the iterative
+    # solver, started from nothing, sometimes lands on it.
+    image_eyes = abs(landmarks[45][0] - landmarks[36][0]) + abs(landmarks[42][0] - landmarks[39][0])
+    model_eyes = (_PNP_MODEL[45][0] - _PNP_MODEL[36][0]) + (_PNP_MODEL[42][0] - _PNP_MODEL[39][0])
+    distance = focal * model_eyes / max(image_eyes, 1.0)
+    centre = np.mean(image_points, axis=0)
+    rvec = np.zeros((3, 1))
+    tvec = np.array(
+        [[(centre[0] - width / 2) * distance / focal], [(centre[1] - height / 2) * distance / focal], [distance]]
+    )
     ok, rvec, _ = cv2.solvePnP(
-        model, image_points, camera, np.zeros(4), flags=cv2.SOLVEPNP_ITERATIVE
+        model,
+        image_points,
+        camera,
+        np.zeros(4),
+        rvec=rvec,
+        tvec=tvec,
+        useExtrinsicGuess=True,
+        flags=cv2.SOLVEPNP_ITERATIVE,
     )
     if not ok:
         return float("nan")
