@@ -1,0 +1,113 @@
+"""Liveness bench: error rates on synthetic head turns and attacks, and decision time.
+
+ISO/IEC 30107-3 terms: BPCER (bona fide presentation classification error rate) is the
+share of genuine sequences refused; APCER (attack presentation classification error
+rate) is, per attack type, the share of attack sequences accepted. "Accepted" for an
+identity attack means the challenge passed for the victim (enrolled embedding given).
+
+Every sequence goes through FaceService.analyse_challenge with two worker processes,
+as the bank runs it. The sequences are synthetic (tests/head_turns.py): real photos
+re-rendered as turning heads, and the same photos as prints turned, tilted and bent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from smsbank.faces.liveness import LivenessConfig
+from smsbank.faces.service import FaceService
+from smsbank.settings import Settings
+from tests import head_turns
+
+FACES = Path(__file__).resolve().parent.parent.parent / "shared" / "faces"
+ORDERS = (("left", "right"), ("right", "left"))
+
+
+def usable_photos(short: bool) -> list[Path]:
+    """One face, one identity letter: A-D of ../shared/faces (a few in --short)."""
+    photos = sorted(FACES.glob("[A-D]_*.jpg"))
+    if short:
+        return [p for p in photos if p.name in ("A_43.jpg", "B_29.jpg", "C_35.jpg", "D_39.jpg")]
+    return photos
+
+
+def bench_liveness(workdir: Path, short: bool) -> dict[str, Any]:
+    return asyncio.run(_bench(workdir, short))
+
+
+async def _bench(workdir: Path, short: bool) -> dict[str, Any]:
+    photos = usable_photos(short)
+    if not photos:
+        return {"skipped": f"no photos in {FACES}"}
+    settings = Settings(deepface_home=str(workdir / "deepface"), face_workers=2, face_warmup=True)
+    service = FaceService(settings)
+    await service.start()
+    config = LivenessConfig()
+    try:
+        enrolled = {p: (await service.analyse(p.read_bytes())).embedding for p in photos}
+        outcomes: dict[str, list[bool]] = {}
+        failures: dict[str, list[str]] = {}
+        times: list[float] = []
+
+        async def run(kind: str, photo: Path, steps: tuple[str, ...], frames: list[bytes]) -> None:
+            started = time.perf_counter()
+            result = await service.analyse_challenge(frames, steps, enrolled[photo], config)
+            if len(frames) == 15:
+                times.append(time.perf_counter() - started)
+            outcomes.setdefault(kind, []).append(result.passed)
+            wrong = result.passed != (kind == head_turns.GENUINE)
+            if wrong:
+                failures.setdefault(kind, []).append(
+                    f"{photo.name} {'/'.join(steps)}: {result.reason} {result.detail}"
+                )
+
+        for photo in photos:
+            other = _other_person(photo, photos)
+            for steps in ORDERS:
+                await run("genuine", photo, steps, head_turns.genuine(photo, steps))
+                for kind in head_turns.ATTACKS:
+                    await run(kind, photo, steps, head_turns.attack(kind, photo, steps))
+                if other is not None:
+                    for kind in head_turns.IDENTITY_ATTACKS:
+                        frames = head_turns.attack(kind, photo, steps, other_photo=other)
+                        await run(kind, photo, steps, frames)
+    finally:
+        await service.stop()
+    genuine = outcomes.pop("genuine")
+    times.sort()
+    return {
+        "photos": len(photos),
+        "sequences": len(genuine) + sum(len(v) for v in outcomes.values()),
+        "bpcer": _rate([not ok for ok in genuine]),
+        "apcer": {kind: _rate(accepted) for kind, accepted in outcomes.items()},
+        "decision_median_s": round(statistics.median(times), 3),
+        "decision_p95_s": round(times[min(len(times) - 1, round(0.95 * (len(times) - 1)))], 3),
+        "decisions_timed": len(times),
+        "errors": failures,
+        "config": {k: getattr(config, k) for k in config.__dataclass_fields__},
+        "target": "decision median <= 0.6 s for 15 frames (1.0 s at most)",
+        "met": statistics.median(times) <= 0.6,
+    }
+
+
+def _other_person(photo: Path, photos: list[Path]) -> Path | None:
+    letter = photo.name[0]
+    others = [p for p in photos if p.name[0] != letter]
+    return others[photos.index(photo) % len(others)] if others else None
+
+
+def _rate(flags: list[bool]) -> dict[str, Any]:
+    return {"rate": round(sum(flags) / len(flags), 3), "errors": sum(flags), "of": len(flags)}
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        print(json.dumps(bench_liveness(Path(tmp), "--short" in sys.argv), indent=2))
