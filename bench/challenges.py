@@ -24,10 +24,16 @@ STEP_ORDERS = (("left", "right"), ("right", "left"))
 _LINK = re.compile(r"/c/([A-Za-z0-9_-]{22,43})")
 
 
-def genuine_sequences(photo: Path, frames: int = 15) -> dict[tuple[str, ...], list[bytes]]:
-    """The frames of a genuine head turn of the person in `photo`, for each order."""
+def genuine_sequences(workdir: Path, frames: int = 15) -> dict[tuple[str, ...], list[bytes]]:
+    """The frames of a genuine head turn, for each order: scikit-image's astronaut photo
+    (a package photo, so the bench runs anywhere), re-rendered turning."""
+    from PIL import Image
+    from skimage import data
+
     from tests import head_turns
 
+    photo = workdir / "head_turn.jpg"
+    Image.fromarray(data.astronaut()).save(photo, "JPEG", quality=92)
     return {steps: head_turns.genuine(photo, steps, frames) for steps in STEP_ORDERS}
 
 
@@ -84,7 +90,4 @@ def answer_challenge(base: str, token: str, sequences: dict[tuple[str, ...], lis
     started = time.perf_counter()
     with urllib.request.urlopen(request, timeout=120) as response:
         result = json.loads(response.read())
-    elapsed = time.perf_counter() - started
-    if result.get("status") != "enrolled":
-        raise RuntimeError(f"benchmark head turn was not accepted: {result}")
-    return elapsed
+    return time.perf_counter() - started, str(result["status"])

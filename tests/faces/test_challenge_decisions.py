@@ -47,6 +47,13 @@ from tests.faces.test_challenge_http import new_challenge, post_frames
 _SEQUENCES: dict[tuple[str, str, tuple[str, ...]], list[bytes]] = {}
 
 
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """A fixed order of the turns (the test-only setting): a sequence is rendered from
+    its steps, so every run of a test answers with the same frames."""
+    return settings.with_overrides(liveness_steps="left,right")
+
+
 @pytest.fixture(scope="module")
 def photo_files(
     tmp_path_factory: pytest.TempPathFactory, astronaut: Image.Image, grace: Image.Image
@@ -308,3 +315,16 @@ async def test_a_genuine_head_turn_changes_the_number_and_another_face_does_not(
     assert (status, body["status"]) == (200, "verified"), body
     assert (await Customer.get(id=customer.id)).phone == "+15550199999"
     assert (await PhoneChange.get(id=change.id)).status == PhoneChangeStatus.COMPLETED
+
+
+async def test_the_customers_face_then_another_persons_turns_is_refused(
+    face_client: Any, customer: Customer, open_withdrawal: Any, sequence: Any
+) -> None:
+    """The victim's photo in front of the camera first, then an impostor turning."""
+    withdrawal, url = await open_withdrawal(customer, "20")
+    status, body = await answer(face_client, url, sequence, "spliced", who="grace")
+    assert (status, body["status"]) == (200, "retry"), body
+    assert body["reason"] == "not_same_person", body
+    assert (await link_record(url)).attempts_used == 1
+    assert (await Customer.get(id=customer.id)).face_failures == 1
+    assert await LedgerEntry.filter(withdrawal_id=withdrawal.id).count() == 0
