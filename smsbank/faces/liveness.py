@@ -129,17 +129,21 @@ def head_yaw(landmarks: Landmarks, image_size: tuple[int, int]) -> float:
     model_eyes = (_PNP_MODEL[45][0] - _PNP_MODEL[36][0]) + (_PNP_MODEL[42][0] - _PNP_MODEL[39][0])
     distance = focal * model_eyes / max(image_eyes, 1.0)
     centre = np.mean(image_points, axis=0)
-    rvec = np.zeros((3, 1))
-    tvec = np.array(
-        [[(centre[0] - width / 2) * distance / focal], [(centre[1] - height / 2) * distance / focal], [distance]]
+    guess_r = np.zeros((3, 1))
+    guess_t = np.array(
+        [
+            [(centre[0] - width / 2) * distance / focal],
+            [(centre[1] - height / 2) * distance / focal],
+            [distance],
+        ]
     )
     ok, rvec, _ = cv2.solvePnP(
         model,
         image_points,
         camera,
         np.zeros(4),
-        rvec=rvec,
-        tvec=tvec,
+        rvec=guess_r,
+        tvec=guess_t,
         useExtrinsicGuess=True,
         flags=cv2.SOLVEPNP_ITERATIVE,
     )

@@ -311,7 +311,7 @@ class FaceService:
         if isinstance(tracks, str):
             code, detail = tracks.split(":", 1)
             return refuse(_CHALLENGE_REASONS.get(code, "no_face"), detail)
-        points, size = tracks
+        points, boxes, size = tracks
         verdict: LivenessVerdict = await self._run(
             pipeline.challenge_decision, points, size, tuple(steps), config
         )
@@ -324,7 +324,7 @@ class FaceService:
                 pipeline.challenge_embedding,
                 frames[index],
                 formats[index],
-                None if number == 0 else points[index],
+                boxes[index] or pipeline.landmarks_to_box(points[index]),
                 reference if number == 0 else None,
             )
             for number, index in enumerate(chosen)
@@ -378,7 +378,7 @@ class FaceService:
 
     async def _challenge_tracks(
         self, frames: list[tuple[bytes, str]]
-    ) -> tuple[list[list[list[float]]], tuple[int, int]] | str:
+    ) -> tuple[list[list[list[float]]], list[Any], tuple[int, int]] | str:
         """The 68 landmarks of every frame, the frames split over the workers in runs
         of consecutive frames (each run tracks its own face); or "code:detail"."""
         parts = max(1, min(self.workers, len(frames)))
@@ -388,6 +388,7 @@ class FaceService:
             *(self._run(pipeline.challenge_landmarks, run) for run in runs)
         )
         points: list[list[list[float]]] = []
+        boxes: list[Any] = []
         sizes: list[tuple[int, int]] = []
         for start, result in zip(bounds, results, strict=False):
             if result["status"] == "rejected":
@@ -398,10 +399,11 @@ class FaceService:
                     "the face check is not available right now; try again shortly"
                 )
             points += result["points"]
+            boxes += result["boxes"]
             sizes += [tuple(size) for size in result["sizes"]]
         if len(set(sizes)) > 1:
             return "unreadable:frames of different sizes"
-        return points, sizes[0]
+        return points, boxes, sizes[0]
 
     async def _run(self, function: Any, *args: Any) -> Any:
         with self._lock:

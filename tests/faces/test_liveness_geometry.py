@@ -43,7 +43,9 @@ def track(
     for number, yaw in enumerate(yaws):
         pitch = 12 * math.sin(number) if tilt else 0.0
         roll = 6 * math.cos(number) if tilt else 0.0
-        points = head_turns.project(face.points, depth, pivot, face.px_per_cm, (yaw, pitch, roll, 1.0, 0, 0))
+        points = head_turns.project(
+            face.points, depth, pivot, face.px_per_cm, (yaw, pitch, roll, 1.0, 0, 0)
+        )
         points = points + rng.normal(0, noise, points.shape)
         frames.append([(float(x), float(y)) for x, y in points])
     return frames
@@ -133,7 +135,9 @@ def test_the_right_turns_in_the_wrong_order_fail_the_first_step(face: head_turns
 
 
 def test_a_one_way_turn_fails_the_missing_step(face: head_turns._Face) -> None:
-    verdict = decide(track(face, turns(25.0) + [0.0] * 6, head(face)), SIZE, ("left", "right"), CONFIG)
+    verdict = decide(
+        track(face, turns(25.0) + [0.0] * 6, head(face)), SIZE, ("left", "right"), CONFIG
+    )
     assert not verdict.passed
     assert (verdict.reason, verdict.failed_step) == ("liveness", "right")
 
@@ -165,5 +169,7 @@ def test_one_glitched_frame_does_not_break_a_genuine_turn(face: head_turns._Face
 
 
 def test_too_few_frames_fail(face: head_turns._Face) -> None:
-    verdict = decide(track(face, [0.0, 25.0, 0.0, -25.0, 0.0], head(face)), SIZE, ("left", "right"), CONFIG)
+    verdict = decide(
+        track(face, [0.0, 25.0, 0.0, -25.0, 0.0], head(face)), SIZE, ("left", "right"), CONFIG
+    )
     assert not verdict.passed and "min_frames" in verdict.detail
