@@ -102,6 +102,37 @@ async def _bench(workdir: Path, short: bool, verbose: bool) -> dict[str, Any]:
     }
 
 
+def liveness_rows(live: dict[str, Any]) -> list[tuple[str, str, str, str, bool | None]]:
+    """Rows of bench/run.py's summary table."""
+    rows: list[tuple[str, str, str, str, bool | None]] = [
+        (
+            "liveness decision median / p95 s (15 frames)",
+            f"{live['decision_median_s']} / {live['decision_p95_s']}",
+            "median <= 0.6",
+            "",
+            live["decision_median_s"] <= 0.6,
+        ),
+        (
+            "liveness BPCER (genuine refused)",
+            f"{live['bpcer']['errors']}/{live['bpcer']['of']}",
+            "-",
+            f"{live['bpcer']['rate']:.1%}",
+            None,
+        ),
+    ]
+    for kind, rate in live["apcer"].items():
+        rows.append(
+            (
+                f"liveness APCER {kind}",
+                f"{rate['errors']}/{rate['of']}",
+                "-",
+                f"{rate['rate']:.1%}",
+                None,
+            )
+        )
+    return rows
+
+
 def _other_person(photo: Path, photos: list[Path]) -> Path | None:
     letter = photo.name[0]
     others = [p for p in photos if p.name[0] != letter]

@@ -378,7 +378,8 @@ def _warp_onto(
 
 
 def _peaks(steps: Sequence[str], rng: random.Random) -> list[float]:
-    return [rng.uniform(22.0, 35.0) for _ in steps]
+    # SPEC §9a: people asked to turn their head usually give 25-40 degrees.
+    return [rng.uniform(25.0, 40.0) for _ in steps]
 
 
 def genuine(
@@ -432,6 +433,17 @@ def attack(
     if kind == "one_way":
         return _render_head(face, yaw_profile(steps[:1], frames, _peaks(steps[:1], rng), rng), rng)
     raise ValueError(f"unknown attack {kind!r}")
+
+
+def frame_of(photo: bytes) -> bytes:
+    """Any photo as a challenge frame: fitted into FRAME_SIZE, JPEG."""
+    image = cv2.imdecode(np.frombuffer(photo, dtype=np.uint8), cv2.IMREAD_COLOR)
+    width, height = FRAME_SIZE
+    scale = min(width / image.shape[1], height / image.shape[0])
+    resized = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)))
+    canvas = np.full((height, width, 3), 90, dtype=np.uint8)
+    canvas[: resized.shape[0], : resized.shape[1]] = resized
+    return _jpeg(canvas, random.Random(0))
 
 
 def write_y4m(frames: Sequence[bytes], path: str | Path, fps: int = 10) -> Path:

@@ -85,6 +85,10 @@ class LivenessConfig:
     # The first frame's yaw from the generic model, at most (a real frontal face reads
     # a few degrees off; a head already turned does not).
     frontal_max_yaw: float = 25.0
+    # A frame whose yaw is further than this from the median of it and its two
+    # neighbours is a landmark glitch, not a movement (at 5-10 frames a second a head
+    # turns well under this between frames).
+    max_spike: float = 15.0
     # After the last turn the head comes back at least this share of the way.
     min_return: float = 0.5
     # Depth: the nose's apparent height above the rigid face plane, in eye distances.
@@ -216,9 +220,9 @@ def decide(
     absolute = [head_yaw(points, image_size) for points in tracks]
     if any(math.isnan(v) for v in absolute):
         return _fail("pose: solvePnP failed on a frame", None)
-    # One frame's landmarks can jump (motion blur, a hand, JPEG): the order is read
-    # on the yaw smoothed by a running median of three, which ignores a lone outlier.
-    smoothed = _median3(absolute)
+    # One frame's landmarks can jump (motion blur, a hand, JPEG): a frame far from
+    # both its neighbours takes their median; a real peak, even one frame long, stays.
+    smoothed = _despike(absolute, config.max_spike)
     if abs(smoothed[0]) > config.frontal_max_yaw:
         return _fail(
             f"start: first frame yaw={smoothed[0]:.1f} > frontal_max_yaw={config.frontal_max_yaw}",
@@ -313,9 +317,13 @@ def _follow_steps(
     return extremes
 
 
-def _median3(values: Sequence[float]) -> list[float]:
+def _despike(values: Sequence[float], max_spike: float) -> list[float]:
     padded = [values[0], *values, values[-1]]
-    return [sorted(padded[i : i + 3])[1] for i in range(len(values))]
+    out = []
+    for i, value in enumerate(values):
+        median = sorted(padded[i : i + 3])[1]
+        out.append(median if abs(value - median) > max_spike else value)
+    return out
 
 
 def _frontal_frame(yaws: Sequence[float], first_extreme: int) -> int:
