@@ -42,33 +42,20 @@ FACE_EYE_DISTANCE_PX = (70, 95)  # eye distance in a 640x480 front-camera frame
 # Depth of each of the 68 landmarks, cm, nose tip = 0, negative = away from the camera.
 # Generic adult averages (jaw silhouette near the ears ~9 cm behind the nose tip, eyes
 # ~2.5 cm, mouth corners ~2.8 cm); the same for every photo, as a generic model must be.
-GENERIC_DEPTH_CM = np.array(
-    [
-        -9.0,
-        -8.5,
-        -7.5,
-        -6.5,
-        -5.0,
-        -3.8,
-        -2.8,
-        -1.9,
-        -1.5,
-        -1.9,
-        -2.8,
-        -3.8,
-        -5.0,
-        -6.5,
-        -7.5,
-        -8.5,
-        -9.0,
-    ]  # jaw 0-16
-    + [-4.0, -3.0, -2.4, -2.1, -2.0, -2.0, -2.1, -2.4, -3.0, -4.0]  # brows 17-26
-    + [-2.0, -1.5, -0.9, 0.0]  # nose bridge 27-30
-    + [-1.6, -1.1, -0.9, -1.1, -1.6]  # nostrils 31-35
-    + [-3.3, -2.6, -2.6, -2.5, -2.7, -2.7, -2.5, -2.6, -2.6, -3.3, -2.7, -2.7]  # eyes 36-47
-    + [-2.8, -1.9, -1.5, -1.3, -1.5, -1.9, -2.8, -2.1, -1.7, -1.5, -1.7, -2.1]  # lips 48-59
-    + [-2.6, -1.6, -1.4, -1.6, -2.6, -1.7, -1.5, -1.7],  # inner lips 60-67
-    dtype=np.float64,
+# fmt: off
+_DEPTH_BY_REGION = (
+    (-9.0, -8.5, -7.5, -6.5, -5.0, -3.8, -2.8, -1.9, -1.5, -1.9, -2.8, -3.8, -5.0, -6.5, -7.5,
+     -8.5, -9.0),  # jaw 0-16
+    (-4.0, -3.0, -2.4, -2.1, -2.0, -2.0, -2.1, -2.4, -3.0, -4.0),  # brows 17-26
+    (-2.0, -1.5, -0.9, 0.0),  # nose bridge 27-30
+    (-1.6, -1.1, -0.9, -1.1, -1.6),  # nostrils 31-35
+    (-3.3, -2.6, -2.6, -2.5, -2.7, -2.7, -2.5, -2.6, -2.6, -3.3, -2.7, -2.7),  # eyes 36-47
+    (-2.8, -1.9, -1.5, -1.3, -1.5, -1.9, -2.8, -2.1, -1.7, -1.5, -1.7, -2.1),  # lips 48-59
+    (-2.6, -1.6, -1.4, -1.6, -2.6, -1.7, -1.5, -1.7),  # inner lips 60-67
+)
+# fmt: on
+GENERIC_DEPTH_CM = np.concatenate(
+    [np.array(region, dtype=np.float64) for region in _DEPTH_BY_REGION]
 )
 
 GENUINE = "genuine"

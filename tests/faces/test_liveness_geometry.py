@@ -56,7 +56,7 @@ def turns(*peaks: float) -> list[float]:
     yaws = [0.0, 0.0]
     for peak in peaks:
         yaws += [peak * 0.5, peak * 0.9, peak, peak * 0.7, peak * 0.3, 0.0]
-    return yaws + [0.0]
+    return [*yaws, 0.0]
 
 
 def head(face: head_turns._Face) -> np.ndarray:
