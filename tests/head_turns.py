@@ -103,14 +103,19 @@ def photo_landmarks(bgr: np.ndarray) -> np.ndarray:
     return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
 
 
+@lru_cache(maxsize=64)
+def _photo(photo_path: str) -> tuple[np.ndarray, np.ndarray]:
+    source = cv2.imread(photo_path)
+    if source is None:
+        raise ValueError(f"cannot read {photo_path}")
+    return source, photo_landmarks(source)
+
+
 class _Face:
     """A photo framed like a front-camera frame, with its landmarks and a 3D model."""
 
     def __init__(self, photo_path: str | Path, rng: random.Random) -> None:
-        source = cv2.imread(str(photo_path))
-        if source is None:
-            raise ValueError(f"cannot read {photo_path}")
-        points = photo_landmarks(source)
+        source, points = _photo(str(photo_path))
         eye_px = _eye_distance(points)
         target_eye = rng.uniform(*FACE_EYE_DISTANCE_PX)
         scale = target_eye / eye_px

@@ -92,10 +92,10 @@ class LivenessConfig:
     # After the last turn the head comes back at least this share of the way.
     min_return: float = 0.5
     # Depth: the nose's apparent height above the rigid face plane, in eye distances.
-    min_nose_depth: float = 0.12
+    min_nose_depth: float = 0.15
     # Depth: the nose tip's move off the bridge-chin line per unit sin(yaw), as a
     # fraction of that line's length.
-    min_profile_depth: float = 0.05
+    min_profile_depth: float = 0.07
     # Identity across frames (cosine distance, DeepFace Dlib embeddings): a turned
     # face embeds a little further from the frontal one than a second frontal photo.
     same_person_threshold: float = 0.10
@@ -109,7 +109,7 @@ class LivenessVerdict:
     reason: str | None  # None or "liveness"
     failed_step: str | None  # "left"/"right" when that turn was not seen
     detail: str
-    frontal: int = 0  # index of the frontal frame
+    frontal: int = 0  # index of the frontal frame: the first
     extremes: tuple[int, ...] = ()  # index of each step's furthest frame, in step order
     yaws: tuple[float, ...] = ()  # per frame, relative to the first frame
 
@@ -242,7 +242,7 @@ def decide(
             None,
             yaws=yaws,
         )
-    frontal = _frontal_frame(yaws, extremes[0])
+    frontal = 0  # the reference of every yaw: the page films from "look straight ahead"
     details = []
     raw = [v - smoothed[0] for v in absolute]
     for step, index in zip(steps, extremes, strict=True):
@@ -279,7 +279,8 @@ def _follow_steps(
     """The furthest frame of each step, taken in order; or the step that was not seen.
 
     A step is seen when the yaw reaches min_yaw its way; turning min_yaw the other way
-    while waiting for it fails that step (the order was not the one asked).
+    while waiting for it, other than the way of the step before, fails that step (the
+    order was not the one asked).
     """
     extremes: list[int] = []
     position = 0
@@ -296,7 +297,10 @@ def _follow_steps(
             if value >= config.min_yaw:
                 reached = position
                 break
-            if value <= -config.min_yaw:
+            previous = steps[number - 1] if number > 0 else None
+            if value <= -config.min_yaw and _SIGN.get(previous or "", 0.0) != -sign:
+                # Turning the other way before this step: the order asked was not
+                # followed (a second look the way just asked is only a repeat).
                 return _fail(
                     f"order: turned {-value:.1f} degrees the other way before {step}",
                     [step],
@@ -324,12 +328,6 @@ def _despike(values: Sequence[float], max_spike: float) -> list[float]:
         median = sorted(padded[i : i + 3])[1]
         out.append(median if abs(value - median) > max_spike else value)
     return out
-
-
-def _frontal_frame(yaws: Sequence[float], first_extreme: int) -> int:
-    """The most frontal frame before the first turn."""
-    candidates = range(0, max(first_extreme, 1))
-    return min(candidates, key=lambda i: abs(yaws[i]))
 
 
 def _fail(

@@ -234,7 +234,7 @@ def challenge_embedding(
     config: EngineConfig,
     data: bytes,
     fmt: str,
-    box: tuple[int, int, int, int],
+    box: tuple[int, int, int, int] | None,
     enrolled: tuple[float, ...] | None,
 ) -> dict[str, Any]:
     """One frame of a challenge -> its face's embedding (and distance to `enrolled`).
@@ -243,7 +243,8 @@ def challenge_embedding(
     the box derived from them (`landmark_box`, which makes the crop independent of
     the detector box), DeepFace's alignment and crop, the Dlib embedding. The box is
     the frame's HOG detection, or for a turned face the HOG detector missed, the box
-    around its tracked 68 landmarks.
+    around its tracked 68 landmarks; without one the frame is searched here, as the
+    tracker does (one face, or a refusal).
     """
     try:
         engine = _get_engine(config)
@@ -251,6 +252,10 @@ def challenge_embedding(
         return {"status": "error", "message": str(exc)}
     try:
         bgr = engine.decode(data, fmt)
+        if box is None:
+            tracker = _FaceTracker(engine)
+            points = tracker.landmarks(bgr)
+            box = tracker.detected or landmarks_to_box(points)
         embedding = engine.embed(engine.aligned_face(bgr, box, 1.0))
         return {
             "status": "ok",

@@ -307,7 +307,14 @@ class FaceService:
             return refuse(
                 "liveness", f"frames={len(frames)} < min_frames={config.min_frames}", steps[0]
             )
-        tracks = await self._challenge_tracks(list(zip(frames, formats, strict=True)))
+        reference = tuple(float(v) for v in enrolled) if enrolled is not None else None
+        # The first frame is the frontal one (the page films from "look straight
+        # ahead"), so its embedding is computed while the landmarks are tracked.
+        tracks, frontal = await asyncio.gather(
+            self._challenge_tracks(list(zip(frames, formats, strict=True))),
+            self._run(pipeline.challenge_embedding, frames[0], formats[0], None, reference),
+        )
+        tracked = time.perf_counter()
         if isinstance(tracks, str):
             code, detail = tracks.split(":", 1)
             return refuse(_CHALLENGE_REASONS.get(code, "no_face"), detail)
@@ -317,20 +324,20 @@ class FaceService:
         )
         if not verdict.passed:
             return refuse("liveness", verdict.detail, verdict.failed_step)
-        reference = tuple(float(v) for v in enrolled) if enrolled is not None else None
-        chosen = [verdict.frontal, *verdict.extremes]
-        jobs = [
-            self._run(
-                pipeline.challenge_embedding,
-                frames[index],
-                formats[index],
-                boxes[index] or pipeline.landmarks_to_box(points[index]),
-                reference if number == 0 else None,
+        extremes = await asyncio.gather(
+            *(
+                self._run(
+                    pipeline.challenge_embedding,
+                    frames[index],
+                    formats[index],
+                    boxes[index] or pipeline.landmarks_to_box(points[index]),
+                    None,
+                )
+                for index in verdict.extremes
             )
-            for number, index in enumerate(chosen)
-        ]
-        embedded = await asyncio.gather(*jobs)
-        for index, result in zip(chosen, embedded, strict=True):
+        )
+        embedded = [frontal, *extremes]
+        for index, result in zip([0, *verdict.extremes], embedded, strict=True):
             if result["status"] == "rejected":
                 code = result["code"]
                 return refuse(_CHALLENGE_REASONS.get(code, "no_face"), f"frame {index}: {code}")
@@ -339,6 +346,14 @@ class FaceService:
                 raise FaceUnavailable(
                     "the face check is not available right now; try again shortly"
                 )
+        log.info(
+            "challenge analysed",
+            extra={
+                "frames": len(frames),
+                "track_ms": round((tracked - started) * 1000, 1),
+                "total_ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
         frontal = embedded[0]
         threshold = float(frontal["threshold"])
         self.threshold = threshold
