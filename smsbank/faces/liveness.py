@@ -85,13 +85,17 @@ class LivenessConfig:
     # The first frame's yaw from the generic model, at most (a real frontal face reads
     # a few degrees off; a head already turned does not).
     frontal_max_yaw: float = 25.0
+    # A frame whose yaw is further than this from the median of it and its two
+    # neighbours is a landmark glitch, not a movement (at 5-10 frames a second a head
+    # turns well under this between frames).
+    max_spike: float = 15.0
     # After the last turn the head comes back at least this share of the way.
     min_return: float = 0.5
     # Depth: the nose's apparent height above the rigid face plane, in eye distances.
-    min_nose_depth: float = 0.12
+    min_nose_depth: float = 0.15
     # Depth: the nose tip's move off the bridge-chin line per unit sin(yaw), as a
     # fraction of that line's length.
-    min_profile_depth: float = 0.05
+    min_profile_depth: float = 0.07
     # Identity across frames (cosine distance, DeepFace Dlib embeddings): a turned
     # face embeds a little further from the frontal one than a second frontal photo.
     same_person_threshold: float = 0.10
@@ -105,7 +109,7 @@ class LivenessVerdict:
     reason: str | None  # None or "liveness"
     failed_step: str | None  # "left"/"right" when that turn was not seen
     detail: str
-    frontal: int = 0  # index of the frontal frame
+    frontal: int = 0  # index of the frontal frame: the first
     extremes: tuple[int, ...] = ()  # index of each step's furthest frame, in step order
     yaws: tuple[float, ...] = ()  # per frame, relative to the first frame
 
@@ -129,17 +133,21 @@ def head_yaw(landmarks: Landmarks, image_size: tuple[int, int]) -> float:
     model_eyes = (_PNP_MODEL[45][0] - _PNP_MODEL[36][0]) + (_PNP_MODEL[42][0] - _PNP_MODEL[39][0])
     distance = focal * model_eyes / max(image_eyes, 1.0)
     centre = np.mean(image_points, axis=0)
-    rvec = np.zeros((3, 1))
-    tvec = np.array(
-        [[(centre[0] - width / 2) * distance / focal], [(centre[1] - height / 2) * distance / focal], [distance]]
+    guess_r = np.zeros((3, 1))
+    guess_t = np.array(
+        [
+            [(centre[0] - width / 2) * distance / focal],
+            [(centre[1] - height / 2) * distance / focal],
+            [distance],
+        ]
     )
     ok, rvec, _ = cv2.solvePnP(
         model,
         image_points,
         camera,
         np.zeros(4),
-        rvec=rvec,
-        tvec=tvec,
+        rvec=guess_r,
+        tvec=guess_t,
         useExtrinsicGuess=True,
         flags=cv2.SOLVEPNP_ITERATIVE,
     )
@@ -212,9 +220,9 @@ def decide(
     absolute = [head_yaw(points, image_size) for points in tracks]
     if any(math.isnan(v) for v in absolute):
         return _fail("pose: solvePnP failed on a frame", None)
-    # One frame's landmarks can jump (motion blur, a hand, JPEG): the order is read
-    # on the yaw smoothed by a running median of three, which ignores a lone outlier.
-    smoothed = _median3(absolute)
+    # One frame's landmarks can jump (motion blur, a hand, JPEG): a frame far from
+    # both its neighbours takes their median; a real peak, even one frame long, stays.
+    smoothed = _despike(absolute, config.max_spike)
     if abs(smoothed[0]) > config.frontal_max_yaw:
         return _fail(
             f"start: first frame yaw={smoothed[0]:.1f} > frontal_max_yaw={config.frontal_max_yaw}",
@@ -234,7 +242,7 @@ def decide(
             None,
             yaws=yaws,
         )
-    frontal = _frontal_frame(yaws, extremes[0])
+    frontal = 0  # the reference of every yaw: the page films from "look straight ahead"
     details = []
     raw = [v - smoothed[0] for v in absolute]
     for step, index in zip(steps, extremes, strict=True):
@@ -271,7 +279,8 @@ def _follow_steps(
     """The furthest frame of each step, taken in order; or the step that was not seen.
 
     A step is seen when the yaw reaches min_yaw its way; turning min_yaw the other way
-    while waiting for it fails that step (the order was not the one asked).
+    while waiting for it, other than the way of the step before, fails that step (the
+    order was not the one asked).
     """
     extremes: list[int] = []
     position = 0
@@ -288,7 +297,10 @@ def _follow_steps(
             if value >= config.min_yaw:
                 reached = position
                 break
-            if value <= -config.min_yaw:
+            previous = steps[number - 1] if number > 0 else None
+            if value <= -config.min_yaw and _SIGN.get(previous or "", 0.0) != -sign:
+                # Turning the other way before this step: the order asked was not
+                # followed (a second look the way just asked is only a repeat).
                 return _fail(
                     f"order: turned {-value:.1f} degrees the other way before {step}",
                     [step],
@@ -309,15 +321,13 @@ def _follow_steps(
     return extremes
 
 
-def _median3(values: Sequence[float]) -> list[float]:
+def _despike(values: Sequence[float], max_spike: float) -> list[float]:
     padded = [values[0], *values, values[-1]]
-    return [sorted(padded[i : i + 3])[1] for i in range(len(values))]
-
-
-def _frontal_frame(yaws: Sequence[float], first_extreme: int) -> int:
-    """The most frontal frame before the first turn."""
-    candidates = range(0, max(first_extreme, 1))
-    return min(candidates, key=lambda i: abs(yaws[i]))
+    out = []
+    for i, value in enumerate(values):
+        median = sorted(padded[i : i + 3])[1]
+        out.append(median if abs(value - median) > max_spike else value)
+    return out
 
 
 def _fail(
