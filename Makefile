@@ -48,6 +48,7 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/mypy tests bench
 
 format: $(VENV)/.installed-test
 	$(BIN)/ruff check --fix .

@@ -307,7 +307,7 @@ def face_photos(workdir: Path) -> tuple[bytes, bytes, str]:
 
     if (SHARED_FACES / "A_26.jpg").exists():
         enrol = (SHARED_FACES / "A_27.jpg").read_bytes()
-        selfie_image = Image.open(SHARED_FACES / "A_26.jpg")
+        selfie_image: Image.Image = Image.open(SHARED_FACES / "A_26.jpg")
         source = "shared/faces A_27 (enrol) and A_26 (selfie)"
     else:
         from matplotlib import cbook
@@ -490,12 +490,12 @@ def bench_faces(workdir: Path, short: bool) -> dict[str, Any]:
     results: dict[str, Any] = {"photos": source, "selfie_bytes": len(selfie)}
     # The bench checks one customer's face at machine speed; the hourly cap on plain
     # checks (there against tuning a spoof) would answer most of them 429.
-    unlimited = {
-        "SMSBANK_FACE_CHECKS_PER_CUSTOMER_PER_HOUR": "1000000",
-        "SMSBANK_FACE_CHECKS_PER_KEY_PER_HOUR": "1000000",
-    }
-    database = f"sqlite://{workdir / 'faces.sqlite3'}"
-    with bank_server(workdir, database, **unlimited) as (bank, process):
+    with bank_server(
+        workdir,
+        f"sqlite://{workdir / 'faces.sqlite3'}",
+        SMSBANK_FACE_CHECKS_PER_CUSTOMER_PER_HOUR="1000000",
+        SMSBANK_FACE_CHECKS_PER_KEY_PER_HOUR="1000000",
+    ) as (bank, process):
         phones = create_customers(bank, 80)  # 79 answer head-turn challenges
         customers = staff_call(bank, "GET", "/api/v1/customers?limit=200")["customers"]
         customer_id = customers[0]["id"]

@@ -32,7 +32,8 @@ from smsbank.gsm7 import segments
 from smsbank.models import Customer, MessageChannel, OutboundMessage, PhoneChange, Withdrawal
 from smsbank.money import MAX_AMOUNT
 from smsbank.settings import Settings
-from smsbank.sms_service import InboundSms, handle_inbound_sms
+from smsbank.sms.inbound import InboundSms
+from smsbank.sms.router import handle_inbound_sms
 
 SETUPS: dict[str, dict[str, Any]] = {
     "typical": {

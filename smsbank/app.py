@@ -24,10 +24,10 @@ from smsbank.db import close_db, init_db
 from smsbank.expiry import ExpirySweeper
 from smsbank.faces.service import FaceService
 from smsbank.http import BankRequest, register_http_handlers
-from smsbank.outbox_worker import OutboxWorker
+from smsbank.outbox.worker import OutboxWorker
 from smsbank.services import Services
 from smsbank.settings import Settings
-from smsbank.sms_batch import InboundBatcher
+from smsbank.sms.group_commit import InboundBatcher
 from webhooks import sms as twilio_sms
 from webhooks import status as twilio_status
 from webhooks import voice as twilio_voice
@@ -89,7 +89,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     if settings.outbox_enabled and bank_services.outbox is None:
         bank_services.outbox = OutboxWorker(settings)
         bank_services.components.append(bank_services.outbox)
-    if bank_services.inbound_batch is None:
+    if settings.sms_group_commit and bank_services.inbound_batch is None:
         bank_services.inbound_batch = InboundBatcher(settings, outbox=bank_services.outbox)
         bank_services.components.append(bank_services.inbound_batch)
     if settings.expiry_sweep_seconds > 0 and bank_services.expiry is None:
@@ -157,9 +157,8 @@ def serve_app() -> Quart:
     async def freeze_startup_heap() -> None:
         # Registered after create_app's own start-up, so it runs once everything is
         # loaded. The face libraries leave a large heap of long-lived objects, and every
-        # full garbage collection walked all of it: ~40 ms pauses that set the webhook's
-        # p99 (62 ms with them, 26 ms without, for a webhook doing no database work;
-        # README, Benchmarks). Frozen, they are never scanned again. Only in served
+        # full garbage collection walked all of it, and its pauses set the webhook's p99
+        # (bench/README.md). Frozen, they are never scanned again. Only in served
         # workers: tests build many apps in one process.
         gc.collect()
         gc.freeze()

@@ -121,11 +121,11 @@ async def menu_customer(
         call = await OutboundMessage.get_or_none(
             id=callback_id, template=CALLBACK_TEMPLATE, channel=MessageChannel.VOICE
         )
-        if call is None or call.customer_id is None:  # type: ignore[attr-defined]
+        if call is None or call.customer_id is None:
             return None
         if call.created_at < utcnow() - CALLBACK_MENU_VALID:
             return None
-        customer = await Customer.get_or_none(id=call.customer_id)  # type: ignore[attr-defined]
+        customer = await Customer.get_or_none(id=call.customer_id)
         # The number called must still be the customer's, and the one on this call.
         if customer is None or customer.phone != call.to_phone or callee != call.to_phone:
             return None

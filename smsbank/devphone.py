@@ -34,12 +34,12 @@ from quart import Blueprint, Response, current_app, render_template, request, se
 from quart_schema import hide
 from tortoise.expressions import Q
 
-from smsbank.conversation import Kind, parse
 from smsbank.errors import Forbidden, NotFound, UnsupportedMediaType, ValidationFailed
 from smsbank.http import settings
 from smsbank.models import InboundMessage, MessageChannel, OutboundMessage
 from smsbank.phones import InvalidPhone, normalize_phone
-from smsbank.sms_service import RATE_WINDOW, over_flood_limit
+from smsbank.sms.conversation import Kind, parse
+from smsbank.sms.gates import RATE_WINDOW, over_flood_limit
 from webhooks.signature import public_url, sign
 
 # The page's JS and CSS are served by `get_dev_static` rather than a blueprint static

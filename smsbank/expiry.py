@@ -35,7 +35,8 @@ from dataclasses import dataclass
 
 from tortoise.exceptions import DBConnectionError, OperationalError
 
-from smsbank import outbox, phone_changes, quotas, withdrawals
+from smsbank import phone_changes, quotas, withdrawals
+from smsbank.outbox import claims
 from smsbank.settings import Settings
 
 log = logging.getLogger("smsbank.expiry")
@@ -68,7 +69,7 @@ async def sweep(limit: int = BATCH_SIZE) -> SweepResult:
     result = SweepResult(
         withdrawals=await withdrawals.expire_overdue(limit),
         phone_changes=await phone_changes.expire_overdue(limit),
-        secrets_scrubbed=await outbox.scrub_expired_secrets(limit),
+        secrets_scrubbed=await claims.scrub_expired_secrets(limit),
     )
     await quotas.prune()
     if result.total:

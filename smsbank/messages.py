@@ -354,7 +354,7 @@ def calling_new_phone_with_code(language: str, new_phone: str) -> str:
     )
 
 
-# --- the conversation's own replies (smsbank.sms_service) ------------------------------
+# --- the conversation's own replies (smsbank.sms.one_message_path) ------------------------------
 
 
 HELP = N_(

@@ -69,6 +69,7 @@ class LedgerEntry(Model):
     """One balance change. The ledger of a customer sums to their balance."""
 
     id = fields.BigIntField(primary_key=True)
+    customer_id: int  # the key Tortoise keeps beside `customer`
     customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
         "models.Customer", related_name="entries", on_delete=fields.RESTRICT
     )
@@ -77,6 +78,7 @@ class LedgerEntry(Model):
     balance_after_minor = fields.BigIntField()
     reference = fields.CharField(max_length=16, unique=True)
     # A withdrawal is written to the ledger at most once: the unique key enforces it.
+    withdrawal_id: int | None  # the key Tortoise keeps beside `withdrawal`
     withdrawal: fields.ForeignKeyNullableRelation[Withdrawal] = fields.ForeignKeyField(
         "models.Withdrawal", related_name=False, null=True, unique=True, on_delete=fields.RESTRICT
     )
@@ -113,6 +115,7 @@ class Withdrawal(Model):
     """A withdrawal request: code, then selfie, then exactly one ledger entry."""
 
     id = fields.IntField(primary_key=True)
+    customer_id: int  # the key Tortoise keeps beside `customer`
     customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
         "models.Customer", related_name="withdrawals", on_delete=fields.RESTRICT
     )
@@ -151,6 +154,7 @@ class PhoneChange(Model):
     """A request to move a customer to a new number: code to the new phone, then selfie."""
 
     id = fields.IntField(primary_key=True)
+    customer_id: int  # the key Tortoise keeps beside `customer`
     customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
         "models.Customer", related_name="phone_changes", on_delete=fields.RESTRICT
     )
@@ -179,6 +183,7 @@ class OneTimeCode(Model):
     """A 6-digit code, stored only as an HMAC, bound to a purpose and a subject."""
 
     id = fields.IntField(primary_key=True)
+    customer_id: int  # the key Tortoise keeps beside `customer`
     customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
         "models.Customer", related_name="codes", on_delete=fields.RESTRICT
     )
@@ -214,12 +219,15 @@ class CaptureToken(Model):
     id = fields.IntField(primary_key=True)
     token_hash = fields.CharField(max_length=64, unique=True)
     purpose = fields.CharEnumField(CapturePurpose, max_length=20)
+    customer_id: int  # the key Tortoise keeps beside `customer`
     customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
         "models.Customer", related_name="capture_tokens", on_delete=fields.RESTRICT
     )
+    withdrawal_id: int | None  # the key Tortoise keeps beside `withdrawal`
     withdrawal: fields.ForeignKeyNullableRelation[Withdrawal] = fields.ForeignKeyField(
         "models.Withdrawal", related_name="capture_tokens", null=True, on_delete=fields.RESTRICT
     )
+    phone_change_id: int | None  # the key Tortoise keeps beside `phone_change`
     phone_change: fields.ForeignKeyNullableRelation[PhoneChange] = fields.ForeignKeyField(
         "models.PhoneChange", related_name="capture_tokens", null=True, on_delete=fields.RESTRICT
     )
@@ -273,13 +281,16 @@ class Conversation(Model):
     """Where a customer's SMS conversation stands; kept here, never in process memory."""
 
     id = fields.IntField(primary_key=True)
+    customer_id: int  # the key Tortoise keeps beside `customer`
     customer: fields.OneToOneRelation[Customer] = fields.OneToOneField(
         "models.Customer", related_name="conversation", on_delete=fields.CASCADE
     )
     state = fields.CharEnumField(ConversationState, max_length=32, default=ConversationState.IDLE)
+    withdrawal_id: int | None  # the key Tortoise keeps beside `withdrawal`
     withdrawal: fields.ForeignKeyNullableRelation[Withdrawal] = fields.ForeignKeyField(
         "models.Withdrawal", related_name=False, null=True, on_delete=fields.SET_NULL
     )
+    phone_change_id: int | None  # the key Tortoise keeps beside `phone_change`
     phone_change: fields.ForeignKeyNullableRelation[PhoneChange] = fields.ForeignKeyField(
         "models.PhoneChange", related_name=False, null=True, on_delete=fields.SET_NULL
     )
@@ -311,6 +322,7 @@ class InboundMessage(Model):
     from_phone = fields.CharField(max_length=32)
     to_phone = fields.CharField(max_length=32)
     body = fields.TextField()
+    customer_id: int | None  # the key Tortoise keeps beside `customer`
     customer: fields.ForeignKeyNullableRelation[Customer] = fields.ForeignKeyField(
         "models.Customer", related_name=False, null=True, on_delete=fields.SET_NULL
     )
@@ -343,6 +355,7 @@ class OutboundMessage(Model):
     from_phone = fields.CharField(max_length=32)
     body = fields.TextField()  # SMS text, or the words a call says
     template = fields.CharField(max_length=40)  # which message this is, for limits and audits
+    customer_id: int | None  # the key Tortoise keeps beside `customer`
     customer: fields.ForeignKeyNullableRelation[Customer] = fields.ForeignKeyField(
         "models.Customer", related_name=False, null=True, on_delete=fields.SET_NULL
     )

@@ -71,6 +71,10 @@ class PhoneCodeOutcome:
     message: str
     told: bool = False  # the customer was texted why (a lock)
 
+    @property
+    def request(self) -> PhoneChange:
+        return self.change
+
 
 def code_subject(change: PhoneChange) -> str:
     """What a phone-change code approves: this request, to this exact number."""
@@ -262,7 +266,7 @@ async def verify_code(
 ) -> PhoneCodeOutcome:
     """Check the code; SMS requests move on to the selfie, branch requests complete."""
     change = await request_lifecycle.awaiting_code(KIND, change_id)
-    customer = await get_customer(change.customer_id)  # type: ignore[attr-defined]
+    customer = await get_customer(change.customer_id)
     # Too many wrong codes only cancel the change: no SMS, to either number.
     check = await request_lifecycle.check_code(
         KIND, settings, change, customer, code, actor=actor, on_accepted=_code_accepted
@@ -305,7 +309,7 @@ async def selfie_verified(
 ) -> PhoneChange:
     """The selfie matched: move the account to the new number (once) and tell both."""
     change = await get_phone_change(change_id)
-    customer = await get_customer(change.customer_id)  # type: ignore[attr-defined]
+    customer = await get_customer(change.customer_id)
     try:
         async with in_transaction():
             moved = await PhoneChange.filter(
@@ -371,7 +375,7 @@ async def _complete(
 async def selfie_failed(settings: Settings, change_id: int, *, reason: str, actor: str) -> None:
     """The selfies ran out: the change fails and the customer is told on the old phone."""
     change = await get_phone_change(change_id)
-    customer = await get_customer(change.customer_id)  # type: ignore[attr-defined]
+    customer = await get_customer(change.customer_id)
     async with in_transaction():
         failed = await request_lifecycle.fail(
             KIND, change, reason, actor=actor, only_from=(PhoneChangeStatus.AWAITING_SELFIE,)
@@ -388,7 +392,7 @@ async def selfie_failed(settings: Settings, change_id: int, *, reason: str, acto
                     else None,
                 ),
                 template="phone_change_failed",
-                customer_id=change.customer_id,  # type: ignore[attr-defined]
+                customer_id=change.customer_id,
             )
 
 

@@ -34,7 +34,6 @@ from smsbank.models import (
     CapturePurpose,
     Channel,
     CodePurpose,
-    Conversation,
     ConversationState,
     Customer,
     CustomerStatus,
@@ -43,6 +42,7 @@ from smsbank.models import (
 )
 from smsbank.outbox import enqueue_sms
 from smsbank.settings import Settings
+from smsbank.sms import conversation_row
 
 R = TypeVar("R", Withdrawal, PhoneChange)
 
@@ -240,19 +240,20 @@ async def finish(
 
 
 async def reset_conversation(kind: RequestKind[R], request_id: int) -> None:
-    await Conversation.filter(**kind.key(request_id)).update(
-        state=ConversationState.IDLE, **{kind.id_field: None}, expires_at=None
-    )
+    await conversation_row.release(kind.id_field, request_id)
 
 
 async def point_conversation(kind: RequestKind[R], request: R, state: ConversationState) -> None:
     """Inside the caller's transaction (holding the customer's number's lock, see
     `sql.serialize_senders`): point the customer's conversation at `request`, started
     outside it, so that what the customer texts next acts on it (an ABORT)."""
-    customer_id = request.customer_id  # type: ignore[attr-defined]
-    link = {**kind.key(request.id), "state": state, "expires_at": request.expires_at}
-    if not await Conversation.filter(customer_id=customer_id).update(**link):
-        await Conversation.create(customer_id=customer_id, **link)
+    await conversation_row.point_at(
+        request.customer_id,
+        kind.id_field,
+        request.id,
+        state,
+        request.expires_at,
+    )
 
 
 async def cancel(kind: RequestKind[R], request_id: int, *, actor: str, reason: str) -> bool:
@@ -291,7 +292,7 @@ async def issue_code(kind: RequestKind[R], settings: Settings, request: R) -> st
     """A new code bound to this request (see `RequestKind.code_subject`)."""
     return await otp.issue_code(
         settings,
-        customer_id=request.customer_id,  # type: ignore[attr-defined]
+        customer_id=request.customer_id,
         purpose=kind.code_purpose,
         subject=kind.code_subject(request),
     )
@@ -461,9 +462,7 @@ async def send_capture_link(
         secret_expires_at=until,
     )
     await kind.model.filter(id=request.id, expires_at__lt=until).update(expires_at=until)
-    await Conversation.filter(**kind.key(request.id)).update(
-        state=kind.selfie_state, expires_at=until
-    )
+    await conversation_row.await_selfie(kind.id_field, request.id, kind.selfie_state, until)
 
 
 async def _audit(
@@ -473,7 +472,7 @@ async def _audit(
     await audit.record(
         action,
         actor=actor,
-        customer_id=request.customer_id,  # type: ignore[attr-defined]
+        customer_id=request.customer_id,
         **kind.key(request.id),
         **details,
     )

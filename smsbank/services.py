@@ -4,9 +4,13 @@ it: nothing here exists at import time, and tests can hand in their own."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
+from smsbank.expiry import ExpirySweeper
+from smsbank.faces.service import FaceService
+from smsbank.outbox.worker import OutboxWorker
 from smsbank.settings import Settings
+from smsbank.sms.group_commit import InboundBatcher
 
 
 class Component(Protocol):
@@ -22,12 +26,12 @@ class Services:
     settings: Settings
     # Filled in by the parts that need them (faces, outbox, expiry sweep, SMS batches);
     # None when not configured.
-    face: Any = None
-    outbox: Any = None
-    expiry: Any = None
-    inbound_batch: Any = None
+    face: FaceService | None = None
+    outbox: OutboxWorker | None = None
+    expiry: ExpirySweeper | None = None
+    inbound_batch: InboundBatcher | None = None
     components: list[Component] = field(default_factory=list)
 
     @property
     def face_ready(self) -> bool:
-        return self.face is not None and bool(getattr(self.face, "ready", False))
+        return self.face is not None and self.face.ready

@@ -100,6 +100,10 @@ class Settings:
     otp_send_window_seconds: int = 600
     conversation_timeout_seconds: int = 900
     inbound_rate_limit_per_minute: int = 20
+    # Read-only texts (BAL, ME, HELP) written together in one transaction with the others
+    # arriving at the same moment (`smsbank.sms.group_commit`); off, every text takes the
+    # one-message path. Both answer alike.
+    sms_group_commit: bool = True
     expiry_sweep_seconds: float = 30.0  # 0 = no sweep (readers still expire lazily)
     # Wrong codes a customer may enter in 24 hours before withdrawals and number changes
     # by SMS lock until staff lift it: 5 a request already, two requests' worth a day.

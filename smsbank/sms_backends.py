@@ -38,7 +38,7 @@ from smsbank.logs import mask_text
 from smsbank.settings import Settings
 
 # A request to Twilio that has not answered in this long is abandoned and retried later.
-# Twilio normally answers in well under a second; the outbox claim (see outbox_worker)
+# Twilio normally answers in well under a second; the outbox claim (see smsbank.outbox.claims)
 # lasts much longer than this, so a slow request never outlives its claim.
 SEND_TIMEOUT_SECONDS = 15.0
 # How long a voice menu waits for a key.
@@ -107,7 +107,7 @@ def _console_sid(prefix: str) -> str:
     return prefix + secrets.token_hex(16)
 
 
-class _BasicAuthStrategy(AuthStrategy):
+class _BasicAuthStrategy(AuthStrategy):  # type: ignore[misc]  # twilio ships no types
     def __init__(self, header: str) -> None:
         super().__init__(AuthType.BASIC)
         self._header = header
@@ -119,7 +119,7 @@ class _BasicAuthStrategy(AuthStrategy):
         return True
 
 
-class _BasicCredentials(CredentialProvider):
+class _BasicCredentials(CredentialProvider):  # type: ignore[misc]  # twilio ships no types
     """Account sid + auth token sent as a ready-made `Authorization` header.
 
     Why: the library otherwise hands aiohttp its `auth=` parameter, which aiohttp 3.14

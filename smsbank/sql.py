@@ -1,8 +1,8 @@
 """Hand-written SQL for the paths every message takes, in SQLite's and PostgreSQL's form.
 
-The ORM builds each statement anew in Python, ~150-190 us a statement; on the paths
-that run for every message (the SMS batch, the outbox claim and record) that cost more
-than the rest of the request (README, Benchmarks). There, statements are written once,
+The ORM builds each statement anew in Python; on the paths that run for every message
+(the SMS batch, the outbox claim and record) that costs more than the rest of the
+request (bench/README.md has the measurements). There, statements are written once,
 in the SQL both databases accept, with `?` placeholders; `in_dialect` numbers them for
 PostgreSQL. Values are always bound as parameters, never formatted into the text.
 """
@@ -38,7 +38,7 @@ def in_dialect(sql: str, dialect: str) -> str:
     return PLACEHOLDER.sub(lambda _: f"${next(counter)}", sql)
 
 
-async def fetch(connection: BaseDBAsyncClient, sql: str, values: list[Any]) -> list[dict]:
+async def fetch(connection: BaseDBAsyncClient, sql: str, values: list[Any]) -> list[dict[str, Any]]:
     """The rows of a query (or of an INSERT/UPDATE ... RETURNING) as dicts.
 
     Tortoise's `execute_query` reports no rows for an INSERT or UPDATE on PostgreSQL,

@@ -4,9 +4,8 @@ Why: aiosqlite runs every statement on a thread of its own and hands the result 
 to the event loop. For the bank's statements (an indexed lookup, a one-row insert:
 tens of microseconds inside SQLite) the hand-over costs more than the work, and while
 a webhook's transaction waits for it the connection's lock is held, so every other
-request queues behind it. Measured with `make bench` on the 2-core machine
-(README, Benchmarks): the SMS webhook went from ~330 to ~500 requests/s, and the
-server's CPU time per request from ~3.0 to ~1.9 ms, when statements ran inline.
+request queues behind it. Run inline, the webhook serves more requests for less CPU
+(`make bench`; the figures are in bench/README.md).
 
 How: `InlineConnection` runs each statement directly (the sqlite3 connection is
 opened with `check_same_thread=False`; only this event loop uses it). A database
@@ -71,7 +70,7 @@ class InlineConnection(aiosqlite.Connection):
 
     async def _execute(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         if self._connection is None:  # opening or closed: aiosqlite's own path
-            return await super()._execute(fn, *args, **kwargs)
+            return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
         deadline: float | None = None
         pause = FIRST_PAUSE_SECONDS
         while True:
@@ -181,8 +180,8 @@ class WalCheckpointer:
     takes the log past 1,000 pages: on the event loop, stalling every request for the
     copy and the fsync. Here a thread with its own connection runs a PASSIVE checkpoint
     every `interval_seconds` (it never waits for, nor blocks, the loop's writes), and
-    sqlite3 releases the GIL while it works. Under the webhook benchmark the loop's
-    time in SQLite fell by a third (README, Benchmarks). With several workers on one
+    sqlite3 releases the GIL while it works, so the loop spends less of its time in
+    SQLite (bench/README.md). With several workers on one
     file each runs one; a checkpoint finding another under way just skips its turn.
     """
 

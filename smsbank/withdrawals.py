@@ -72,6 +72,11 @@ class CodeOutcome:
     attempts_left: int
     withdrawal: Withdrawal
     message: str
+    told: bool = False  # the customer was texted why (a lock)
+
+    @property
+    def request(self) -> Withdrawal:
+        return self.withdrawal
 
 
 @dataclass(frozen=True)
@@ -228,7 +233,7 @@ async def verify_code(
 ) -> CodeOutcome:
     """Check the customer's code; on success, move on to the selfie."""
     withdrawal = await request_lifecycle.awaiting_code(KIND, withdrawal_id)
-    customer = await get_customer(withdrawal.customer_id)  # type: ignore[attr-defined]
+    customer = await get_customer(withdrawal.customer_id)
     check = await request_lifecycle.check_code(
         KIND,
         settings,
@@ -239,7 +244,7 @@ async def verify_code(
         on_accepted=_await_selfie,
         on_locked_out=_text_locked_out,
     )
-    return CodeOutcome(check.ok, check.attempts_left, withdrawal, check.message)
+    return CodeOutcome(check.ok, check.attempts_left, withdrawal, check.message, check.told)
 
 
 async def _await_selfie(
@@ -304,7 +309,7 @@ async def selfie_verified(
         await audit.record(
             "withdrawal.face_verified",
             actor=actor,
-            customer_id=withdrawal.customer_id,  # type: ignore[attr-defined]
+            customer_id=withdrawal.customer_id,
             withdrawal_id=withdrawal.id,
             distance=round(distance, 4),
         )
@@ -358,7 +363,7 @@ async def record_withdrawal(settings: Settings, withdrawal_id: int, *, actor: st
             "the withdrawal can be recorded only after its code and face checks passed",
             code="not_approved",
         )
-    customer = await get_customer(withdrawal.customer_id)  # type: ignore[attr-defined]
+    customer = await get_customer(withdrawal.customer_id)
     # A face or number change since the request started pauses it too (cooling-off).
     cooling_off.ensure_no_hold(customer)
     async with in_transaction():
@@ -411,7 +416,7 @@ async def selfie_failed(
     (account or selfie checks locked: the reason sends them to their branch).
     """
     withdrawal = await get_withdrawal(withdrawal_id)
-    customer = await get_customer(withdrawal.customer_id)  # type: ignore[attr-defined]
+    customer = await get_customer(withdrawal.customer_id)
     async with in_transaction():
         failed = await request_lifecycle.fail(
             KIND,

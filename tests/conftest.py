@@ -8,9 +8,10 @@ import os
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 import pytest
+from quart.typing import TestAppProtocol, TestClientProtocol
 from tortoise import Tortoise, connections
 
 from smsbank.app import create_app
@@ -18,8 +19,9 @@ from smsbank.customers import create_customer
 from smsbank.db import tortoise_config
 from smsbank.models import Customer
 from smsbank.settings import Settings
+from tests.bank_server import ServerThread
+from tests.chromium import CHROMIUM
 from tests.fake_twilio import free_port
-from tests.server_thread import CHROMIUM, ServerThread, wait_until_up
 
 POSTGRES_URL = os.environ.get("SMSBANK_TEST_POSTGRES_URL", "")
 ADMIN_KEY = "test-admin-key-0123456789abcdef"
@@ -95,7 +97,7 @@ async def db(settings: Settings) -> AsyncIterator[None]:
 
 
 @pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[Any]:
+async def app(settings: Settings) -> AsyncIterator[TestAppProtocol]:
     """The app, started (its before_serving hooks have run) on an empty database."""
     await reset_database(settings.database_url)
     quart_app = create_app(settings)
@@ -104,7 +106,7 @@ async def app(settings: Settings) -> AsyncIterator[Any]:
 
 
 @pytest.fixture
-def client(app: Any) -> Any:
+def client(app: TestAppProtocol) -> TestClientProtocol:
     return app.test_client()
 
 
@@ -123,7 +125,7 @@ async def live_bank(settings: Settings) -> AsyncIterator[str]:
     server = ServerThread(served)
     server.start()
     try:
-        await wait_until_up(served.base_url, server)
+        await server.wait_until_up(served.base_url)
         yield served.base_url
     finally:
         server.stop()
@@ -137,8 +139,21 @@ def chromium() -> str:
     return CHROMIUM
 
 
+class MakeCustomer(Protocol):
+    """The `make_customer` fixture: a customer with an account (and a deposit)."""
+
+    async def __call__(
+        self,
+        name: str = ...,
+        phone: str | None = ...,
+        balance: str | None = ...,
+        language: str = ...,
+        currency: str = ...,
+    ) -> Customer: ...
+
+
 @pytest.fixture
-def make_customer() -> Any:
+def make_customer() -> MakeCustomer:
     counter = iter(range(100, 10_000))
 
     async def factory(

@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import ssl
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +29,7 @@ from smsbank.preflight import (
     twilio_findings,
 )
 from smsbank.settings import Settings
+from tests.bank_server import BankProcess
 from tests.conftest import POSTGRES_URL
 from tests.fake_twilio import FakeTwilio, free_port
 from tests.tls import Certificates, make_certificates
@@ -169,20 +167,6 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("SMSBANK_", "TWILIO_"))}
 
 
-def wait_for_https(base: str, ca: Path, server: subprocess.Popen[bytes]) -> None:
-    tls = ssl.create_default_context(cafile=str(ca))
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert server.poll() is None, "the https bank stopped"
-        try:
-            with urllib.request.urlopen(base + "/healthz", context=tls, timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"{base} did not come up")
-
-
 @pytest.fixture(scope="module")
 def https_origin(
     certificates: Certificates, tmp_path_factory: pytest.TempPathFactory
@@ -206,28 +190,23 @@ def https_origin(
         "SMSBANK_FACE_WORKERS": "1",
         "SMSBANK_LOG_LEVEL": "WARNING",
     }
-    smsbank = [sys.executable, "-m", "smsbank"]
-    subprocess.run([*smsbank, "migrate"], env=env, cwd=workdir, check=True, timeout=120)
-    hypercorn = [sys.executable, "-m", "hypercorn", "--bind", f"127.0.0.1:{port}"]
+    hypercorn = [sys.executable, "-m", "hypercorn", "--bind", "127.0.0.1:{port}"]
     tls = ["--certfile", str(certificates.cert), "--keyfile", str(certificates.key)]
-    log = (workdir / "server.log").open("wb")
-    server = subprocess.Popen(
-        [*hypercorn, *tls, "smsbank.app:serve_app()"],
-        env=env,
-        cwd=workdir,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    bank = BankProcess(
+        env,
+        workdir,
+        command=[*hypercorn, *tls, "smsbank.app:serve_app()"],
+        ready_path="/healthz",
+        scheme="https",
+        ca=certificates.ca,
+        environ={},
     )
+    bank.migrate()
     try:
-        wait_for_https(base, certificates.ca, server)
+        asyncio.run(bank.start(port))
         yield base
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+        bank.stop()
 
 
 @pytest.fixture

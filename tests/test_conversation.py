@@ -11,7 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smsbank.conversation import (
+from smsbank.i18n import Language
+from smsbank.models import ConversationState
+from smsbank.sms.conversation import (
     COMMANDS,
     HELP_WORDS,
     LANGUAGE_WORDS,
@@ -29,8 +31,6 @@ from smsbank.conversation import (
     pending_request,
     step,
 )
-from smsbank.i18n import Language
-from smsbank.models import ConversationState
 
 S = ConversationState
 IDLE = S.IDLE

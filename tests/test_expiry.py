@@ -141,14 +141,14 @@ async def test_one_pass_expires_every_kind_of_overdue_request_and_spares_the_res
     for customer in (waiting_code, waiting_selfie, changing):
         conversation = await Conversation.get(customer_id=customer.id)
         assert conversation.state == ConversationState.IDLE
-        assert conversation.withdrawal_id is None and conversation.phone_change_id is None  # type: ignore[attr-defined]
+        assert conversation.withdrawal_id is None and conversation.phone_change_id is None
 
     # The request that is not due yet is untouched, conversation and all.
     spared = await latest_withdrawal(not_due)
     assert spared.status == WithdrawalStatus.AWAITING_CODE
     spared_conversation = await Conversation.get(customer_id=not_due.id)
     assert spared_conversation.state == ConversationState.AWAITING_WITHDRAWAL_CODE
-    assert spared_conversation.withdrawal_id == spared.id  # type: ignore[attr-defined]
+    assert spared_conversation.withdrawal_id == spared.id
 
     # Nothing left to do; the old code means nothing; a new withdrawal starts cleanly.
     assert (await expiry.sweep()).total == 0

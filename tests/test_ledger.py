@@ -119,7 +119,12 @@ async def test_concurrent_withdrawals_from_several_processes(
     ]
     for worker in workers:
         worker.start()
-    await asyncio.get_running_loop().run_in_executor(None, lambda: [w.join(120) for w in workers])
+
+    def join_all() -> None:
+        for worker in workers:
+            worker.join(120)
+
+    await asyncio.get_running_loop().run_in_executor(None, join_all)
     assert all(w.exitcode == 0 for w in workers)
     succeeded = sum(queue.get(timeout=5) for _ in workers)
     assert succeeded == 33

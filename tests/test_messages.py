@@ -242,7 +242,9 @@ def notices(language: str) -> list[Sample]:
             4,
         ),
     ]
-    codes = {ledger.NOT_ENOUGH_MONEY: "insufficient_funds"}  # the one with a next step
+    codes: dict[str, str] = {
+        ledger.NOT_ENOUGH_MONEY: "insufficient_funds"
+    }  # the one with a next step
     return [
         Sample("refusal", messages.refusal(language, sentence, codes.get(sentence, "")), REPLY)
         for sentence in sentences

@@ -18,7 +18,7 @@ from smsbank import metrics
 from smsbank.clock import utcnow
 from smsbank.models import Customer, OutboundMessage, OutboundStatus
 from smsbank.outbox import enqueue_call, enqueue_sms
-from smsbank.outbox_worker import deliver_due
+from smsbank.outbox.worker import deliver_due
 from smsbank.settings import Settings
 from smsbank.sms_backends import TwilioBackend
 from tests.fake_twilio import FakeTwilio

@@ -15,8 +15,8 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from smsbank.settings import Settings
+from tests.bank_server import live_server
 from tests.conftest import ADMIN_KEY
-from tests.live_server import live_server
 from tests.metrics_scrape import Samples, parse, value
 from tests.test_serving import bank_env, call
 from tests.twilio_signing import TwilioSigner, new_sid, sms_form

@@ -32,5 +32,5 @@ def test_a_kind_s_id_field_is_its_column_on_conversations_and_capture_links(
 ) -> None:
     for table in (Conversation, CaptureToken):
         link = table._meta.fields_map[kind.id_field.removesuffix("_id")]
-        assert link.model_name == f"models.{kind.model.__name__}"
+        assert getattr(link, "model_name") == f"models.{kind.model.__name__}"  # noqa: B009 (a ForeignKeyField's, untyped)
     assert kind.code_purpose.value == kind.capture_purpose.value == kind.name

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
+from tests.bank_server import live_server, wait_until_up_blocking
 from tests.conftest import ADMIN_KEY
 from tests.fake_twilio import free_port
-from tests.live_server import live_server, wait_until_up
 
 SMSBANK = [sys.executable, "-m", "smsbank"]
 # A bank with no public URL set, as `make run` starts it (no face processes: not needed).
@@ -83,7 +83,7 @@ def test_serve_port_option_reaches_the_links(tmp_path: Path) -> None:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until_up(base + "/healthz")
+        wait_until_up_blocking(base + "/healthz")
         assert enrolment_link_texted_by(base).startswith(base + "/")
     finally:
         server.terminate()

@@ -149,8 +149,7 @@ def production_refusal(environ: dict[str, str]) -> str:
 
 
 def test_production_refuses_to_start_without_twilio_credentials() -> None:
-    # Without credentials the bank used to fall back to the console backend and
-    # publish every code on /dev/messages.
+    # Falling back to the console backend would publish every code on /dev/messages.
     environ = {k: v for k, v in PRODUCTION.items() if not k.startswith("TWILIO_")}
     message = production_refusal(environ)
     for name in TWILIO:

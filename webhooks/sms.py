@@ -1,7 +1,7 @@
 """`POST /webhooks/twilio/sms`: Twilio's inbound SMS webhook.
 
 Thin on purpose: check the signature, read the form, hand the message to
-`smsbank.sms_service`, answer with empty TwiML. Replies are never put in the TwiML:
+`smsbank.sms.router`, answer with empty TwiML. Replies are never put in the TwiML:
 they go through the outbox like every other message, so they are stored, retried and
 tracked, and the webhook answers in the time of one short transaction.
 """
@@ -14,9 +14,9 @@ from quart import Blueprint, Response
 from quart_schema import hide
 from twilio.twiml.messaging_response import MessagingResponse
 
-from smsbank import sms_service
 from smsbank.errors import ValidationFailed
 from smsbank.http import services, settings
+from smsbank.sms import inbound, router
 from webhooks.signature import verify_twilio_request
 
 blueprint = Blueprint("twilio_sms", __name__, url_prefix="/webhooks/twilio")
@@ -62,15 +62,16 @@ async def post_sms() -> Response:
     """An inbound SMS: de-duplicated by MessageSid, acted on, answered with `<Response/>`."""
     form = await verify_twilio_request()
     body = form.get("Body", "")
-    if len(body) > sms_service.MAX_BODY_CHARS:
+    if len(body) > inbound.MAX_BODY_CHARS:
         raise ValidationFailed(
-            f"Body is longer than {sms_service.MAX_BODY_CHARS} characters", code="invalid_field"
+            f"Body is longer than {inbound.MAX_BODY_CHARS} characters", code="invalid_field"
         )
-    sms = sms_service.InboundSms(
+    sms = inbound.InboundSms(
         message_sid=sid_field(form, "MessageSid"),
         from_phone=address_field(form, "From", required=True),
         to_phone=address_field(form, "To", required=False),
         body=body,
     )
-    await sms_service.handle_inbound_sms(settings(), sms, services().inbound_batch)
+    bank = services()
+    await router.handle_inbound_sms(settings(), sms, bank.inbound_batch, bank.outbox)
     return twiml(EMPTY_TWIML)

@@ -3,7 +3,7 @@
 Signed like every webhook (403 otherwise, nothing changes). The outbox worker passes
 `<public base URL>/webhooks/twilio/status?outbox_id=<id>` as the StatusCallback of every
 send; the signature covers that query, so the id can be trusted. The message moves
-forward only (see `smsbank.outbox_worker.record_provider_status`).
+forward only (see `smsbank.outbox.status.record_provider_status`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from quart_schema import hide
 
 from smsbank import metrics
 from smsbank.errors import ValidationFailed
-from smsbank.outbox_worker import record_provider_status
+from smsbank.outbox.status import record_provider_status
 from webhooks.signature import twilio_signed
 
 blueprint = Blueprint("twilio_status", __name__)

@@ -26,10 +26,11 @@ from quart import Blueprint, Response, request
 from quart_schema import hide
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from smsbank import calls, messages, sms_service
+from smsbank import calls, messages
 from smsbank.errors import ValidationFailed
 from smsbank.http import settings
 from smsbank.i18n import LANGUAGES, voice
+from smsbank.sms import voice_menu
 from smsbank.sms_backends import menu_gather
 from webhooks.signature import verify_twilio_request
 from webhooks.sms import address_field, sid_field, twiml
@@ -57,7 +58,7 @@ async def post_voice() -> Response:
     """An inbound call: the menu for an attested customer; otherwise a call-back."""
     form = await verify_twilio_request()
     caller = address_field(form, "From", required=True)
-    customer = await sms_service.record_call(
+    customer = await voice_menu.record_call(
         sid_field(form, "CallSid"), caller, address_field(form, "To", required=False)
     )
     response = VoiceResponse()
@@ -103,7 +104,7 @@ async def post_voice_menu() -> Response:
         response.hangup()
         return twiml(response)
     digit = form.get("Digits", "").strip()[:1]
-    answer = await sms_service.voice_menu_choice(settings(), customer, digit)
+    answer = await voice_menu.voice_menu_choice(settings(), customer, digit)
     language = answer.language
     for sentence in answer.say:
         response.say(sentence, **voice(language))

@@ -29,7 +29,7 @@ tag_blueprint(blueprint, ["withdrawals and audit"])
 def withdrawal_json(withdrawal: Withdrawal) -> dict[str, Any]:
     return {
         "id": withdrawal.id,
-        "customer_id": withdrawal.customer_id,  # type: ignore[attr-defined]
+        "customer_id": withdrawal.customer_id,
         "amount": format_amount(withdrawal.amount),
         "status": withdrawal.status.value,
         "channel": withdrawal.channel.value,

@@ -1,4 +1,5 @@
-"""The original app's code, withdrawal and phone-number endpoints, for branch staff.
+"""Withdrawals and number changes started at the counter, at the original app's URLs
+(`/request_otp_withdraw`, `/withdraw`, `/update_mobile`...), for branch staff.
 
 Staff serve a customer in person: they start a withdrawal or a number change, the
 customer reads them the code from their phone, staff check the face (`/verify_face`)
@@ -169,7 +170,7 @@ async def post_withdraw(data: RecordWithdrawal) -> tuple[dict[str, Any], int]:
     entry = await withdrawals.record_withdrawal(
         settings(), data.withdrawal_id, actor=current_staff().actor
     )
-    customer = await get_customer(entry.customer_id)  # type: ignore[attr-defined]
+    customer = await get_customer(entry.customer_id)
     return {
         "withdrawal_id": data.withdrawal_id,
         "transaction": entry_json(entry),

@@ -241,11 +241,11 @@ async def post_verify_face() -> dict[str, Any]:
     withdrawal = None
     if withdrawal_id is not None:
         withdrawal = await _withdrawal_awaiting_face(withdrawal_id)
-        if customer_id is not None and customer_id != withdrawal.customer_id:  # type: ignore[attr-defined]
+        if customer_id is not None and customer_id != withdrawal.customer_id:
             raise ValidationFailed(
                 "customer_id is not the customer of this withdrawal", code="customer_mismatch"
             )
-        customer_id = withdrawal.customer_id  # type: ignore[attr-defined]
+        customer_id = withdrawal.customer_id
     assert customer_id is not None
     customer = await get_customer(customer_id)
     counted = await _count_plain_check(customer.id, actor) if withdrawal is None else ()

@@ -1,4 +1,5 @@
-"""The original app's staff endpoints, kept for branch staff serving a customer in person.
+"""Customer lookups by name or phone at the original app's URLs (`/get_customer_*`,
+`/get_phone_number_by_name`), kept for branch staff serving a customer in person.
 
 Same key as the rest of the staff API. They share the customers, withdrawals and
 ledger of the new API; nothing here has rules of its own.

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from prometheus_client.core import Metric
 from quart import Blueprint, Response, request
 from quart_schema import hide
 from tortoise.exceptions import DBConnectionError, OperationalError
@@ -45,7 +46,7 @@ async def require_metrics_reader() -> None:
     await require_staff()
 
 
-async def outbox_figures() -> list[metrics.Metric]:
+async def outbox_figures() -> list[Metric]:
     """The outbox's depth and oldest unsent message, from the database."""
     try:
         rows = (

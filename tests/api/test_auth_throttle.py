@@ -103,8 +103,8 @@ async def test_forwarded_addresses_count_only_behind_trusted_proxies(
     proxy = "10.0.0.1"
     # Behind one trusted proxy, each client it forwards has its own count...
     for _ in range(LIMIT):
-        forwarded = {"X-Forwarded-For": "spoofed, 198.51.100.1"}
-        response = await get(behind_a_proxy, proxy, {**WRONG, **forwarded})
+        spoofed = {"X-Forwarded-For": "spoofed, 198.51.100.1"}
+        response = await get(behind_a_proxy, proxy, {**WRONG, **spoofed})
         assert response.status_code == 401
     for forwarded, status in (("198.51.100.1", 429), ("198.51.100.2", 200)):
         response = await get(behind_a_proxy, proxy, {**RIGHT, "X-Forwarded-For": forwarded})

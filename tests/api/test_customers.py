@@ -208,7 +208,7 @@ async def test_bad_customer_input_is_a_clear_400(
         ("GET", "/api/v1/customers?phone=xyz", {}, 400),
         ("GET", "/api/v1/withdrawals?status=bogus", {}, 400),
         ("GET", "/api/v1/audit?customer_id=abc", {}, 400),
-        # A NUL in a search: PostgreSQL cannot compare with it (was a 503 there).
+        # A NUL in a search: PostgreSQL cannot compare with it, so it must be refused first.
         ("GET", "/api/v1/customers?name=A%00B", {}, 400),
         ("GET", "/api/v1/audit?action=A%00B", {}, 400),
         ("GET", "/get_customer_id_by_name?name=A%00B", {}, 400),

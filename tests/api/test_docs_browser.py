@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.async_api import expect
 
+from tests.chromium import headless_chromium
 from tests.conftest import ADMIN_KEY
-from tests.server_thread import headless_chromium
 
 pytestmark = pytest.mark.browser
 WAIT_MS = 20_000

@@ -25,7 +25,8 @@ from smsbank.models import (
     WithdrawalStatus,
 )
 from smsbank.outbox import enqueue_call, enqueue_sms
-from smsbank.outbox_worker import MAX_BACKOFF_SECONDS, backoff_seconds, claim_due, deliver_due
+from smsbank.outbox.claims import MAX_BACKOFF_SECONDS, backoff_seconds, claim_due
+from smsbank.outbox.worker import deliver_due
 from smsbank.settings import Settings
 from smsbank.sms_backends import ConsoleBackend, TwilioBackend
 from smsbank.withdrawals import start_withdrawal

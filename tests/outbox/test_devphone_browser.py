@@ -23,10 +23,11 @@ from smsbank.customers import create_customer
 from smsbank.db import tortoise_config
 from smsbank.models import Customer, OutboundMessage, OutboundStatus
 from smsbank.settings import Settings
+from tests.bank_server import ServerThread
 from tests.browser.axe import blocking_violations
+from tests.chromium import CHROMIUM_ARGS
 from tests.conftest import ADMIN_KEY, reset_database
 from tests.fake_twilio import free_port
-from tests.server_thread import CHROMIUM_ARGS, ServerThread, wait_until_up
 
 pytestmark = pytest.mark.browser
 
@@ -86,7 +87,7 @@ async def live_base(server_settings: Settings, enrolled_customer: int) -> AsyncI
     server.start()
     base = server_settings.base_url
     try:
-        await wait_until_up(base, server)
+        await server.wait_until_up(base)
         yield base
     finally:
         server.stop()

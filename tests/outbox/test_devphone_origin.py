@@ -18,9 +18,9 @@ from aiohttp import web
 
 from smsbank.models import InboundMessage
 from smsbank.settings import Settings
+from tests.chromium import headless_chromium
 from tests.fake_twilio import free_port
 from tests.raw_http import connect, read_status
-from tests.server_thread import headless_chromium
 
 PHONE = "+15550140001"
 SEND = {"from": PHONE, "body": "BAL"}

@@ -17,7 +17,7 @@ from smsbank import expiry
 from smsbank.clock import utcnow
 from smsbank.models import Customer, MessageChannel, OutboundMessage, OutboundStatus
 from smsbank.outbox import enqueue_sms
-from smsbank.outbox_worker import deliver_due
+from smsbank.outbox.worker import deliver_due
 from smsbank.settings import Settings
 from smsbank.sms_backends import ConsoleBackend, TwilioBackend
 from tests.fake_twilio import FakeTwilio

@@ -7,7 +7,8 @@ from typing import Any
 
 from smsbank.models import OutboundMessage, OutboundStatus
 from smsbank.outbox import enqueue_call, enqueue_sms
-from smsbank.outbox_worker import claim_due, deliver_due
+from smsbank.outbox.claims import claim_due
+from smsbank.outbox.worker import deliver_due
 from smsbank.settings import Settings
 from smsbank.sms_backends import TwilioBackend
 from tests.fake_twilio import FakeTwilio

@@ -21,16 +21,18 @@ from typing import Any
 
 import pytest
 
-from smsbank import outbox_worker
 from smsbank.app import create_app
 from smsbank.clock import utcnow
 from smsbank.models import Customer, OutboundMessage, OutboundStatus
 from smsbank.outbox import enqueue_sms
-from smsbank.outbox_worker import CLAIM_SECONDS, OutboxWorker, claim_due, deliver_due
+from smsbank.outbox import worker as outbox_worker
+from smsbank.outbox.claims import CLAIM_SECONDS, claim_due
+from smsbank.outbox.worker import OutboxWorker, deliver_due
 from smsbank.settings import Settings
+from smsbank.sms.group_commit import InboundBatcher
+from smsbank.sms.inbound import Handled, InboundSms, Result
+from smsbank.sms.router import handle_inbound_sms
 from smsbank.sms_backends import ConsoleBackend, TwilioBackend
-from smsbank.sms_batch import InboundBatcher
-from smsbank.sms_service import Handled, InboundSms, Result, handle_inbound_sms
 from tests.conftest import reset_database
 from tests.fake_twilio import FakeTwilio
 from tests.outbox.conftest import reload, spawn_worker, wait_for

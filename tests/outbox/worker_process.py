@@ -19,7 +19,7 @@ from pathlib import Path
 
 from smsbank.db import close_db, init_db
 from smsbank.models import OutboundMessage, OutboundStatus
-from smsbank.outbox_worker import PassResult, deliver_due, new_worker_id
+from smsbank.outbox.worker import PassResult, deliver_due, new_worker_id
 from smsbank.settings import Settings
 from smsbank.sms_backends import TwilioBackend
 

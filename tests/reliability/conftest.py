@@ -1,15 +1,15 @@
 """Reliability fixtures: the face tests' photos and shared engine, the outbox tests' fake
-Twilio, and killable bank processes (see `bank_process.py`)."""
+Twilio, and killable bank processes (`tests/bank_server.py`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from smsbank.settings import Settings
+from tests.bank_server import BankProcess
 from tests.faces.conftest import (  # noqa: F401 (fixtures are found by being imported here)
     astronaut,
     astronaut_jpeg,
@@ -20,11 +20,11 @@ from tests.faces.conftest import (  # noqa: F401 (fixtures are found by being im
     open_withdrawal,
 )
 from tests.outbox.conftest import fake, twilio_settings  # noqa: F401
-from tests.reliability.bank_process import BankProcess, server_env
+from tests.reliability.bank_client import server_env
 
 
 @pytest.fixture
-def bank_process(settings: Settings, tmp_path: Path) -> Iterator[Any]:
+def bank_process(settings: Settings, tmp_path: Path) -> Iterator[Callable[..., BankProcess]]:
     """bank_process(**env) -> a BankProcess on the test's database (not started yet).
 
     Whatever is still running at the end of the test is stopped.

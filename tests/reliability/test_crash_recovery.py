@@ -34,12 +34,12 @@ from smsbank.models import (
     WithdrawalStatus,
 )
 from smsbank.money import to_minor
-from smsbank.outbox import scrub
+from smsbank.outbox.claims import scrub
 from smsbank.settings import Settings
 from tests.faces.conftest import changed_copies
 from tests.fake_twilio import FakeTwilio, ReceivedRequest
 from tests.outbox.conftest import wait_for
-from tests.reliability.bank_process import Client
+from tests.reliability.bank_client import Client
 from tests.webhooks.handset import CAPTURE_LINK_RE, code_in
 
 PHONE = "+15550160001"
@@ -146,7 +146,7 @@ async def test_killed_while_texting_the_code_and_before_the_selfie_it_completes_
         assert (status, body["status"]) == (410, "expired"), body
         await assert_ledger_agrees(customer_id, "80.00", withdrawals=1)
         entry = await LedgerEntry.get(customer_id=customer_id, kind=EntryKind.WITHDRAWAL)
-        assert entry.withdrawal_id == withdrawal.id  # type: ignore[attr-defined]
+        assert entry.withdrawal_id == withdrawal.id
         assert entry.amount_minor == to_minor(Decimal("20"))
         [confirmation] = await outbox_bodies("withdrawal_completed")
         assert entry.reference in confirmation and "New balance: $80.00" in confirmation

@@ -28,7 +28,7 @@ from smsbank.models import (
     Withdrawal,
     WithdrawalStatus,
 )
-from smsbank.outbox_worker import deliver_due
+from smsbank.outbox.worker import deliver_due
 from smsbank.settings import Settings
 from smsbank.sms_backends import TwilioBackend
 from tests.conftest import reset_database

@@ -18,6 +18,7 @@ from werkzeug.datastructures import FileStorage
 
 from smsbank import phone_changes, withdrawals
 from smsbank.clock import utcnow
+from smsbank.errors import Conflict
 from smsbank.models import (
     AuditEvent,
     CaptureToken,
@@ -320,7 +321,7 @@ async def test_abort_after_the_code_kills_the_capture_link_too(
     await phone.ask("ABORT")
     withdrawal = await open_withdrawal(customer)
     assert withdrawal.status == WithdrawalStatus.CANCELLED
-    with pytest.raises(withdrawals.Conflict):
+    with pytest.raises(Conflict):
         await withdrawals.selfie_verified(settings, withdrawal.id, distance=0.01, actor="t")
 
 
@@ -872,7 +873,7 @@ async def test_a_new_withdrawal_while_waiting_for_the_selfie_replaces_it(
     assert second.status == WithdrawalStatus.AWAITING_CODE
     assert await conversation_state(customer) == ConversationState.AWAITING_WITHDRAWAL_CODE
     conversation = await Conversation.get(customer_id=customer.id)
-    assert conversation.withdrawal_id == second.id  # type: ignore[attr-defined]
+    assert conversation.withdrawal_id == second.id
 
 
 @settings_(

@@ -1,4 +1,4 @@
-"""Group commit of read-only SMS commands (`smsbank/sms_batch.py`).
+"""Group commit of read-only SMS commands (`smsbank/sms/group_commit.py`).
 
 Messages handed in together (`asyncio.gather` over `handle_inbound_sms`, as concurrent
 webhooks do) share a transaction and must get exactly what the one-at-a-time path
@@ -16,8 +16,7 @@ from typing import Any
 
 import pytest
 
-from smsbank import sms_batch
-from smsbank.conversation import parse
+from smsbank.app import create_app
 from smsbank.models import (
     ConversationState,
     Customer,
@@ -26,8 +25,12 @@ from smsbank.models import (
     OutboundStatus,
 )
 from smsbank.settings import Settings
-from smsbank.sms_batch import InboundBatcher
-from smsbank.sms_service import Handled, InboundSms, Result, handle_inbound_sms
+from smsbank.sms import group_commit
+from smsbank.sms.conversation import parse
+from smsbank.sms.group_commit import InboundBatcher
+from smsbank.sms.inbound import Handled, InboundSms, Result
+from smsbank.sms.router import handle_inbound_sms
+from tests.conftest import reset_database
 from tests.twilio_signing import new_sid
 from tests.webhooks.handset import Handset
 
@@ -333,7 +336,7 @@ async def test_a_batch_that_fails_leaves_every_message_to_the_full_path(
     async def broken(*args: Any) -> None:
         raise RuntimeError("a bug in the batch")
 
-    monkeypatch.setattr(sms_batch, "run_machine", broken)
+    monkeypatch.setattr(group_commit, "run_machine", broken)
     batcher = batcher_of(client)
     before, decided = batcher.batches, batcher.decided
 
@@ -358,3 +361,24 @@ async def test_texts_through_the_webhook_at_once_all_get_their_answer(
     for phone in phones:
         [reply] = await phone.new()
         assert "$100.00" in reply
+
+
+@pytest.fixture
+def without_group_commit(settings: Settings) -> Settings:
+    return settings.with_overrides(sms_group_commit=False)
+
+
+async def test_with_group_commit_off_every_text_is_answered_alone(
+    without_group_commit: Settings, make_customer: Any
+) -> None:
+    await reset_database(without_group_commit.database_url)
+    bank = create_app(without_group_commit)
+    async with bank.test_app() as app:
+        assert bank.extensions["smsbank"].inbound_batch is None
+        customer = await make_customer(phone="+15550209000", balance="7.25")
+        phone = Handset(app.test_client(), without_group_commit, customer.phone)
+        [balance] = await phone.ask("BAL")
+        assert "$7.25" in balance
+        await phone.ask("STOP")  # one that acts takes the same path as ever
+        assert (await Customer.get(id=customer.id)).sms_opted_out
+        assert await InboundMessage.filter(customer_id=customer.id).count() == 2

@@ -2,7 +2,7 @@
 countries (never a premium-rate one), and caps what strangers and calls can cost.
 
 A stranger's text reaches the full path whichever way it comes in (a read-only command
-is first offered to the group commit of `smsbank/sms_batch.py`, which hands every
+is first offered to the group commit of `smsbank/sms/group_commit.py`, which hands every
 non-customer back), so both ways are tested.
 """
 
@@ -22,8 +22,9 @@ from smsbank.models import (
     PhoneChange,
 )
 from smsbank.settings import Settings
-from smsbank.sms_batch import InboundBatcher
-from smsbank.sms_service import Handled, InboundSms, Result, handle_inbound_sms
+from smsbank.sms.group_commit import InboundBatcher
+from smsbank.sms.inbound import Handled, InboundSms, Result
+from smsbank.sms.router import handle_inbound_sms
 from tests.twilio_signing import new_sid
 from tests.webhooks.handset import Handset, code_in
 

@@ -71,7 +71,7 @@ async def test_a_customer_hears_the_menu(
     tags = [child.tag for child in root]
     assert tags == ["Gather", "Say", "Hangup"]
     stored = await InboundMessage.get(from_phone=customer.phone)
-    assert stored.channel == MessageChannel.VOICE and stored.customer_id == customer.id  # type: ignore[attr-defined]
+    assert stored.channel == MessageChannel.VOICE and stored.customer_id == customer.id
 
 
 async def test_a_spanish_speaking_customer_hears_everything_in_spanish(

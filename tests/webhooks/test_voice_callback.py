@@ -21,7 +21,7 @@ import pytest
 from smsbank import calls
 from smsbank.clock import utcnow
 from smsbank.models import Customer, MessageChannel, OutboundMessage, OutboundStatus
-from smsbank.outbox_worker import deliver_due
+from smsbank.outbox.worker import deliver_due
 from smsbank.settings import Settings
 from smsbank.sms_backends import TwilioBackend
 from tests.fake_twilio import FakeTwilio
@@ -90,7 +90,7 @@ async def test_a_call_not_attested_reads_nothing_private_and_is_called_back(
     assert root.find(".//Gather") is None  # no menu on this call
     assert "1,234.50" not in said and not any(ch.isdigit() for ch in said)
     [callback] = await callbacks_to(customer.phone)
-    assert callback.customer_id == customer.id  # type: ignore[attr-defined]
+    assert callback.customer_id == customer.id
     assert callback.status == OutboundStatus.QUEUED
     # Pressing keys anyway (a menu URL without the mark of an attested call or a
     # call-back): nothing is read.

@@ -1,4 +1,5 @@
-"""A real `smsbank serve` that a test can kill with SIGKILL and start again.
+"""Talking to a real `smsbank serve` (a `tests.bank_server.BankProcess`) as Twilio, a
+phone and staff would, and the environment such a bank runs with.
 
 The server runs in its own process group (hypercorn's worker, the face engine's pool
 and multiprocessing's resource tracker are all in it), so `kill()` takes the whole bank
@@ -13,14 +14,6 @@ Tortoise connection) only to check what the bank stored.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -28,7 +21,7 @@ from xml.etree import ElementTree
 import aiohttp
 
 from smsbank.settings import Settings
-from tests.fake_twilio import free_port
+from tests.bank_server import BankProcess
 from tests.twilio_signing import TwilioSigner, sms_form
 from tests.webhooks.handset import SMS_PATH
 
@@ -58,92 +51,6 @@ def server_env(settings: Settings, **overrides: str) -> dict[str, str]:
     }
     env.update(overrides)
     return env
-
-
-class BankProcess:
-    """One bank deployment: the same environment for every start, a new process each time."""
-
-    def __init__(self, env: Mapping[str, str], workdir: Path) -> None:
-        self.env = dict(env)
-        self.workdir = workdir
-        self.process: subprocess.Popen[bytes] | None = None
-        self.base = ""
-        self.starts = 0
-
-    async def start(self) -> str:
-        """Serve (on a fresh port) and wait until /readyz says ready; returns the base URL."""
-        assert self.process is None, "already running"
-        port = free_port()
-        self.process = self._spawn(port)
-        self.base = f"http://127.0.0.1:{port}"
-        await self._wait_until_ready()
-        return self.base
-
-    def _spawn(self, port: int) -> subprocess.Popen[bytes]:
-        self.starts += 1
-        env = {**os.environ, **self.env, "SMSBANK_HOST": "127.0.0.1", "SMSBANK_PORT": str(port)}
-        with (self.workdir / f"server-{self.starts}.log").open("wb") as log:
-            return subprocess.Popen(
-                [sys.executable, "-m", "smsbank", "serve"],
-                env=env,
-                cwd=self.workdir,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group, for kill()
-            )
-
-    async def _wait_until_ready(self) -> None:
-        # Async, so a fake Twilio served by the test's own event loop keeps answering
-        # the bank while it starts.
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        async with aiohttp.ClientSession() as session:
-            while time.monotonic() < deadline:
-                assert self.process is not None
-                if self.process.poll() is not None:
-                    raise AssertionError(f"the bank exited at start:\n{self.log_text()}")
-                with contextlib.suppress(aiohttp.ClientError):
-                    async with session.get(self.base + "/readyz") as response:
-                        if response.status == 200:
-                            return
-                await asyncio.sleep(0.1)
-        raise AssertionError(f"the bank was not ready in {START_TIMEOUT_SECONDS}s")
-
-    async def kill(self) -> None:
-        """SIGKILL the whole process group, and wait until the leader is gone."""
-        process, self.process = self.process, None
-        assert process is not None, "not running"
-        os.killpg(process.pid, signal.SIGKILL)
-        await asyncio.to_thread(process.wait, 30)
-        assert process.returncode == -signal.SIGKILL
-        # The group's other members were killed by the same signal; give the reaper a
-        # moment so none of them is still listed (a killed process runs no more code).
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            try:
-                os.killpg(process.pid, 0)
-            except ProcessLookupError:
-                break
-            await asyncio.sleep(0.05)
-
-    def stop(self) -> None:
-        """End a bank that is still running at the end of a test (SIGTERM, then SIGKILL)."""
-        process, self.process = self.process, None
-        if process is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=15)
-
-    def log_text(self) -> str:
-        return "\n".join(
-            path.read_text(errors="replace")[-4000:]
-            for path in sorted(self.workdir.glob("server-*.log"))
-        )
 
 
 class Client:

@@ -4,9 +4,9 @@ machine answers without acting (an unknown word, a code with nothing waiting for
 Why
 ---
 Most texts a bank receives ask for something and change nothing but the message log
-and the outbox. Through the ORM each cost a transaction of its own and five statements
-built by Tortoise (~150-190 us of Python each); under load the webhook spent most of
-its time there (README, Benchmarks). Here such messages share one transaction of
+and the outbox. Through the ORM each costs a transaction of its own and five statements
+built by Tortoise in Python; under load that is most of the webhook's time
+(bench/README.md). Here such messages share one transaction of
 hand-written SQL with every other one that arrived while the previous batch was being
 written. At low load a batch is one message, written after a 1 ms window
 (`BATCH_WINDOW_SECONDS`); under load a batch is whatever queued during that window
@@ -28,16 +28,16 @@ the senders' locks):
 3. inserts the admitted inbound rows in one statement (`ON CONFLICT (message_sid) DO
    NOTHING`: a MessageSid seen before is a duplicate and nothing is written for it);
 4. runs the conversation machine for each new one exactly as the full path does
-   (`sms_service.run_machine`), and puts all the replies in the outbox in one statement:
+   (`turn.run_machine`), and puts all the replies in the outbox in one statement:
    already claimed for this process's outbox worker when it runs, which is handed them
    once the batch commits and sends them at once, with no claim of its own (the replies
    of a process that dies first are reclaimed by any worker when the claim runs out).
 
-Per-statement cost, not SQLite's own work, was most of a batch's time when each message
-had four statements of its own (README, Benchmarks).
+The statements are written for the batch, not a message: per-statement cost, not
+SQLite's own work, is what a batch saves.
 
 A message step 2 does not admit is not written at all: `submit` returns None and
-the caller runs the full path (`sms_service`), which handles it as it always has
+the caller runs the one-message path (`one_message_path`), which handles it as it always has
 (throttle, "not registered", opt-out silence, the pending request). So does every
 message of a batch whose transaction fails for any reason: a batch can make the bank
 faster, never different. A batch holds the same locks the full path would: on
@@ -57,6 +57,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import DBConnectionError, OperationalError
@@ -64,7 +65,6 @@ from tortoise.transactions import in_transaction
 
 from smsbank import sql
 from smsbank.clock import utcnow
-from smsbank.conversation import Event
 from smsbank.models import (
     ConversationState,
     Customer,
@@ -72,51 +72,45 @@ from smsbank.models import (
     OutboundStatus,
 )
 from smsbank.outbox import sender_address
-from smsbank.outbox_worker import CLAIMED_COLUMNS, Claimed, OutboxWorker
+from smsbank.outbox.claims import CLAIMED_COLUMNS, Claimed, ClaimingWorker
 from smsbank.settings import Settings
-from smsbank.sms_service import (
-    RATE_WINDOW,
-    Handled,
-    InboundSms,
-    Result,
-    Turn,
-    over_flood_limit,
-    run_machine,
-    storable_body,
-)
+from smsbank.sms import gates
+from smsbank.sms.conversation import Event
+from smsbank.sms.inbound import Handled, InboundSms, Result, storable_body
+from smsbank.sms.turn import Turn, run_machine
 
 log = logging.getLogger("smsbank.sms.batch")
 
 # Enough to amortise a transaction; small enough that one batch holds the write lock
-# (and the event loop, on SQLite: ~0.1 ms a message) for under ~10 ms.
+# (and, on SQLite, the event loop) only briefly.
 MAX_BATCH = 64
 # How long a batch's first message waits for others to join it (group commit's delay,
 # like PostgreSQL's commit_delay). On SQLite a batch is written without yielding to the
-# event loop, so without it a batch held only the messages parsed in one turn of the
-# loop: ~4 under the benchmark's load, and the commit, paid per batch, was a third of
-# the batch's cost. With it: ~20 a batch and a fifth less CPU per webhook (README,
-# Benchmarks). Alone, a message waits this long: nothing next to Twilio's 15 s.
+# event loop, so without it a batch would hold only the messages parsed in one turn of
+# the loop, and the commit, paid per batch, would be a large share of its cost. Alone,
+# a message waits this long: nothing next to Twilio's 15 s timeout.
 BATCH_WINDOW_SECONDS = 0.001
 STOP_GRACE_SECONDS = 5.0
+# A sender without a conversation row is idle: the full path creates it when needed.
+IDLE_STATES = (None, ConversationState.IDLE.value)
 
 # In the SQL both databases accept (see smsbank/sql.py); `{...}` are runs of `?` only.
 # The senders, with their conversation's state and their messages of the last minute
-# (the flood gate, counted one past the limit at most: enough to know a sender is over
-# it), for the whole batch in one statement. Of the customer row, what the
-# batch and a read-only reply use: leaving out the timestamps, which no reply shows,
-# saves parsing three dates a message (a twentieth of the webhook's time). Tortoise
-# reads such a row as a partial model, which it refuses to save.
-SENDERS_SQL = """
+# (the flood gate's count, `smsbank.sms.gates`), for the whole batch in one statement.
+# Of the customer row, what the batch and a read-only reply use: the timestamps, which
+# no reply shows, are left out, so none is parsed. Tortoise reads such a row as a
+# partial model, which it refuses to save.
+SENDERS_SQL = (
+    """
 SELECT c.id, c.name, c.phone, c.account_number, c.balance_minor, c.currency, c.status,
     c.face_embedding, c.face_model, c.face_failures, c.face_locked, c.sms_opted_out, c.language,
-    v.state AS conversation_state,
-    (SELECT COUNT(*) FROM (
-        SELECT 1 FROM inbound_message i WHERE i.from_phone = c.phone AND i.created_at >= ?
-        LIMIT ?
-    ) AS recent_rows) AS recent
+    v.state AS conversation_state, """
+    + gates.RECENT_FROM_SQL.format(phone="c.phone")
+    + """ AS recent
 FROM customer c LEFT JOIN conversation v ON v.customer_id = c.id
 WHERE c.phone IN ({phones})
 """
+)
 INSERT_INBOUND_SQL = """
 INSERT INTO inbound_message (message_sid, channel, from_phone, to_phone, body, customer_id,
     created_at)
@@ -158,7 +152,7 @@ class InboundBatcher:
     finish). See the module docstring.
     """
 
-    def __init__(self, settings: Settings, outbox: OutboxWorker | None = None) -> None:
+    def __init__(self, settings: Settings, outbox: ClaimingWorker | None = None) -> None:
         self.settings = settings
         # This process's outbox worker: a batch's replies are written claimed for it and
         # handed to it once committed, so they go out at once and need no claim of their
@@ -289,15 +283,15 @@ class InboundBatcher:
         return self.outbox.worker_id, now + timedelta(seconds=self.outbox.claim_seconds)
 
     def _admit(
-        self, batch: list[_Queued], senders: dict[str, dict]
+        self, batch: list[_Queued], senders: dict[str, dict[str, Any]]
     ) -> tuple[list[int], dict[int, int]]:
         """The messages this batch decides (indexes, in arrival order), and each repeated
         MessageSid's index with its first's.
 
-        Admitted: the sender is a customer, opted in, idle (no withdrawal or number
-        change waiting) and, counting their earlier messages in this batch, under the
-        flood limit. The rest take the full path (throttle, "not registered", opt-out
-        silence, the pending request).
+        Admitted: the text passes every gate (`smsbank.sms.gates`; counting the
+        number's earlier texts in this batch) and its sender is idle (no withdrawal or
+        number change waiting). The rest take the full path (throttle, "not
+        registered", opt-out silence, the pending request).
         """
         admitted: list[int] = []
         first_of_sid: dict[str, int] = {}
@@ -310,13 +304,19 @@ class InboundBatcher:
                 continue
             first_of_sid[sms.message_sid] = index
             row = senders.get(sms.from_phone)
-            if row is None or row["sms_opted_out"]:
-                continue
-            if row["conversation_state"] not in (None, ConversationState.IDLE.value):
-                continue
             # + 1: this one. An earlier one that proves a duplicate counted too: then the
             # full path decides, which is never wrong, only slower.
-            if over_flood_limit(self.settings, row["recent"] + in_batch[sms.from_phone] + 1):
+            recent = (row["recent"] if row else 0) + in_batch[sms.from_phone] + 1
+            stop = gates.stopped_by(
+                self.settings,
+                queued.event,
+                customer=row is not None,
+                opted_out=bool(row and row["sms_opted_out"]),
+                recent=recent,
+            )
+            # A pending request is the full path's: it brings the conversation in line
+            # with the request row first.
+            if stop is not None or row is None or row["conversation_state"] not in IDLE_STATES:
                 continue
             in_batch[sms.from_phone] += 1
             admitted.append(index)
@@ -325,17 +325,20 @@ class InboundBatcher:
 
 async def _senders(
     connection: BaseDBAsyncClient, phones: list[str], now: datetime, settings: Settings
-) -> dict[str, dict]:
+) -> dict[str, dict[str, Any]]:
     """Each sender's customer row (with `conversation_state` and `recent`), by phone."""
     distinct = list(dict.fromkeys(phones))
     query = SENDERS_SQL.format(phones=sql.placeholders(len(distinct)))
-    enough = settings.inbound_rate_limit_per_minute + 1
-    rows = await sql.fetch(connection, query, [now - RATE_WINDOW, enough, *distinct])
+    enough = gates.flood_count_cap(settings)
+    rows = await sql.fetch(connection, query, [now - gates.RATE_WINDOW, enough, *distinct])
     return {row["phone"]: row for row in rows}
 
 
 async def _insert_inbound(
-    connection: BaseDBAsyncClient, admitted: list[_Queued], senders: dict[str, dict], now: datetime
+    connection: BaseDBAsyncClient,
+    admitted: list[_Queued],
+    senders: dict[str, dict[str, Any]],
+    now: datetime,
 ) -> set[str]:
     """Store the admitted messages; the MessageSids that were new (the rest were stored
     by an earlier webhook: duplicates, and nothing is written for them)."""
@@ -357,7 +360,7 @@ async def _insert_inbound(
     return {row["message_sid"] for row in await sql.fetch(connection, query, values)}
 
 
-def _customer(row: dict) -> Customer:
+def _customer(row: dict[str, Any]) -> Customer:
     """The sender's customer row as Tortoise reads it (partial: see SENDERS_SQL)."""
     fields = {k: v for k, v in row.items() if k not in ("conversation_state", "recent")}
     return Customer._init_from_db(**fields)
@@ -365,7 +368,7 @@ def _customer(row: dict) -> Customer:
 
 def _outbound_row(
     settings: Settings,
-    row: dict,
+    row: dict[str, Any],
     template: str,
     text: str,
     now: datetime,

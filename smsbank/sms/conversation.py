@@ -23,7 +23,7 @@ and returns a `Step`: the next state, the actions the service layer must carry o
 (start a withdrawal, check a code, place a call...) and the replies to text back.
 
 The machine never does I/O and never guesses how an action went. The service layer
-(`smsbank.sms_service`) carries out each action against the database and reports what
+(`smsbank.sms.one_message_path`) carries out each action against the database and reports what
 happened as a second event, an *outcome* (`WITHDRAWAL_STARTED`, `CODE_ACCEPTED`,
 `CODE_REJECTED`, `REQUEST_ENDED`, `DONE`, `REFUSED`), which goes through the same
 table. So every change of state, whether caused by the customer's text or by the
