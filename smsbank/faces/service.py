@@ -256,9 +256,9 @@ class FaceService:
         """Decide a head-turn challenge from its frames (in order, as the camera saw them).
 
         Every check must pass: one face in every frame, the head turning as asked
-        like a three-dimensional head (smsbank.faces.liveness), the frontal frame and
-        each step's furthest frame the same person, and with `enrolled` that person
-        the enrolled customer. Raises FaceUnavailable (503) when the engine cannot
+        like a three-dimensional head (smsbank.faces.liveness), the frontal (first)
+        frame and one frame of each turn (its furthest within identity_max_yaw) the
+        same person, and with `enrolled` that person the enrolled customer. Raises FaceUnavailable (503) when the engine cannot
         take the frames now; every other outcome is a ChallengeResult.
         """
         if not steps or any(step not in STEPS for step in steps):
