@@ -258,8 +258,9 @@ class FaceService:
         Every check must pass: one face in every frame, the head turning as asked
         like a three-dimensional head (smsbank.faces.liveness), the frontal (first)
         frame and one frame of each turn (its furthest within identity_max_yaw) the
-        same person, and with `enrolled` that person the enrolled customer. Raises FaceUnavailable (503) when the engine cannot
-        take the frames now; every other outcome is a ChallengeResult.
+        same person, and with `enrolled` that person the enrolled customer. Raises
+        FaceUnavailable (503) when the engine cannot take the frames now, ValueError
+        for steps other than "left"/"right"; every other outcome is a ChallengeResult.
         """
         if not steps or any(step not in STEPS for step in steps):
             raise ValueError(f"steps must be {' / '.join(STEPS)}, got {list(steps)}")
