@@ -45,6 +45,7 @@ from urllib.parse import urlencode
 from twilio.request_validator import RequestValidator
 
 from bench.challenges import answer_challenge, enrolment_tokens, genuine_sequences
+from bench.liveness import bench_liveness, liveness_rows
 from bench.texts import bench_texts
 from bench.texts import table_rows as text_rows
 
@@ -707,6 +708,9 @@ def print_table(results: dict[str, Any]) -> None:
                 mem["total_pss_mb"] <= 400,
             )
         )
+    live = results.get("liveness")
+    if live and "bpcer" in live:
+        rows += liveness_rows(live)
     if scale:
         rows.append(
             (
@@ -727,10 +731,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--short", action="store_true", help="a quick pass (CI)")
     parser.add_argument(
-        "--only", choices=["texts", "webhook", "faces", "scale_out"], action="append"
+        "--only",
+        choices=["texts", "webhook", "faces", "liveness", "scale_out"],
+        action="append",
     )
     args = parser.parse_args()
-    chosen = args.only or ["texts", "webhook", "faces", "scale_out"]
+    chosen = args.only or ["texts", "webhook", "faces", "liveness", "scale_out"]
     results: dict[str, Any] = {
         "machine": machine(),
         "short": args.short,
@@ -742,6 +748,7 @@ def main() -> None:
             ("texts", bench_texts),
             ("webhook", bench_webhook),
             ("faces", bench_faces),
+            ("liveness", bench_liveness),
             ("scale_out", bench_scale_out),
         ):
             if name in chosen:

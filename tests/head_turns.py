@@ -42,33 +42,20 @@ FACE_EYE_DISTANCE_PX = (70, 95)  # eye distance in a 640x480 front-camera frame
 # Depth of each of the 68 landmarks, cm, nose tip = 0, negative = away from the camera.
 # Generic adult averages (jaw silhouette near the ears ~9 cm behind the nose tip, eyes
 # ~2.5 cm, mouth corners ~2.8 cm); the same for every photo, as a generic model must be.
-GENERIC_DEPTH_CM = np.array(
-    [
-        -9.0,
-        -8.5,
-        -7.5,
-        -6.5,
-        -5.0,
-        -3.8,
-        -2.8,
-        -1.9,
-        -1.5,
-        -1.9,
-        -2.8,
-        -3.8,
-        -5.0,
-        -6.5,
-        -7.5,
-        -8.5,
-        -9.0,
-    ]  # jaw 0-16
-    + [-4.0, -3.0, -2.4, -2.1, -2.0, -2.0, -2.1, -2.4, -3.0, -4.0]  # brows 17-26
-    + [-2.0, -1.5, -0.9, 0.0]  # nose bridge 27-30
-    + [-1.6, -1.1, -0.9, -1.1, -1.6]  # nostrils 31-35
-    + [-3.3, -2.6, -2.6, -2.5, -2.7, -2.7, -2.5, -2.6, -2.6, -3.3, -2.7, -2.7]  # eyes 36-47
-    + [-2.8, -1.9, -1.5, -1.3, -1.5, -1.9, -2.8, -2.1, -1.7, -1.5, -1.7, -2.1]  # lips 48-59
-    + [-2.6, -1.6, -1.4, -1.6, -2.6, -1.7, -1.5, -1.7],  # inner lips 60-67
-    dtype=np.float64,
+# fmt: off
+_DEPTH_BY_REGION = (
+    (-9.0, -8.5, -7.5, -6.5, -5.0, -3.8, -2.8, -1.9, -1.5, -1.9, -2.8, -3.8, -5.0, -6.5, -7.5,
+     -8.5, -9.0),  # jaw 0-16
+    (-4.0, -3.0, -2.4, -2.1, -2.0, -2.0, -2.1, -2.4, -3.0, -4.0),  # brows 17-26
+    (-2.0, -1.5, -0.9, 0.0),  # nose bridge 27-30
+    (-1.6, -1.1, -0.9, -1.1, -1.6),  # nostrils 31-35
+    (-3.3, -2.6, -2.6, -2.5, -2.7, -2.7, -2.5, -2.6, -2.6, -3.3, -2.7, -2.7),  # eyes 36-47
+    (-2.8, -1.9, -1.5, -1.3, -1.5, -1.9, -2.8, -2.1, -1.7, -1.5, -1.7, -2.1),  # lips 48-59
+    (-2.6, -1.6, -1.4, -1.6, -2.6, -1.7, -1.5, -1.7),  # inner lips 60-67
+)
+# fmt: on
+GENERIC_DEPTH_CM = np.concatenate(
+    [np.array(region, dtype=np.float64) for region in _DEPTH_BY_REGION]
 )
 
 GENUINE = "genuine"
@@ -116,14 +103,19 @@ def photo_landmarks(bgr: np.ndarray) -> np.ndarray:
     return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
 
 
+@lru_cache(maxsize=64)
+def _photo(photo_path: str) -> tuple[np.ndarray, np.ndarray]:
+    source = cv2.imread(photo_path)
+    if source is None:
+        raise ValueError(f"cannot read {photo_path}")
+    return source, photo_landmarks(source)
+
+
 class _Face:
     """A photo framed like a front-camera frame, with its landmarks and a 3D model."""
 
     def __init__(self, photo_path: str | Path, rng: random.Random) -> None:
-        source = cv2.imread(str(photo_path))
-        if source is None:
-            raise ValueError(f"cannot read {photo_path}")
-        points = photo_landmarks(source)
+        source, points = _photo(str(photo_path))
         eye_px = _eye_distance(points)
         target_eye = rng.uniform(*FACE_EYE_DISTANCE_PX)
         scale = target_eye / eye_px
@@ -137,6 +129,8 @@ class _Face:
         )
         self.points = points * scale + shift
         self.px_per_cm = target_eye / EYE_DISTANCE_CM
+        # People's faces are not the generic one: flatter or deeper by up to a quarter.
+        self.depth_scale = rng.uniform(0.8, 1.25)
 
     def mesh(self) -> tuple[np.ndarray, np.ndarray]:
         """Source points (2D, px) and their depth (cm): landmarks, forehead, head, border."""
@@ -166,7 +160,7 @@ class _Face:
                 extra_points.append(np.array([x, y]))
                 extra_depth.append(-PIVOT_CM)
         all_points = np.vstack([points, np.array(extra_points)])
-        depth = np.concatenate([GENERIC_DEPTH_CM, np.array(extra_depth)])
+        depth = np.concatenate([GENERIC_DEPTH_CM * self.depth_scale, np.array(extra_depth)])
         return all_points, depth
 
 
@@ -186,7 +180,7 @@ def _rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
     return rz @ ry @ rx
 
 
-def _project(
+def project(
     points: np.ndarray,
     depth_cm: np.ndarray,
     pivot_xy: np.ndarray,
@@ -285,7 +279,7 @@ def _render_head(face: _Face, yaws: Sequence[float], rng: random.Random) -> list
     for yaw in yaws:
         pitch, roll, scale, dx = _jitter(rng)
         pose = (yaw, pitch, roll, scale, dx, rng.uniform(-4, 4))
-        target = _project(source, depth, pivot, face.px_per_cm, pose)
+        target = project(source, depth, pivot, face.px_per_cm, pose)
         moved_depth = (
             np.column_stack([(source - pivot) / face.px_per_cm, depth + PIVOT_CM])
             @ _rotation(*pose[:3]).T
@@ -376,7 +370,8 @@ def _warp_onto(
 
 
 def _peaks(steps: Sequence[str], rng: random.Random) -> list[float]:
-    return [rng.uniform(22.0, 35.0) for _ in steps]
+    # SPEC §9a: people asked to turn their head usually give 25-40 degrees.
+    return [rng.uniform(25.0, 40.0) for _ in steps]
 
 
 def genuine(
@@ -430,6 +425,17 @@ def attack(
     if kind == "one_way":
         return _render_head(face, yaw_profile(steps[:1], frames, _peaks(steps[:1], rng), rng), rng)
     raise ValueError(f"unknown attack {kind!r}")
+
+
+def frame_of(photo: bytes) -> bytes:
+    """Any photo as a challenge frame: fitted into FRAME_SIZE, JPEG."""
+    image = cv2.imdecode(np.frombuffer(photo, dtype=np.uint8), cv2.IMREAD_COLOR)
+    width, height = FRAME_SIZE
+    scale = min(width / image.shape[1], height / image.shape[0])
+    resized = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)))
+    canvas = np.full((height, width, 3), 90, dtype=np.uint8)
+    canvas[: resized.shape[0], : resized.shape[1]] = resized
+    return _jpeg(canvas, random.Random(0))
 
 
 def write_y4m(frames: Sequence[bytes], path: str | Path, fps: int = 10) -> Path:

@@ -49,17 +49,27 @@ NOSE = (29, 30, 31, 33, 35)
 LEFT_EYE = tuple(range(36, 42))  # image-left eye (the customer's right)
 RIGHT_EYE = tuple(range(42, 48))
 
-# A generic face (mm; x right, y down, z toward the camera; nose tip at the origin) for
-# solvePnP: nose tip, chin, outer eye corners, mouth corners.
-_PNP_INDICES = (30, 8, 36, 45, 48, 54)
-_PNP_MODEL = (
-    (0.0, 0.0, 0.0),
-    (0.0, 66.0, -13.0),
-    (-45.0, -34.0, -27.0),
-    (45.0, -34.0, -27.0),
-    (-30.0, 30.0, -25.0),
-    (30.0, 30.0, -25.0),
-)
+# A generic face for solvePnP, in cm (x right, y down, z toward the camera, origin
+# between the eyes): x and y are the mean landmark shape of the 22 photos of
+# ../shared/faces and matplotlib's Grace Hopper, made symmetric; z are adult
+# anthropometric averages (the nose tip 2.5 cm in front of the inner eye corners).
+# Rigid points only: brows, nose, eye corners, mouth corners, chin.
+_PNP_MODEL = {
+    17: (-6.00, -1.08, -1.5),
+    21: (-1.26, -1.59, 0.5),
+    22: (1.26, -1.59, 0.5),
+    26: (6.00, -1.08, -1.5),
+    27: (0.00, -0.28, 0.5),
+    30: (0.00, 3.34, 2.5),
+    33: (0.00, 4.58, 1.6),
+    36: (-4.37, 0.04, -0.8),
+    39: (-1.86, 0.15, 0.0),
+    42: (1.86, 0.15, 0.0),
+    45: (4.37, 0.04, -0.8),
+    48: (-2.88, 6.37, -0.3),
+    54: (2.88, 6.37, -0.3),
+    8: (0.00, 11.60, 1.0),
+}
 
 
 @dataclass(frozen=True)
@@ -75,16 +85,24 @@ class LivenessConfig:
     # The first frame's yaw from the generic model, at most (a real frontal face reads
     # a few degrees off; a head already turned does not).
     frontal_max_yaw: float = 25.0
+    # A frame whose yaw is further than this from the median of it and its two
+    # neighbours is a landmark glitch, not a movement (at 5-10 frames a second a head
+    # turns well under this between frames).
+    max_spike: float = 15.0
     # After the last turn the head comes back at least this share of the way.
     min_return: float = 0.5
     # Depth: the nose's apparent height above the rigid face plane, in eye distances.
-    min_nose_depth: float = 0.12
+    min_nose_depth: float = 0.15
     # Depth: the nose tip's move off the bridge-chin line per unit sin(yaw), as a
     # fraction of that line's length.
-    min_profile_depth: float = 0.05
+    min_profile_depth: float = 0.07
     # Identity across frames (cosine distance, DeepFace Dlib embeddings): a turned
     # face embeds a little further from the frontal one than a second frontal photo.
-    same_person_threshold: float = 0.10
+    same_person_threshold: float = 0.12
+    # Faces turned further than this embed too far from their frontal frame (Dlib
+    # model) to tell the same person from another: identity is checked on each turn's
+    # furthest frame within it.
+    identity_max_yaw: float = 45.0
 
 
 @dataclass(frozen=True)
@@ -95,8 +113,11 @@ class LivenessVerdict:
     reason: str | None  # None or "liveness"
     failed_step: str | None  # "left"/"right" when that turn was not seen
     detail: str
-    frontal: int = 0  # index of the frontal frame
+    frontal: int = 0  # index of the frontal frame: the first
     extremes: tuple[int, ...] = ()  # index of each step's furthest frame, in step order
+    # Each step's furthest frame turned at most identity_max_yaw (the extreme, unless
+    # the head turned further): these are embedded for the same-person check.
+    identities: tuple[int, ...] = ()
     yaws: tuple[float, ...] = ()  # per frame, relative to the first frame
 
 
@@ -108,12 +129,34 @@ def head_yaw(landmarks: Landmarks, image_size: tuple[int, int]) -> float:
     width, height = image_size
     focal = float(max(width, height))  # a phone's front camera: ~60-70 degrees across
     camera = np.array([[focal, 0, width / 2], [0, focal, height / 2], [0, 0, 1]], dtype=np.float64)
-    image_points = np.array([landmarks[i] for i in _PNP_INDICES], dtype=np.float64)
-    model = np.array(_PNP_MODEL, dtype=np.float64)
+    image_points = np.array([landmarks[i] for i in _PNP_MODEL], dtype=np.float64)
+    model = np.array(list(_PNP_MODEL.values()), dtype=np.float64)
     # The model's z points to the camera; OpenCV's camera looks along +z: flip z.
     model[:, 2] = -model[:, 2]
+    # Start from a frontal head at the distance its eye width implies: a nearly flat
+    # set of points has a mirror solution (turned the other way), and the iterative
+    # solver, started from nothing, sometimes lands on it.
+    image_eyes = abs(landmarks[45][0] - landmarks[36][0]) + abs(landmarks[42][0] - landmarks[39][0])
+    model_eyes = (_PNP_MODEL[45][0] - _PNP_MODEL[36][0]) + (_PNP_MODEL[42][0] - _PNP_MODEL[39][0])
+    distance = focal * model_eyes / max(image_eyes, 1.0)
+    centre = np.mean(image_points, axis=0)
+    guess_r = np.zeros((3, 1))
+    guess_t = np.array(
+        [
+            [(centre[0] - width / 2) * distance / focal],
+            [(centre[1] - height / 2) * distance / focal],
+            [distance],
+        ]
+    )
     ok, rvec, _ = cv2.solvePnP(
-        model, image_points, camera, np.zeros(4), flags=cv2.SOLVEPNP_ITERATIVE
+        model,
+        image_points,
+        camera,
+        np.zeros(4),
+        rvec=guess_r,
+        tvec=guess_t,
+        useExtrinsicGuess=True,
+        flags=cv2.SOLVEPNP_ITERATIVE,
     )
     if not ok:
         return float("nan")
@@ -184,9 +227,9 @@ def decide(
     absolute = [head_yaw(points, image_size) for points in tracks]
     if any(math.isnan(v) for v in absolute):
         return _fail("pose: solvePnP failed on a frame", None)
-    # One frame's landmarks can jump (motion blur, a hand, JPEG): the order is read
-    # on the yaw smoothed by a running median of three, which ignores a lone outlier.
-    smoothed = _median3(absolute)
+    # One frame's landmarks can jump (motion blur, a hand, JPEG): a frame far from
+    # both its neighbours takes their median; a real peak, even one frame long, stays.
+    smoothed = _despike(absolute, config.max_spike)
     if abs(smoothed[0]) > config.frontal_max_yaw:
         return _fail(
             f"start: first frame yaw={smoothed[0]:.1f} > frontal_max_yaw={config.frontal_max_yaw}",
@@ -196,7 +239,7 @@ def decide(
     found = _follow_steps(yaws, steps, config)
     if isinstance(found, LivenessVerdict):
         return _with(found, yaws=yaws)
-    extremes = found
+    extremes, identities = found
     last_peak = abs(yaws[extremes[-1]])
     back = min(abs(v) for v in yaws[extremes[-1] :])
     if back > last_peak * (1 - config.min_return):
@@ -206,7 +249,7 @@ def decide(
             None,
             yaws=yaws,
         )
-    frontal = _frontal_frame(yaws, extremes[0])
+    frontal = 0  # the reference of every yaw: the page films from "look straight ahead"
     details = []
     raw = [v - smoothed[0] for v in absolute]
     for step, index in zip(steps, extremes, strict=True):
@@ -233,19 +276,23 @@ def decide(
         detail="; ".join(details),
         frontal=frontal,
         extremes=tuple(extremes),
+        identities=tuple(identities),
         yaws=yaws,
     )
 
 
 def _follow_steps(
     yaws: Sequence[float], steps: Sequence[str], config: LivenessConfig
-) -> list[int] | LivenessVerdict:
-    """The furthest frame of each step, taken in order; or the step that was not seen.
+) -> tuple[list[int], list[int]] | LivenessVerdict:
+    """The furthest frame of each step, and its furthest within identity_max_yaw, taken
+    in order; or the step that was not seen.
 
     A step is seen when the yaw reaches min_yaw its way; turning min_yaw the other way
-    while waiting for it fails that step (the order was not the one asked).
+    while waiting for it, other than the way of the step before, fails that step (the
+    order was not the one asked).
     """
     extremes: list[int] = []
+    identities: list[int] = []
     position = 0
     for number, step in enumerate(steps):
         sign = _SIGN[step]
@@ -260,7 +307,10 @@ def _follow_steps(
             if value >= config.min_yaw:
                 reached = position
                 break
-            if value <= -config.min_yaw:
+            previous = steps[number - 1] if number > 0 else None
+            if value <= -config.min_yaw and _SIGN.get(previous or "", 0.0) != -sign:
+                # Turning the other way before this step: the order asked was not
+                # followed (a second look the way just asked is only a repeat).
                 return _fail(
                     f"order: turned {-value:.1f} degrees the other way before {step}",
                     [step],
@@ -271,25 +321,29 @@ def _follow_steps(
             return _fail(
                 f"pose: {step} reached {max(best, 0.0):.1f} < min_yaw={config.min_yaw}", [step]
             )
-        # The furthest frame of this turn: until the yaw falls back under half of it.
+        # The furthest frame of this turn: until the yaw falls back under half of it;
+        # and the furthest within identity_max_yaw, for the identity check.
         furthest = reached
+        identity = reached
         while position < len(yaws) and yaws[position] * sign >= yaws[furthest] * sign / 2:
-            if yaws[position] * sign > yaws[furthest] * sign:
+            value = yaws[position] * sign
+            if value > yaws[furthest] * sign:
                 furthest = position
+            if yaws[identity] * sign < value <= config.identity_max_yaw:
+                identity = position
             position += 1
         extremes.append(furthest)
-    return extremes
+        identities.append(identity)
+    return extremes, identities
 
 
-def _median3(values: Sequence[float]) -> list[float]:
+def _despike(values: Sequence[float], max_spike: float) -> list[float]:
     padded = [values[0], *values, values[-1]]
-    return [sorted(padded[i : i + 3])[1] for i in range(len(values))]
-
-
-def _frontal_frame(yaws: Sequence[float], first_extreme: int) -> int:
-    """The most frontal frame before the first turn."""
-    candidates = range(0, max(first_extreme, 1))
-    return min(candidates, key=lambda i: abs(yaws[i]))
+    out = []
+    for i, value in enumerate(values):
+        median = sorted(padded[i : i + 3])[1]
+        out.append(median if abs(value - median) > max_spike else value)
+    return out
 
 
 def _fail(

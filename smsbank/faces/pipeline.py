@@ -191,18 +191,20 @@ def process_photo(
 
 def challenge_landmarks(config: EngineConfig, frames: list[tuple[bytes, str]]) -> dict[str, Any]:
     """Consecutive frames of a challenge -> the one face's 68 landmarks in each:
-    {"status": "ok", "points": [[[x, y] * 68] per frame], "sizes": [[w, h] per frame]}
+    {"status": "ok", "points": [[[x, y] * 68] per frame], "boxes": [the HOG box
+    (left, top, right, bottom) or None per frame], "sizes": [[w, h] per frame]}
     or {"status": "rejected", "code", "message", "frame": index} or "error"."""
     try:
         engine = _get_engine(config)
     except RuntimeError as exc:
         return {"status": "error", "message": str(exc)}
     tracker = _FaceTracker(engine)
-    points, sizes = [], []
+    points, boxes, sizes = [], [], []
     for index, (data, fmt) in enumerate(frames):
         try:
             bgr = engine.decode(data, fmt)
             points.append(tracker.landmarks(bgr))
+            boxes.append(tracker.detected)
         except _Rejected as rejected:
             return {
                 "status": "rejected",
@@ -211,7 +213,7 @@ def challenge_landmarks(config: EngineConfig, frames: list[tuple[bytes, str]]) -
                 "frame": index,
             }
         sizes.append([int(bgr.shape[1]), int(bgr.shape[0])])
-    return {"status": "ok", "points": points, "sizes": sizes}
+    return {"status": "ok", "points": points, "boxes": boxes, "sizes": sizes}
 
 
 def challenge_decision(
@@ -232,40 +234,47 @@ def challenge_embedding(
     config: EngineConfig,
     data: bytes,
     fmt: str,
-    points: list[list[float]] | None,
+    box: tuple[int, int, int, int] | None,
     enrolled: tuple[float, ...] | None,
 ) -> dict[str, Any]:
-    """One frame of a challenge -> its face's embedding, by the enrolment path.
+    """One frame of a challenge -> its face's embedding (and distance to `enrolled`).
 
-    Without `points` the frame goes through exactly what an enrolment photo does;
-    with them (a turned face, which the frontal HOG detector may miss) the face box
-    comes from its tracked 68 landmarks, and the rest is the same.
+    From the face box on, this is the enrolment path: the 5 landmarks inside the box,
+    the box derived from them (`landmark_box`, which makes the crop independent of
+    the detector box), DeepFace's alignment and crop, the Dlib embedding. The box is
+    the frame's HOG detection, or for a turned face the HOG detector missed, the box
+    around its tracked 68 landmarks; without one the frame is searched here, as the
+    tracker does (one face, or a refusal).
     """
     try:
         engine = _get_engine(config)
     except RuntimeError as exc:
         return {"status": "error", "message": str(exc)}
-    if points is None:
-        try:
-            return engine.process(data, fmt, enrolled)
-        except _Rejected as rejected:
-            return {"status": "rejected", "code": rejected.code, "message": rejected.message}
     try:
         bgr = engine.decode(data, fmt)
-        xs = [p[0] for p in points]
-        ys = [p[1] for p in points]
-        face = engine.aligned_face(bgr, _landmarks_to_box(xs, ys), 1.0)
-        return {"status": "ok", "embedding": engine.embed(face)}
+        if box is None:
+            tracker = _FaceTracker(engine)
+            points = tracker.landmarks(bgr)
+            box = tracker.detected or landmarks_to_box(points)
+        embedding = engine.embed(engine.aligned_face(bgr, box, 1.0))
+        return {
+            "status": "ok",
+            "embedding": embedding,
+            "distance": engine.distance(embedding, enrolled),
+            "threshold": engine.threshold,
+        }
     except _Rejected as rejected:
         return {"status": "rejected", "code": rejected.code, "message": rejected.message}
 
 
-def _landmarks_to_box(xs: list[float], ys: list[float]) -> tuple[int, int, int, int]:
+def landmarks_to_box(points: list[list[float]]) -> tuple[int, int, int, int]:
     """(left, top, right, bottom) of a HOG-like face box around 68 landmarks.
 
     dlib's HOG box runs from about the brows to the chin and a little inside the
     jaw line; the 5-point predictor was trained on such boxes.
     """
+    xs = [p[0] for p in points]
+    ys = [p[1] for p in points]
     left, right, top, bottom = min(xs), max(xs), min(ys), max(ys)
     return round(left), round(top - 0.05 * (bottom - top)), round(right), round(bottom)
 
@@ -283,6 +292,7 @@ class _FaceTracker:
     def __init__(self, engine: _Engine) -> None:
         self.engine = engine
         self.box: tuple[float, float, float, float] | None = None
+        self.detected: tuple[int, int, int, int] | None = None  # this frame's HOG box
 
     def landmarks(self, bgr: Any) -> list[list[float]]:
         import cv2
@@ -306,19 +316,23 @@ class _FaceTracker:
         ]
         if self.box is None:
             _check_count(len(boxes))
-            box = boxes[0]
+            detected: tuple[float, ...] | None = boxes[0]
         else:
             overlapping = [b for b in boxes if _overlap(b, self.box) > 0.3]
             if len(boxes) > len(overlapping) or len(overlapping) > 1:
                 _check_count(2)
-            box = overlapping[0] if overlapping else _widen(self.box, 0.1)
+            detected = overlapping[0] if overlapping else None
+        box = detected if detected is not None else _widen(self.box or (0, 0, 0, 0), 0.1)
+        self.detected = (
+            None
+            if detected is None
+            else (round(detected[0]), round(detected[1]), round(detected[2]), round(detected[3]))
+        )
         shape = self.engine.predictor68(
             gray, dlib.rectangle(int(box[0]), int(box[1]), int(box[2]), int(box[3]))
         )
         points = [[float(p.x), float(p.y)] for p in shape.parts()]
-        xs = [p[0] for p in points]
-        ys = [p[1] for p in points]
-        self.box = _landmarks_to_box(xs, ys)
+        self.box = landmarks_to_box(points)
         if math.dist(points[36], points[45]) < MIN_EYE_DISTANCE:
             raise _Rejected(
                 "face_too_small",
@@ -410,16 +424,7 @@ class _Engine:
         clock = time.perf_counter()
         embedding = self.embed(face)
         timings["embed_ms"] = _ms_since(clock)
-        distance = None
-        if enrolled is not None:
-            from deepface.modules import verification
-
-            if len(enrolled) != len(embedding):
-                raise _Rejected(
-                    "face_model_changed",
-                    "The enrolled face was made with another face model; please re-enrol.",
-                )
-            distance = float(verification.find_distance(list(enrolled), embedding, "cosine"))
+        distance = self.distance(embedding, enrolled)
         return {
             "status": "ok",
             "embedding": embedding,
@@ -428,6 +433,19 @@ class _Engine:
             "size": [int(bgr.shape[1]), int(bgr.shape[0])],
             "timings": timings,
         }
+
+    def distance(self, embedding: list[float], enrolled: tuple[float, ...] | None) -> float | None:
+        """DeepFace's cosine distance to the enrolled embedding (None without one)."""
+        if enrolled is None:
+            return None
+        from deepface.modules import verification
+
+        if len(enrolled) != len(embedding):
+            raise _Rejected(
+                "face_model_changed",
+                "The enrolled face was made with another face model; please re-enrol.",
+            )
+        return float(verification.find_distance(list(enrolled), embedding, "cosine"))
 
     def decode(self, data: bytes, fmt: str) -> Any:
         """Bytes -> BGR array no larger than max_side, upright per EXIF."""

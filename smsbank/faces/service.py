@@ -307,30 +307,37 @@ class FaceService:
             return refuse(
                 "liveness", f"frames={len(frames)} < min_frames={config.min_frames}", steps[0]
             )
-        tracks = await self._challenge_tracks(list(zip(frames, formats, strict=True)))
+        reference = tuple(float(v) for v in enrolled) if enrolled is not None else None
+        # The first frame is the frontal one (the page films from "look straight
+        # ahead"), so its embedding is computed while the landmarks are tracked.
+        tracks, frontal = await asyncio.gather(
+            self._challenge_tracks(list(zip(frames, formats, strict=True))),
+            self._run(pipeline.challenge_embedding, frames[0], formats[0], None, reference),
+        )
+        tracked = time.perf_counter()
         if isinstance(tracks, str):
             code, detail = tracks.split(":", 1)
             return refuse(_CHALLENGE_REASONS.get(code, "no_face"), detail)
-        points, size = tracks
+        points, boxes, size = tracks
         verdict: LivenessVerdict = await self._run(
             pipeline.challenge_decision, points, size, tuple(steps), config
         )
         if not verdict.passed:
             return refuse("liveness", verdict.detail, verdict.failed_step)
-        reference = tuple(float(v) for v in enrolled) if enrolled is not None else None
-        chosen = [verdict.frontal, *verdict.extremes]
-        jobs = [
-            self._run(
-                pipeline.challenge_embedding,
-                frames[index],
-                formats[index],
-                None if number == 0 else points[index],
-                reference if number == 0 else None,
+        extremes = await asyncio.gather(
+            *(
+                self._run(
+                    pipeline.challenge_embedding,
+                    frames[index],
+                    formats[index],
+                    boxes[index] or pipeline.landmarks_to_box(points[index]),
+                    None,
+                )
+                for index in verdict.identities
             )
-            for number, index in enumerate(chosen)
-        ]
-        embedded = await asyncio.gather(*jobs)
-        for index, result in zip(chosen, embedded, strict=True):
+        )
+        embedded = [frontal, *extremes]
+        for index, result in zip([0, *verdict.identities], embedded, strict=True):
             if result["status"] == "rejected":
                 code = result["code"]
                 return refuse(_CHALLENGE_REASONS.get(code, "no_face"), f"frame {index}: {code}")
@@ -339,6 +346,14 @@ class FaceService:
                 raise FaceUnavailable(
                     "the face check is not available right now; try again shortly"
                 )
+        log.info(
+            "challenge analysed",
+            extra={
+                "frames": len(frames),
+                "track_ms": round((tracked - started) * 1000, 1),
+                "total_ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
         frontal = embedded[0]
         threshold = float(frontal["threshold"])
         self.threshold = threshold
@@ -378,7 +393,7 @@ class FaceService:
 
     async def _challenge_tracks(
         self, frames: list[tuple[bytes, str]]
-    ) -> tuple[list[list[list[float]]], tuple[int, int]] | str:
+    ) -> tuple[list[list[list[float]]], list[Any], tuple[int, int]] | str:
         """The 68 landmarks of every frame, the frames split over the workers in runs
         of consecutive frames (each run tracks its own face); or "code:detail"."""
         parts = max(1, min(self.workers, len(frames)))
@@ -388,6 +403,7 @@ class FaceService:
             *(self._run(pipeline.challenge_landmarks, run) for run in runs)
         )
         points: list[list[list[float]]] = []
+        boxes: list[Any] = []
         sizes: list[tuple[int, int]] = []
         for start, result in zip(bounds, results, strict=False):
             if result["status"] == "rejected":
@@ -398,10 +414,11 @@ class FaceService:
                     "the face check is not available right now; try again shortly"
                 )
             points += result["points"]
+            boxes += result["boxes"]
             sizes += [tuple(size) for size in result["sizes"]]
         if len(set(sizes)) > 1:
             return "unreadable:frames of different sizes"
-        return points, sizes[0]
+        return points, boxes, sizes[0]
 
     async def _run(self, function: Any, *args: Any) -> Any:
         with self._lock:
