@@ -98,7 +98,11 @@ class LivenessConfig:
     min_profile_depth: float = 0.07
     # Identity across frames (cosine distance, DeepFace Dlib embeddings): a turned
     # face embeds a little further from the frontal one than a second frontal photo.
-    same_person_threshold: float = 0.10
+    same_person_threshold: float = 0.12
+    # Faces turned further than this embed too far from their frontal frame (Dlib
+    # model) to tell the same person from another: identity is checked on each turn's
+    # furthest frame within it.
+    identity_max_yaw: float = 45.0
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,9 @@ class LivenessVerdict:
     detail: str
     frontal: int = 0  # index of the frontal frame: the first
     extremes: tuple[int, ...] = ()  # index of each step's furthest frame, in step order
+    # Each step's furthest frame turned at most identity_max_yaw (the extreme, unless
+    # the head turned further): these are embedded for the same-person check.
+    identities: tuple[int, ...] = ()
     yaws: tuple[float, ...] = ()  # per frame, relative to the first frame
 
 
@@ -232,7 +239,7 @@ def decide(
     found = _follow_steps(yaws, steps, config)
     if isinstance(found, LivenessVerdict):
         return _with(found, yaws=yaws)
-    extremes = found
+    extremes, identities = found
     last_peak = abs(yaws[extremes[-1]])
     back = min(abs(v) for v in yaws[extremes[-1] :])
     if back > last_peak * (1 - config.min_return):
@@ -269,20 +276,23 @@ def decide(
         detail="; ".join(details),
         frontal=frontal,
         extremes=tuple(extremes),
+        identities=tuple(identities),
         yaws=yaws,
     )
 
 
 def _follow_steps(
     yaws: Sequence[float], steps: Sequence[str], config: LivenessConfig
-) -> list[int] | LivenessVerdict:
-    """The furthest frame of each step, taken in order; or the step that was not seen.
+) -> tuple[list[int], list[int]] | LivenessVerdict:
+    """The furthest frame of each step, and its furthest within identity_max_yaw, taken
+    in order; or the step that was not seen.
 
     A step is seen when the yaw reaches min_yaw its way; turning min_yaw the other way
     while waiting for it, other than the way of the step before, fails that step (the
     order was not the one asked).
     """
     extremes: list[int] = []
+    identities: list[int] = []
     position = 0
     for number, step in enumerate(steps):
         sign = _SIGN[step]
@@ -311,14 +321,20 @@ def _follow_steps(
             return _fail(
                 f"pose: {step} reached {max(best, 0.0):.1f} < min_yaw={config.min_yaw}", [step]
             )
-        # The furthest frame of this turn: until the yaw falls back under half of it.
+        # The furthest frame of this turn: until the yaw falls back under half of it;
+        # and the furthest within identity_max_yaw, for the identity check.
         furthest = reached
+        identity = reached
         while position < len(yaws) and yaws[position] * sign >= yaws[furthest] * sign / 2:
-            if yaws[position] * sign > yaws[furthest] * sign:
+            value = yaws[position] * sign
+            if value > yaws[furthest] * sign:
                 furthest = position
+            if yaws[identity] * sign < value <= config.identity_max_yaw:
+                identity = position
             position += 1
         extremes.append(furthest)
-    return extremes
+        identities.append(identity)
+    return extremes, identities
 
 
 def _despike(values: Sequence[float], max_spike: float) -> list[float]:

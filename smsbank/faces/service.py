@@ -333,11 +333,11 @@ class FaceService:
                     boxes[index] or pipeline.landmarks_to_box(points[index]),
                     None,
                 )
-                for index in verdict.extremes
+                for index in verdict.identities
             )
         )
         embedded = [frontal, *extremes]
-        for index, result in zip([0, *verdict.extremes], embedded, strict=True):
+        for index, result in zip([0, *verdict.identities], embedded, strict=True):
             if result["status"] == "rejected":
                 code = result["code"]
                 return refuse(_CHALLENGE_REASONS.get(code, "no_face"), f"frame {index}: {code}")
