@@ -4,8 +4,8 @@ Pure geometry, no I/O: the face worker (smsbank.faces.pipeline) finds the face i
 every frame and its 68 landmarks (dlib's iBUG 300-W numbering); this module decides
 from those points alone. Every check must pass; there is no averaged score.
 
-1. Pose: OpenCV `solvePnP` of six landmarks on a generic 3D face gives each frame's
-   yaw. Yaw is measured relative to the first frame (a generic model reads a frontal
+1. Pose: OpenCV `solvePnP` of 14 rigid landmarks on a generic 3D face gives each
+   frame's yaw. Yaw is measured relative to the first frame (a generic model reads a frontal
    face of a real person a few degrees off, the same in every frame of that person).
    The head starts roughly frontal, turns at least `min_yaw` each way asked, in the
    order asked (a clear turn the other way first fails that step), and comes back

@@ -47,7 +47,7 @@ from smsbank import metrics
 from smsbank.errors import BankError
 from smsbank.faces import pipeline
 from smsbank.faces.images import PhotoRejected, check_photo
-from smsbank.faces.liveness import LivenessConfig, LivenessVerdict
+from smsbank.faces.liveness import STEPS, LivenessConfig, LivenessVerdict
 from smsbank.faces.weights import MissingWeights, provision_weights
 from smsbank.settings import Settings
 
@@ -256,18 +256,27 @@ class FaceService:
         """Decide a head-turn challenge from its frames (in order, as the camera saw them).
 
         Every check must pass: one face in every frame, the head turning as asked
-        like a three-dimensional head (smsbank.faces.liveness), the frontal frame and
-        each step's furthest frame the same person, and with `enrolled` that person
-        the enrolled customer. Raises FaceUnavailable (503) when the engine cannot
-        take the frames now; every other outcome is a ChallengeResult.
+        like a three-dimensional head (smsbank.faces.liveness), the frontal (first)
+        frame and one frame of each turn (its furthest within identity_max_yaw) the
+        same person, and with `enrolled` that person the enrolled customer. Raises
+        FaceUnavailable (503) when the engine cannot take the frames now, ValueError
+        for steps other than "left"/"right"; every other outcome is a ChallengeResult.
         """
+        if not steps or any(step not in STEPS for step in steps):
+            raise ValueError(f"steps must be {' / '.join(STEPS)}, got {list(steps)}")
         started = time.perf_counter()
         outcome = "unavailable"
+        # A challenge is admitted as one unit against max_pending (its frames go to
+        # every worker at once; counting each job would refuse a few challenges at once).
+        with self._lock:
+            self._admit()
         try:
             result = await self._analyse_challenge(frames, steps, enrolled, config, started)
             outcome = "ok" if result.passed else "rejected"
             return result
         finally:
+            with self._lock:
+                self._pending -= 1
             metrics.observe_face_analysis(outcome, time.perf_counter() - started)
 
     async def _analyse_challenge(
@@ -312,7 +321,9 @@ class FaceService:
         # ahead"), so its embedding is computed while the landmarks are tracked.
         tracks, frontal = await asyncio.gather(
             self._challenge_tracks(list(zip(frames, formats, strict=True))),
-            self._run(pipeline.challenge_embedding, frames[0], formats[0], None, reference),
+            self._run(
+                pipeline.challenge_embedding, frames[0], formats[0], None, reference, counted=False
+            ),
         )
         tracked = time.perf_counter()
         if isinstance(tracks, str):
@@ -320,7 +331,7 @@ class FaceService:
             return refuse(_CHALLENGE_REASONS.get(code, "no_face"), detail)
         points, boxes, size = tracks
         verdict: LivenessVerdict = await self._run(
-            pipeline.challenge_decision, points, size, tuple(steps), config
+            pipeline.challenge_decision, points, size, tuple(steps), config, counted=False
         )
         if not verdict.passed:
             return refuse("liveness", verdict.detail, verdict.failed_step)
@@ -332,6 +343,7 @@ class FaceService:
                     formats[index],
                     boxes[index] or pipeline.landmarks_to_box(points[index]),
                     None,
+                    counted=False,
                 )
                 for index in verdict.identities
             )
@@ -400,7 +412,7 @@ class FaceService:
         bounds = [round(i * len(frames) / parts) for i in range(parts + 1)]
         runs = [frames[bounds[i] : bounds[i + 1]] for i in range(parts)]
         results = await asyncio.gather(
-            *(self._run(pipeline.challenge_landmarks, run) for run in runs)
+            *(self._run(pipeline.challenge_landmarks, run, counted=False) for run in runs)
         )
         points: list[list[list[float]]] = []
         boxes: list[Any] = []
@@ -420,21 +432,21 @@ class FaceService:
             return "unreadable:frames of different sizes"
         return points, boxes, sizes[0]
 
-    async def _run(self, function: Any, *args: Any) -> Any:
+    async def _run(self, function: Any, *args: Any, counted: bool = True) -> Any:
+        """Run `function(config, *args)` in the pool. `counted=False` for the jobs of a
+        challenge, which is admitted (and counted once) as a whole."""
         with self._lock:
             executor = self._executor
             if executor is None or self._config is None:
                 raise FaceUnavailable("the face check is starting; try again shortly")
-            if self._pending >= self.max_pending:
-                raise FaceUnavailable(
-                    "the bank is checking many photos right now; try again in a moment"
-                )
-            self._pending += 1
+            if counted:
+                self._admit()
             try:
                 with _children_allowed():
                     future: Future[Any] = executor.submit(function, self._config, *args)
             except (BrokenProcessPool, RuntimeError) as exc:
-                self._pending -= 1
+                if counted:
+                    self._pending -= 1
                 self._rebuild(executor)
                 raise FaceUnavailable("the face check is restarting; try again shortly") from exc
         try:
@@ -445,8 +457,17 @@ class FaceService:
                 self._rebuild(executor)
             raise FaceUnavailable("the face check is restarting; try again shortly") from exc
         finally:
-            with self._lock:
-                self._pending -= 1
+            if counted:
+                with self._lock:
+                    self._pending -= 1
+
+    def _admit(self) -> None:
+        """Count one more photo or challenge in (caller holds the lock), or 503."""
+        if self._pending >= self.max_pending:
+            raise FaceUnavailable(
+                "the bank is checking many photos right now; try again in a moment"
+            )
+        self._pending += 1
 
     def _rebuild(self, broken: Executor) -> None:
         """Replace a broken pool (caller holds the lock)."""

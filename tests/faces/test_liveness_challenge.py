@@ -8,6 +8,7 @@ solvePnP, the depth checks and the embeddings, in the engine's worker processes.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,19 @@ async def test_a_second_face_in_the_frames_is_refused(face_service: FaceService)
     frames[3] = head_turns.frame_of(shared_photo("multi_couple.jpg"))
     result = await face_service.analyse_challenge(frames, LEFT_RIGHT, None, CONFIG)
     assert (result.passed, result.reason) == (False, "several_faces"), result.detail
+
+
+async def test_four_challenges_at_once_are_all_decided(face_service: FaceService) -> None:
+    """A challenge is admitted as one unit: four at once stay within the pool's bound."""
+    frames = head_turns.genuine(photo("C_35.jpg"), RIGHT_LEFT)
+    results = await asyncio.gather(
+        *(face_service.analyse_challenge(frames, RIGHT_LEFT, None, CONFIG) for _ in range(4))
+    )
+    assert [r.passed for r in results] == [True] * 4, [r.detail for r in results]
+
+
+async def test_steps_other_than_left_and_right_are_a_programming_error(
+    face_service: FaceService,
+) -> None:
+    with pytest.raises(ValueError, match="steps"):
+        await face_service.analyse_challenge([b""], ["up"], None, CONFIG)
