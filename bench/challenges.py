@@ -15,6 +15,7 @@ import json
 import os
 import re
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
@@ -75,8 +76,14 @@ def _multipart(challenge: str, frames: Sequence[bytes]) -> tuple[bytes, str]:
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
-def answer_challenge(base: str, token: str, sequences: dict[tuple[str, ...], list[bytes]]) -> float:
-    """Ask for a challenge, answer it; seconds from the upload to the answer."""
+def answer_challenge(
+    base: str, token: str, sequences: dict[tuple[str, ...], list[bytes]]
+) -> tuple[float, str]:
+    """Ask for a challenge, answer it: (seconds from the upload to the answer, status).
+
+    Any decision counts for the load (the frames were decided). A 503 (the face engine
+    busy: the link and its attempts are intact) is `busy`, which the caller retries as
+    the page would; any other refusal stops the bench."""
     asked = urllib.request.Request(f"{base}/capture/{token}/challenge", data=b"", method="POST")
     with urllib.request.urlopen(asked, timeout=30) as response:
         issued = json.loads(response.read())
@@ -88,6 +95,11 @@ def answer_challenge(base: str, token: str, sequences: dict[tuple[str, ...], lis
         method="POST",
     )
     started = time.perf_counter()
-    with urllib.request.urlopen(request, timeout=120) as response:
-        result = json.loads(response.read())
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            result = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        if exc.code != 503:
+            raise
+        return time.perf_counter() - started, "busy"
     return time.perf_counter() - started, str(result["status"])

@@ -559,6 +559,7 @@ def challenge_isolation(
     phones = [phone for _, phone in customers]
     stop = threading.Event()
     decided: list[tuple[float, str]] = []
+    busy: list[tuple[float, str]] = []  # answered 503: the face engine's queue was full
     lock = threading.Lock()
 
     def answerer() -> None:
@@ -567,7 +568,13 @@ def challenge_isolation(
                 if not tokens:
                     return
                 token = tokens.pop()
-            decided.append(answer_challenge(bank, token, sequences))
+            outcome = answer_challenge(bank, token, sequences)
+            while outcome[1] == "busy" and not stop.is_set():
+                busy.append(outcome)
+                time.sleep(0.5)  # the page's "try again in a moment"
+                outcome = answer_challenge(bank, token, sequences)
+            if outcome[1] != "busy":
+                decided.append(outcome)
 
     threads = [threading.Thread(target=answerer) for _ in range(4)]
     for thread in threads:
@@ -585,6 +592,7 @@ def challenge_isolation(
         "webhook_with_4_challenges": loaded,
         "challenges_during_load": len(decided),
         "challenges_enrolled": sum(status == "enrolled" for _, status in decided),
+        "challenges_answered_busy_503": len(busy),
         "challenge_median_s_under_load": round(statistics.median(times), 3) if times else None,
         "p99_ratio": round(loaded["p99_ms"] / alone["p99_ms"], 2),
         "target": "p99 with challenges <= 2x p99 without",

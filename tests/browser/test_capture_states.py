@@ -13,6 +13,7 @@ The camera is Chromium's fake device playing a still photo (tests/browser/confte
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,12 +23,14 @@ from playwright.async_api import Page, expect
 from tortoise import Tortoise
 
 from smsbank import ledger
-from smsbank.capture import issue_enrolment_link
+from smsbank.capture import hash_token, issue_enrolment_link
+from smsbank.clock import utcnow
 from smsbank.customers import create_customer
 from smsbank.db import tortoise_config
 from smsbank.faces.enrolment import enrol_customer_photo
 from smsbank.faces.service import FaceService
 from smsbank.i18n import LANGUAGES, Text, catalog, localize
+from smsbank.models import CaptureToken, Customer
 from smsbank.settings import Settings
 from smsbank.withdrawals import cancel_withdrawal
 from tests.browser.axe import blocking_violations
@@ -58,8 +61,9 @@ async def links(
     open_withdrawal: Any,
     language: str,
 ) -> dict[str, str]:
-    """Links of customers who speak `language`: a withdrawal waiting for its selfie, a
-    withdrawal cancelled (ABORT) after its link was sent, an enrolment link."""
+    """Links of customers who speak `language`: a withdrawal waiting for its selfie, one
+    cancelled (ABORT) after its link was sent, one whose link expired, an enrolment
+    link, and a withdrawal of a customer whose selfie checks are locked."""
     await reset_database(server_settings.database_url)
     await Tortoise.init(
         config=tortoise_config(server_settings.database_url), _enable_global_fallback=True
@@ -75,16 +79,34 @@ async def links(
         _, waiting = await open_withdrawal(saver, "20")
         cancelled, aborted = await open_withdrawal(saver, "30")
         await cancel_withdrawal(cancelled.id, actor="customer")
+        _, expired = await open_withdrawal(saver, "40")
+        await CaptureToken.filter(token_hash=hash_token(token_of(expired))).update(
+            expires_at=utcnow() - timedelta(seconds=1)
+        )
         newcomer = await create_customer(
             "Ana Torres", "+15550140002", currency="USD", language=language, actor="test"
         )
         enrolment = await issue_enrolment_link(server_settings, newcomer, actor="test")
+        locked = await create_customer(
+            "Sally Ride", "+15550140003", currency="USD", language=language, actor="test"
+        )
+        await enrol_customer_photo(
+            server_settings, locked.id, astronaut_jpeg, "test", faces=face_service
+        )
+        await Customer.filter(id=locked.id).update(face_locked=True)
+        _, face_locked = await open_withdrawal(locked, "20")
     finally:
         await Tortoise.close_connections()
     base = server_settings.base_url
     return {
         name: base + "/c/" + token_of(url)
-        for name, url in (("withdrawal", waiting), ("aborted", aborted), ("enrolment", enrolment))
+        for name, url in (
+            ("withdrawal", waiting),
+            ("aborted", aborted),
+            ("expired", expired),
+            ("enrolment", enrolment),
+            ("face_locked", face_locked),
+        )
     }
 
 
@@ -221,4 +243,40 @@ async def test_a_link_that_is_not_valid_says_so(
         # Nobody is known behind an unknown link: the page speaks the default language.
         await assert_in_language(page, "en")
         await expect(page.locator("#title")).to_have_text("Link not valid")
+        await assert_accessible(page)
+
+
+@pytest.mark.parametrize(
+    ("name", "http", "heading", "why"),
+    [
+        (
+            "expired",
+            410,
+            "Link expired",
+            "This link has expired. Links work for 10 minutes; please ask for a new one.",
+        ),
+        (
+            "face_locked",
+            403,
+            "Selfie checks locked",
+            "Too many selfies did not match. Please visit your branch.",
+        ),
+    ],
+)
+async def test_a_link_that_cannot_be_used_says_why_once(
+    live_base: str,
+    links: dict[str, str],
+    language: str,
+    tmp_path: Path,
+    name: str,
+    http: int,
+    heading: str,
+    why: str,
+) -> None:
+    async with browser_page(tmp_path) as page:
+        response = await page.goto(links[name])
+        assert response is not None and response.status == http
+        await assert_in_language(page, language)
+        await expect(page.locator("#title")).to_have_text(said(language, heading))
+        assert (await page_text(page)).count(said(language, why)) == 1
         await assert_accessible(page)
