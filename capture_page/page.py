@@ -90,7 +90,7 @@ async def customer_language(token: str) -> str:
         record = await find_token(token)
     except NotFound:
         return DEFAULT_LANGUAGE.value
-    customer = await Customer.get_or_none(id=record.customer_id)  # type: ignore[attr-defined]
+    customer = await Customer.get_or_none(id=record.customer_id)
     return str(customer.language) if customer is not None else DEFAULT_LANGUAGE.value
 
 

@@ -240,7 +240,7 @@ async def describe(settings: Settings, token: str) -> CaptureView:
         title = Text("Link expired") if state == "expired" else Text("Link already used")
         return CaptureView(state, title=title, detail=exc.message, http_status=410)
     purpose = record.purpose.value
-    customer = await Customer.get(id=record.customer_id)  # type: ignore[attr-defined]
+    customer = await Customer.get(id=record.customer_id)
     if record.purpose == CapturePurpose.ENROLMENT and customer.face_enrolled:
         return CaptureView(
             "closed",
@@ -286,7 +286,7 @@ async def describe(settings: Settings, token: str) -> CaptureView:
             http_status=403,
         )
     if record.purpose == CapturePurpose.WITHDRAWAL:
-        withdrawal = await Withdrawal.get(id=record.withdrawal_id)  # type: ignore[attr-defined]
+        withdrawal = await Withdrawal.get(id=record.withdrawal_id)
         if withdrawal.status != WithdrawalStatus.AWAITING_SELFIE:
             return _closed(
                 Text(
@@ -297,7 +297,7 @@ async def describe(settings: Settings, token: str) -> CaptureView:
         amount = format_money(withdrawal.amount, customer.currency)
         title = Text("Confirm your withdrawal of {amount}", amount=amount)
     else:
-        change = await PhoneChange.get(id=record.phone_change_id)  # type: ignore[attr-defined]
+        change = await PhoneChange.get(id=record.phone_change_id)
         if change.status != PhoneChangeStatus.AWAITING_SELFIE:
             return _closed(
                 Text(

@@ -93,7 +93,8 @@ class LedgerEntry(Model):
 
     @property
     def signed_minor(self) -> int:
-        return self.amount_minor if self.kind == EntryKind.DEPOSIT else -self.amount_minor
+        amount = int(self.amount_minor)
+        return amount if self.kind == EntryKind.DEPOSIT else -amount
 
 
 class WithdrawalStatus(StrEnum):

@@ -139,7 +139,8 @@ class _Face:
         up = eyes_mid - points[8]
         up /= np.linalg.norm(up)
         eye = _eye_distance(points)
-        extra_points, extra_depth = [], []
+        extra_points: list[np.ndarray] = []
+        extra_depth: list[float] = []
         # Forehead: above the brows, sloping back.
         for index, depth in ((17, -5.0), (19, -3.6), (24, -3.6), (26, -5.0)):
             extra_points.append(points[index] + up * 0.9 * eye)
@@ -160,8 +161,8 @@ class _Face:
                 extra_points.append(np.array([x, y]))
                 extra_depth.append(-PIVOT_CM)
         all_points = np.vstack([points, np.array(extra_points)])
-        depth = np.concatenate([GENERIC_DEPTH_CM * self.depth_scale, np.array(extra_depth)])
-        return all_points, depth
+        depths = np.concatenate([GENERIC_DEPTH_CM * self.depth_scale, np.array(extra_depth)])
+        return all_points, depths
 
 
 def _eye_distance(points: np.ndarray) -> float:
@@ -228,7 +229,7 @@ def _warp_mesh(
         x1, y1 = min(x + w, width), min(y + h, height)
         if x1 <= x0 or y1 <= y0:
             continue
-        affine = cv2.getAffineTransform(src, dst - np.float32([x0, y0]))
+        affine = cv2.getAffineTransform(src, dst - np.array([x0, y0], dtype=np.float32))
         patch = cv2.warpAffine(
             image,
             affine,
@@ -237,7 +238,9 @@ def _warp_mesh(
             borderMode=cv2.BORDER_REFLECT,
         )
         mask = np.zeros((y1 - y0, x1 - x0), dtype=np.uint8)
-        cv2.fillConvexPoly(mask, np.round(dst - np.float32([x0, y0])).astype(np.int32), 255)
+        cv2.fillConvexPoly(
+            mask, np.round(dst - np.array([x0, y0], dtype=np.float32)).astype(np.int32), 255
+        )
         region = out[y0:y1, x0:x1]
         region[mask > 0] = patch[mask > 0]
     return out
@@ -430,6 +433,8 @@ def attack(
 def frame_of(photo: bytes) -> bytes:
     """Any photo as a challenge frame: fitted into FRAME_SIZE, JPEG."""
     image = cv2.imdecode(np.frombuffer(photo, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError("not an image")
     width, height = FRAME_SIZE
     scale = min(width / image.shape[1], height / image.shape[0])
     resized = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)))

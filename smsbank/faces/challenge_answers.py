@@ -166,7 +166,7 @@ async def submit_challenge(
     except BankError as exc:
         exc.extra.update(status="retry", message=exc.message, attempts_left=left)
         raise
-    customer = await get_customer(record.customer_id)  # type: ignore[attr-defined]
+    customer = await get_customer(record.customer_id)
     language = customer.language
     refused = await refuse_closed(settings, record, customer)
     if refused is not None:

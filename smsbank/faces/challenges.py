@@ -120,7 +120,7 @@ async def issue_challenge(settings: Settings, token: str) -> IssuedChallenge:
         await audit.record(
             "liveness.challenge_issued",
             actor="customer",
-            customer_id=record.customer_id,  # type: ignore[attr-defined]
+            customer_id=record.customer_id,
             capture_token_id=record.id,
             steps=",".join(steps),
             voided=voided,

@@ -93,7 +93,7 @@ async def submit_selfie(
     """
     record = await capture.usable_token(token)
     left = capture.attempts_left(record)
-    customer = await get_customer(record.customer_id)  # type: ignore[attr-defined]
+    customer = await get_customer(record.customer_id)
     refused = await refuse_closed(settings, record, customer)
     if refused is not None:
         return refused
@@ -180,7 +180,7 @@ async def enrolled(
                 raise _already_used()
             await store_embedding(
                 settings,
-                record.customer_id,  # type: ignore[attr-defined]
+                record.customer_id,
                 result,
                 model=model,
                 actor=ACTOR,
@@ -188,7 +188,7 @@ async def enrolled(
             )
     except FaceAlreadyEnrolled:  # enrolled at the counter while this selfie was checked
         await capture.finish_token(record, CaptureTokenStatus.FAILED)
-        refused = _enrolment_refused(await get_customer(record.customer_id))  # type: ignore[attr-defined]
+        refused = _enrolment_refused(await get_customer(record.customer_id))
         assert refused is not None
         return refused
     return SelfieOutcome(
@@ -242,7 +242,7 @@ async def _approve(
     if record.purpose == CapturePurpose.WITHDRAWAL:
         outcome = await withdrawals.selfie_verified(
             settings,
-            record.withdrawal_id,  # type: ignore[attr-defined]
+            _bound_id(record.withdrawal_id),
             distance=distance,
             actor=ACTOR,
         )
@@ -259,7 +259,7 @@ async def _approve(
         )
     change = await phone_changes.selfie_verified(
         settings,
-        record.phone_change_id,  # type: ignore[attr-defined]
+        _bound_id(record.phone_change_id),
         distance=distance,
         actor=ACTOR,
     )
@@ -325,14 +325,14 @@ async def fail_link(settings: Settings, record: CaptureToken, reason: str) -> No
     if record.purpose == CapturePurpose.WITHDRAWAL:
         await withdrawals.selfie_failed(
             settings,
-            record.withdrawal_id,  # type: ignore[attr-defined]
+            _bound_id(record.withdrawal_id),
             reason=reason,
             actor=ACTOR,
         )
     elif record.purpose == CapturePurpose.PHONE_CHANGE:
         await phone_changes.selfie_failed(
             settings,
-            record.phone_change_id,  # type: ignore[attr-defined]
+            _bound_id(record.phone_change_id),
             reason=reason,
             actor=ACTOR,
         )
@@ -341,14 +341,14 @@ async def fail_link(settings: Settings, record: CaptureToken, reason: str) -> No
 async def _request_closed(record: CaptureToken) -> str | None:
     """Why the link's request can no longer take a selfie, or None when it can."""
     if record.purpose == CapturePurpose.WITHDRAWAL:
-        withdrawal = await Withdrawal.get(id=record.withdrawal_id)  # type: ignore[attr-defined]
+        withdrawal = await Withdrawal.get(id=record.withdrawal_id)
         if withdrawal.status != WithdrawalStatus.AWAITING_SELFIE:
             return Text(
                 "This withdrawal was cancelled or has already ended, so there is nothing "
                 "to confirm. To withdraw money, text us again."
             )
     elif record.purpose == CapturePurpose.PHONE_CHANGE:
-        change = await PhoneChange.get(id=record.phone_change_id)  # type: ignore[attr-defined]
+        change = await PhoneChange.get(id=record.phone_change_id)
         if change.status != PhoneChangeStatus.AWAITING_SELFIE:
             return Text(
                 "This phone number change was cancelled or has already ended, so there "
@@ -363,3 +363,12 @@ def _already_used() -> Gone:
     )
     error.extra.update(status="expired", message=error.message, attempts_left=0)
     return error
+
+
+def _bound_id(request_id: int | None) -> int:
+    """The id of the request a link is bound to: a withdrawal's or a number change's link
+    always carries its request's (the column is nullable only because a link has one of
+    three purposes)."""
+    if request_id is None:
+        raise RuntimeError("a capture link without the request it was issued for")
+    return request_id

@@ -16,6 +16,7 @@ from PIL import Image
 from playwright.async_api import Page, async_playwright
 
 from smsbank.settings import Settings
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.faces.conftest import (  # noqa: F401 (fixtures are found by being imported here)
     astronaut,
     astronaut_jpeg,
@@ -25,7 +26,6 @@ from tests.faces.conftest import (  # noqa: F401 (fixtures are found by being im
     open_withdrawal,
 )
 from tests.fake_twilio import free_port
-from tests.server_thread import CHROMIUM, CHROMIUM_ARGS
 
 # A camera that is a file, granted without asking.
 CAMERA_ARGS = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]

@@ -27,10 +27,11 @@ from smsbank.db import tortoise_config
 from smsbank.faces.enrolment import enrol_customer_photo
 from smsbank.faces.service import FaceService
 from smsbank.settings import Settings
+from tests.bank_server import ServerThread
 from tests.browser.conftest import CAMERA_ARGS, WAIT_MS
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import ADMIN_KEY, reset_database
 from tests.faces.conftest import token_of
-from tests.server_thread import CHROMIUM, CHROMIUM_ARGS, ServerThread, wait_until_up
 
 pytestmark = pytest.mark.browser
 
@@ -73,7 +74,7 @@ async def live_base(
     server = ServerThread(server_settings, face_service)
     server.start()
     try:
-        await wait_until_up(server_settings.base_url, server)
+        await server.wait_until_up(server_settings.base_url)
         yield server_settings.base_url
     finally:
         server.stop()

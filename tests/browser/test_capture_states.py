@@ -33,11 +33,11 @@ from smsbank.i18n import LANGUAGES, Text, catalog, localize
 from smsbank.models import CaptureToken, Customer
 from smsbank.settings import Settings
 from smsbank.withdrawals import cancel_withdrawal
+from tests.bank_server import ServerThread
 from tests.browser.axe import blocking_violations
 from tests.browser.conftest import WAIT_MS, browser_page
 from tests.conftest import reset_database
 from tests.faces.conftest import token_of
-from tests.server_thread import ServerThread, wait_until_up
 
 pytestmark = pytest.mark.browser
 
@@ -117,7 +117,7 @@ async def live_base(
     server = ServerThread(server_settings, face_service)
     server.start()
     try:
-        await wait_until_up(server_settings.base_url, server)
+        await server.wait_until_up(server_settings.base_url)
         yield server_settings.base_url
     finally:
         server.stop()

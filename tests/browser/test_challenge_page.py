@@ -29,12 +29,12 @@ from smsbank.faces.enrolment import enrol_customer_photo
 from smsbank.faces.service import FaceService
 from smsbank.i18n import LANGUAGES, catalog
 from smsbank.settings import Settings
+from tests.bank_server import ServerThread
 from tests.browser.axe import blocking_violations
 from tests.browser.conftest import WAIT_MS, browser_page
 from tests.conftest import reset_database
 from tests.faces.conftest import jpeg, token_of
 from tests.head_turns import genuine, write_y4m
-from tests.server_thread import ServerThread, wait_until_up
 
 pytestmark = pytest.mark.browser
 
@@ -97,7 +97,7 @@ async def live_base(
     server = ServerThread(challenge_settings, face_service)
     server.start()
     try:
-        await wait_until_up(challenge_settings.base_url, server)
+        await server.wait_until_up(challenge_settings.base_url)
         yield challenge_settings.base_url
     finally:
         server.stop()

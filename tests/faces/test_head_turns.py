@@ -23,6 +23,7 @@ def yaws(frames: list[bytes]) -> list[float]:
     out = []
     for frame in frames:
         image = cv2.imdecode(np.frombuffer(frame, dtype=np.uint8), cv2.IMREAD_COLOR)
+        assert image is not None, "a frame that is not an image"
         try:
             points = head_turns.photo_landmarks(image)
         except ValueError:
