@@ -20,6 +20,11 @@ from those points alone. Every check must pass; there is no averaged score.
    The second cue is the profile: a head's nose tip leaves the line from the bridge
    of the nose to the chin as it turns; on any sheet bent round a vertical axis that
    line is a straight generator and the tip stays on it.
+   The third cue is the outline: on a head the nose tip stands 8-10 cm in front of
+   the face's outline at its height (the jaw contour by the cheeks), so it moves that
+   much more than the outline as the head turns (on a real head the outline is a
+   silhouette, which moves less still); a sheet bent round a horizontal axis has the
+   whole row at one depth, so its nose tip moves with the outline.
 
 Sign convention: frames are as the camera sees them (not mirrored); positive yaw is
 the customer's own left, the nose moving toward the right of the image.
@@ -46,6 +51,8 @@ CHIN = 8
 RIGID = (17, 21, 22, 26, 36, 39, 42, 45, 48, 54, 8)
 # Points that stand out of that plane.
 NOSE = (29, 30, 31, 33, 35)
+# The face's outline at and just under the nose tip's height (jaw contour by the cheeks).
+OUTLINE = (2, 3, 13, 14)
 LEFT_EYE = tuple(range(36, 42))  # image-left eye (the customer's right)
 RIGHT_EYE = tuple(range(42, 48))
 
@@ -96,6 +103,9 @@ class LivenessConfig:
     # Depth: the nose tip's move off the bridge-chin line per unit sin(yaw), as a
     # fraction of that line's length.
     min_profile_depth: float = 0.07
+    # Depth: the nose tip's move against the face's outline at its height per unit
+    # sin(yaw), in eye distances (the generic head: about 1.2).
+    min_outline_depth: float = 0.6
     # Identity across frames (cosine distance, DeepFace Dlib embeddings): a turned
     # face embeds a little further from the frontal one than a second frontal photo.
     same_person_threshold: float = 0.12
@@ -215,6 +225,19 @@ def profile_depth(a: Landmarks, b: Landmarks, yaw_change: float) -> float:
     return math.copysign(1.0, yaw_change) * (profile_offset(b) - profile_offset(a)) / sine
 
 
+def outline_depth(a: Landmarks, b: Landmarks, yaw_change: float) -> float:
+    """The nose tip's horizontal move less the outline's at its height, in eye distances
+    per unit sin(yaw), signed like the turn: the depth of the nose tip in front of the
+    cheeks' outline (about 0 for a sheet bent round a horizontal axis)."""
+    sine = math.sin(math.radians(abs(yaw_change)))
+    scale = (eye_distance(a) + eye_distance(b)) / 2
+    if sine <= 0 or scale <= 0:
+        return 0.0
+    outline = sum(b[i][0] - a[i][0] for i in OUTLINE) / len(OUTLINE)
+    tip = b[NOSE_TIP][0] - a[NOSE_TIP][0]
+    return math.copysign(1.0, yaw_change) * (tip - outline) / scale / sine
+
+
 def decide(
     tracks: Sequence[Landmarks],
     image_size: tuple[int, int],
@@ -256,7 +279,10 @@ def decide(
         change = raw[index] - raw[frontal]
         nose = nose_depth(tracks[frontal], tracks[index], change)
         profile = profile_depth(tracks[frontal], tracks[index], change)
-        details.append(f"{step}: yaw={change:.1f} nose={nose:.3f} profile={profile:.3f}")
+        outline = outline_depth(tracks[frontal], tracks[index], change)
+        details.append(
+            f"{step}: yaw={change:.1f} nose={nose:.3f} profile={profile:.3f} outline={outline:.3f}"
+        )
         if nose < config.min_nose_depth:
             return _fail(
                 f"depth: {step} nose_depth={nose:.3f} < {config.min_nose_depth}",
@@ -266,6 +292,12 @@ def decide(
         if profile < config.min_profile_depth:
             return _fail(
                 f"depth: {step} profile_depth={profile:.3f} < {config.min_profile_depth}",
+                None,
+                yaws=yaws,
+            )
+        if outline < config.min_outline_depth:
+            return _fail(
+                f"depth: {step} outline_depth={outline:.3f} < {config.min_outline_depth}",
                 None,
                 yaws=yaws,
             )

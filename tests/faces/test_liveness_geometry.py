@@ -14,7 +14,14 @@ import numpy as np
 import pytest
 from matplotlib import cbook
 
-from smsbank.faces.liveness import LivenessConfig, decide, head_yaw, nose_depth, profile_depth
+from smsbank.faces.liveness import (
+    LivenessConfig,
+    decide,
+    head_yaw,
+    nose_depth,
+    outline_depth,
+    profile_depth,
+)
 from tests import head_turns
 
 SIZE = head_turns.FRAME_SIZE
@@ -73,6 +80,12 @@ def bent(face: head_turns._Face, radius_cm: float = 7.0) -> np.ndarray:
     return radius_cm * (np.cos(across / radius_cm) - 1) - 1.0
 
 
+def bent_across(face: head_turns._Face, radius_cm: float = 7.0) -> np.ndarray:
+    """A print bent round a horizontal cylinder: the row of the nose comes forward."""
+    down = (face.points[:, 1] - face.points[27:36, 1].mean()) / face.px_per_cm
+    return radius_cm * (np.cos(down / radius_cm) - 1) - 1.0
+
+
 def test_left_is_the_customers_own_left(face: head_turns._Face) -> None:
     """Frames as the camera sees them: turning to their own left moves the nose to image right."""
     frontal, left = track(face, [0.0, 30.0], head(face), noise=0)
@@ -119,6 +132,38 @@ def test_the_depth_measures_tell_a_head_from_a_flat_picture(face: head_turns._Fa
     assert abs(nose_depth(picture[0], picture[1], 25.0)) < 0.01
     assert profile_depth(real[0], real[1], 25.0) > CONFIG.min_profile_depth
     assert abs(profile_depth(picture[0], picture[1], 25.0)) < 0.01
+
+
+@pytest.mark.parametrize("radius_cm", [7.0, 12.0])
+def test_a_print_bent_round_a_horizontal_axis_fails_the_outline_check(
+    face: head_turns._Face, radius_cm: float
+) -> None:
+    """Its nose comes forward of the brows and chin, as a head's does, so the nose and
+    profile checks can pass; only the outline at the nose's height gives it away."""
+    verdict = decide(
+        track(face, turns(40.0, -40.0), bent_across(face, radius_cm)),
+        SIZE,
+        ("left", "right"),
+        CONFIG,
+    )
+    assert not verdict.passed
+    assert verdict.reason == "liveness" and verdict.failed_step is None
+    assert verdict.detail.startswith("depth: left outline_depth"), verdict.detail
+
+
+@pytest.mark.parametrize("yaw", [18.0, 25.0, 40.0])
+def test_the_outline_tells_a_head_from_a_sheet(face: head_turns._Face, yaw: float) -> None:
+    real = track(face, [0.0, yaw], head(face), noise=0)
+    flat_nosed = track(face, [0.0, yaw], 0.8 * head(face), noise=0)
+    across = track(face, [0.0, yaw], bent_across(face), noise=0)
+    picture = track(face, [0.0, yaw], flat(face), noise=0)
+    assert outline_depth(real[0], real[1], yaw) > 2 * CONFIG.min_outline_depth
+    assert outline_depth(flat_nosed[0], flat_nosed[1], yaw) > 1.5 * CONFIG.min_outline_depth
+    assert outline_depth(across[0], across[1], yaw) < CONFIG.min_outline_depth / 2
+    assert outline_depth(picture[0], picture[1], yaw) < CONFIG.min_outline_depth / 2
+    # The sign follows the turn: the other way round, the same depth.
+    back = track(face, [0.0, -yaw], head(face), noise=0)
+    assert outline_depth(back[0], back[1], -yaw) > 2 * CONFIG.min_outline_depth
 
 
 def test_a_still_fails_the_first_step(face: head_turns._Face) -> None:
