@@ -1,13 +1,15 @@
-"""The selfie capture page (SPEC §9): `GET /capture/<token>` and `POST /capture/<token>`.
+"""The capture page (SPEC §9, §9a): `GET /capture/<token>`, `POST /capture/<token>`
+and `POST /capture/<token>/challenge`.
 
 The page is plain HTML, CSS and JavaScript served from this package (no CDN: it must
-work on a bank's offline network). It opens the front camera with getUserMedia, takes
-a selfie only when the customer presses "Take selfie", shows it for a retake, and
-posts it as multipart field `selfie`. Where the camera cannot be opened it falls back
-to a file input that asks the phone for a front-camera photo.
+work on a bank's offline network). With `SMSBANK_LIVENESS=challenge` (the default) it
+asks for a head-turn challenge, films the steps and posts the frames with the
+challenge's id; a single selfie is refused (422 `challenge_required`). With `off` it
+takes one selfie, posted as multipart field `selfie`.
 
 The token in the URL is the only credential, so these routes are public; the handlers
-stay thin and the rules live in `smsbank.requests.capture` and `smsbank.faces.selfies`.
+stay thin and the rules live in `smsbank.requests.capture`, `smsbank.faces.challenges`,
+`smsbank.faces.challenge_answers` and `smsbank.faces.selfies`.
 """
 
 from __future__ import annotations
@@ -26,8 +28,11 @@ from quart import (
 )
 from quart_schema import hide
 
+from capture_page.page import customer_language, page_context
 from smsbank.core.errors import BankError, ValidationFailed
-from smsbank.faces.selfies import submit_selfie
+from smsbank.faces.challenge_answers import refuse_single_selfie, submit_challenge
+from smsbank.faces.challenges import issue_challenge
+from smsbank.faces.selfies import SelfieOutcome, submit_selfie
 from smsbank.http import services, settings
 from smsbank.requests.capture import describe
 
@@ -92,17 +97,50 @@ async def get_short_link(token: str) -> Response:
 async def get_capture(token: str) -> Response:
     """The capture page, in the state the link is in."""
     view = await describe(settings(), token)
-    html = await render_template("capture_page.html", view=view, token=token)
+    language = await customer_language(token)
+    html = await render_template(
+        "capture_page.html", view=view, token=token, **page_context(view, language)
+    )
     response = Response(html, status=view.http_status, content_type="text/html; charset=utf-8")
     response.headers.update(SECURITY_HEADERS)
     return response
+
+
+@blueprint.post("/c/<token>/challenge")
+@blueprint.post("/capture/<token>/challenge")
+@hide
+async def post_challenge(token: str) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """A new head-turn challenge for this link (SPEC §9a); the link's earlier one stops
+    working."""
+    issued = await issue_challenge(settings(), token)
+    return issued.json(), 201, {"Cache-Control": "no-store"}
 
 
 @blueprint.post("/c/<token>")
 @blueprint.post("/capture/<token>")  # the one url_for builds: registered first
 @hide
 async def post_capture(token: str) -> tuple[dict[str, Any], int, dict[str, str]]:
-    """A selfie (multipart field `selfie`) for this link."""
+    """The answer to this link's head-turn challenge (`challenge` and one `frame` part
+    per frame) or, with `SMSBANK_LIVENESS=off`, a selfie (multipart field `selfie`)."""
+    if settings().liveness == "off":
+        outcome = await _single_selfie(token)
+    else:
+        outcome = await _challenge_answer(token)
+    return outcome.json(), outcome.http_status, {"Cache-Control": "no-store"}
+
+
+async def _challenge_answer(token: str) -> SelfieOutcome:
+    form = await request.form
+    frames = (await request.files).getlist("frame")
+    challenge = form.get("challenge")
+    if challenge is None or len(frames) <= 1:
+        await refuse_single_selfie(token)
+    return await submit_challenge(
+        settings(), services().face, token, challenge, [frame.stream for frame in frames]
+    )
+
+
+async def _single_selfie(token: str) -> SelfieOutcome:
     files = await request.files
     upload = files.get("selfie")
     if upload is None:
@@ -113,5 +151,4 @@ async def post_capture(token: str) -> tuple[dict[str, Any], int, dict[str, str]]
         raise error
     # One byte over the limit is enough to refuse it as too large.
     photo = upload.read(settings().face_max_upload_bytes + 1)
-    outcome = await submit_selfie(settings(), services().face, token, photo)
-    return outcome.json(), outcome.http_status, {"Cache-Control": "no-store"}
+    return await submit_selfie(settings(), services().face, token, photo)

@@ -19,7 +19,7 @@ from smsbank.core import ledger
 from smsbank.core.errors import LimitExceeded
 from smsbank.core.ledger import Limits
 from smsbank.core.money import MAX_AMOUNT, to_minor
-from smsbank.faces import selfies
+from smsbank.faces import challenge_answers, selfies
 from smsbank.requests import lifecycle as request_lifecycle
 from smsbank.requests import phone_changes, withdrawals
 from smsbank.texts import messages
@@ -74,6 +74,7 @@ def _failures(retry: str) -> list[tuple[str, str | None]]:
     return [
         (selfies.NO_MATCH_REASON, retry),
         (selfies.NO_MATCH_REASON, None),  # and selfie checks got locked meanwhile
+        (challenge_answers.LIVENESS_REASON, retry),
         (selfies.LOCKED_REASON, None),
         (selfies.ACCOUNT_LOCKED_REASON, None),
         (withdrawals.TOO_MANY_WRONG_CODES, retry),

@@ -243,3 +243,35 @@ def test_allowed_countries_default_to_the_banks_number_then_the_region() -> None
         Settings.from_env(environ={"SMSBANK_ALLOWED_COUNTRIES": "US,XX"}, dotenv_path=None)
     with pytest.raises(SettingsError, match="SMSBANK_OUTBOUND_CALLS_PER_HOUR"):
         Settings.from_env(environ={"SMSBANK_OUTBOUND_CALLS_PER_HOUR": "-1"}, dotenv_path=None)
+
+
+def test_liveness_is_a_challenge_unless_turned_off() -> None:
+    assert Settings.from_env(environ={}, dotenv_path=None).liveness == "challenge"
+    off = Settings.from_env(environ={"SMSBANK_LIVENESS": "off"}, dotenv_path=None)
+    assert off.liveness == "off"
+    assert Settings.from_env(environ=PRODUCTION, dotenv_path=None).fixed_liveness_steps is None
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SMSBANK_LIVENESS", "maybe"),
+        ("SMSBANK_LIVENESS_MIN_YAW", "2"),
+        ("SMSBANK_LIVENESS_MIN_YAW", "90"),
+        ("SMSBANK_LIVENESS_STEPS", "left"),
+        ("SMSBANK_LIVENESS_STEPS", "left,left"),
+        ("SMSBANK_LIVENESS_STEPS", "left,right,up"),
+        ("SMSBANK_LIVENESS_MAX_FRAME_BYTES", "0"),
+        ("SMSBANK_LIVENESS_MAX_FRAME_BYTES", str(64 * 1024 * 1024)),
+    ],
+)
+def test_malformed_liveness_settings_are_refused(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env(environ={name: value}, dotenv_path=None)
+
+
+def test_a_fixed_step_order_is_for_tests_and_production_refuses_it() -> None:
+    fixed = Settings.from_env(environ={"SMSBANK_LIVENESS_STEPS": "Right, left"}, dotenv_path=None)
+    assert fixed.fixed_liveness_steps == ("right", "left")
+    message = production_refusal({**PRODUCTION, "SMSBANK_LIVENESS_STEPS": "left,right"})
+    assert "SMSBANK_LIVENESS_STEPS" in message

@@ -93,7 +93,8 @@ class LedgerEntry(Model):
 
     @property
     def signed_minor(self) -> int:
-        return self.amount_minor if self.kind == EntryKind.DEPOSIT else -self.amount_minor
+        amount = int(self.amount_minor)
+        return amount if self.kind == EntryKind.DEPOSIT else -amount
 
 
 class WithdrawalStatus(StrEnum):
@@ -240,6 +241,31 @@ class CaptureToken(Model):
 
     class Meta:
         table = "capture_token"
+
+
+class LivenessChallengeStatus(StrEnum):
+    ISSUED = "issued"
+    USED = "used"
+    VOIDED = "voided"  # a newer challenge of the same link replaced it
+
+
+class LivenessChallenge(Model):
+    """A head-turn challenge (SPEC §9a): 16 random bytes, stored hashed, for one link,
+    answered once within its lifetime."""
+
+    id = fields.IntField(primary_key=True)
+    challenge_hash = fields.CharField(max_length=64, unique=True)
+    capture_token: fields.ForeignKeyRelation[CaptureToken] = fields.ForeignKeyField(
+        "models.CaptureToken", related_name="challenges", on_delete=fields.CASCADE
+    )
+    steps = fields.CharField(max_length=32)  # "left,right" or "right,left"
+    status = fields.CharEnumField(LivenessChallengeStatus, max_length=16)
+    issued_at = fields.DatetimeField()
+    finished_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "liveness_challenge"
 
 
 class ConversationState(StrEnum):

@@ -42,6 +42,8 @@ CAP_SETTINGS = (
     "face_checks_per_customer_per_hour",
     "face_checks_per_key_per_hour",
 )
+LIVENESS_MODES = ("challenge", "off")
+LIVENESS_STEPS = ("left", "right")
 
 
 class SettingsError(ValueError):
@@ -134,6 +136,17 @@ class Settings:
     # Plain staff face checks (`/verify_face` by customer id), per hour.
     face_checks_per_customer_per_hour: int = 5
     face_checks_per_key_per_hour: int = 60
+    # Liveness (SPEC §9a): `challenge` asks every capture link for a filmed head turn;
+    # `off` takes the single selfie of §9.
+    liveness: str = "challenge"
+    liveness_min_yaw: float = 15.0
+    # A fixed order of the steps ("left,right") for tests; production refuses it, since
+    # a known order lets a replayed video answer every challenge.
+    liveness_steps: str = ""
+    # Caps on a challenge's frames, checked while reading the upload: a 640 px JPEG is
+    # well under 200 KB, so these leave room for phones that compress little.
+    liveness_max_frame_bytes: int = 512 * 1024
+    liveness_max_upload_bytes: int = 8 * 1024 * 1024
 
     # Staff API: wrong keys allowed per client address in a sliding window, then 429;
     # behind N reverse proxies, the client is the Nth address from the right of
@@ -267,9 +280,12 @@ class Settings:
         for name in CAP_SETTINGS:
             if getattr(self, name) < 0:
                 raise SettingsError(f"{_env_name(name)} must be 0 or more")
+        self._validate_liveness()
         if not self.is_production:
             return
         problems = self._production_sms_problems()
+        if self.liveness_steps:
+            problems.append("SMSBANK_LIVENESS_STEPS empty (a fixed step order is for tests)")
         if self.secret_key == DEV_SECRET_KEY or guessable(self.secret_key, min_length=32):
             problems.append(f"SMSBANK_SECRET_KEY (32+ random characters: {GENERATE_SECRET})")
         if self.admin_api_key == DEV_ADMIN_API_KEY or (
@@ -290,6 +306,29 @@ class Settings:
         if problems:
             raise SettingsError(
                 "refusing to start in production until these are set: " + ", ".join(problems)
+            )
+
+    @property
+    def fixed_liveness_steps(self) -> tuple[str, ...] | None:
+        """The test-only step order, or None: every challenge draws its own."""
+        if not self.liveness_steps.strip():
+            return None
+        return tuple(step.strip().lower() for step in self.liveness_steps.split(","))
+
+    def _validate_liveness(self) -> None:
+        if self.liveness not in LIVENESS_MODES:
+            raise SettingsError("SMSBANK_LIVENESS must be 'challenge' or 'off'")
+        if not 5.0 <= self.liveness_min_yaw <= 60.0:
+            raise SettingsError("SMSBANK_LIVENESS_MIN_YAW must be 5-60 degrees")
+        steps = self.fixed_liveness_steps
+        if steps is not None and sorted(steps) != sorted(LIVENESS_STEPS):
+            raise SettingsError(
+                "SMSBANK_LIVENESS_STEPS must name left and right once each (left,right)"
+            )
+        if not 0 < self.liveness_max_frame_bytes <= self.liveness_max_upload_bytes:
+            raise SettingsError(
+                "SMSBANK_LIVENESS_MAX_FRAME_BYTES must be positive and at most "
+                "SMSBANK_LIVENESS_MAX_UPLOAD_BYTES"
             )
 
     def _production_sms_problems(self) -> list[str]:

@@ -45,12 +45,18 @@ async def record_check(
     purpose: str,
     actor: str,
     counts: bool = True,
+    passed: bool | None = None,
     **details: object,
 ) -> CheckRecord:
-    """Audit a check and, when it `counts`, update the failures-in-a-row count."""
+    """Audit a check and, when it `counts`, update the failures-in-a-row count.
+
+    `passed` overrides the distance's verdict: a head-turn challenge that failed its
+    liveness checks is a failure even when the face itself matched.
+    """
+    verified = result.verified if passed is None else passed
     async with in_transaction():
         locked_now = False
-        if counts and result.verified:
+        if counts and verified:
             await Customer.filter(id=customer_id).update(face_failures=0)
         elif counts:
             # One UPDATE, so concurrent failures each count.
@@ -67,8 +73,9 @@ async def record_check(
             actor=actor,
             customer_id=customer_id,
             purpose=purpose,
-            verified=result.verified,
-            distance=round(result.distance or 0.0, 6),
+            verified=verified,
+            # None: the check failed before faces were compared (a failed liveness check).
+            distance=None if result.distance is None else round(result.distance, 6),
             threshold=result.threshold,
             counts_toward_lockout=counts,
             **details,
@@ -77,5 +84,5 @@ async def record_check(
             await audit.record(
                 "face.locked", actor=actor, customer_id=customer_id, failures=failures
             )
-    metrics.count_face_check(purpose, result.verified)
+    metrics.count_face_check(purpose, verified)
     return CheckRecord(failures, locked, locked_now)

@@ -48,11 +48,16 @@ log = logging.getLogger("smsbank.faces")
 DETECTION_SIDE = 640
 # dlib HOG scores: real faces score > 0.8 in every photo we have; stray hits ~0.1-0.4.
 MIN_DETECTION_CONFIDENCE = 0.3
+# Challenge frames are searched for faces on a copy no wider than this, not upsampled:
+# the smallest face found is then ~80 px across at this size (~110 px in a 640 frame).
+LIVENESS_DETECTION_SIDE = 480
 # Below this eye distance (px at working size) the face is too small to embed well.
 MIN_EYE_DISTANCE = 28
 # The landmark box: width and drop below the eye midpoint, in eye distances.
 LANDMARK_BOX_WIDTH = 2.2
 LANDMARK_BOX_DROP = 0.45
+
+LANDMARKS_68 = "shape_predictor_68_face_landmarks.dat"
 
 # EXIF orientation -> PIL transpose (the table of PIL.ImageOps.exif_transpose).
 _ORIENTATION = {
@@ -184,6 +189,174 @@ def process_photo(
         return {"status": "rejected", "code": rejected.code, "message": rejected.message}
 
 
+def challenge_landmarks(config: EngineConfig, frames: list[tuple[bytes, str]]) -> dict[str, Any]:
+    """Consecutive frames of a challenge -> the one face's 68 landmarks in each:
+    {"status": "ok", "points": [[[x, y] * 68] per frame], "boxes": [the HOG box
+    (left, top, right, bottom) or None per frame], "sizes": [[w, h] per frame]}
+    or {"status": "rejected", "code", "message", "frame": index} or "error"."""
+    try:
+        engine = _get_engine(config)
+    except RuntimeError as exc:
+        return {"status": "error", "message": str(exc)}
+    tracker = _FaceTracker(engine)
+    points, boxes, sizes = [], [], []
+    for index, (data, fmt) in enumerate(frames):
+        try:
+            bgr = engine.decode(data, fmt)
+            points.append(tracker.landmarks(bgr))
+            boxes.append(tracker.detected)
+        except _Rejected as rejected:
+            return {
+                "status": "rejected",
+                "code": rejected.code,
+                "message": rejected.message,
+                "frame": index,
+            }
+        sizes.append([int(bgr.shape[1]), int(bgr.shape[0])])
+    return {"status": "ok", "points": points, "boxes": boxes, "sizes": sizes}
+
+
+def challenge_decision(
+    _config: EngineConfig,
+    points: list[list[list[float]]],
+    size: tuple[int, int],
+    steps: tuple[str, ...],
+    liveness: Any,
+) -> Any:
+    """smsbank.faces.liveness.decide, in a worker (it needs OpenCV)."""
+    from smsbank.faces.liveness import decide
+
+    tracks = [[(p[0], p[1]) for p in frame] for frame in points]
+    return decide(tracks, size, steps, liveness)
+
+
+def challenge_embedding(
+    config: EngineConfig,
+    data: bytes,
+    fmt: str,
+    box: tuple[int, int, int, int] | None,
+    enrolled: tuple[float, ...] | None,
+) -> dict[str, Any]:
+    """One frame of a challenge -> its face's embedding (and distance to `enrolled`).
+
+    From the face box on, this is the enrolment path: the 5 landmarks inside the box,
+    the box derived from them (`landmark_box`, which makes the crop independent of
+    the detector box), DeepFace's alignment and crop, the Dlib embedding. The box is
+    the frame's HOG detection, or for a turned face the HOG detector missed, the box
+    around its tracked 68 landmarks; without one the frame is searched here, as the
+    tracker does (one face, or a refusal).
+    """
+    try:
+        engine = _get_engine(config)
+    except RuntimeError as exc:
+        return {"status": "error", "message": str(exc)}
+    try:
+        bgr = engine.decode(data, fmt)
+        if box is None:
+            tracker = _FaceTracker(engine)
+            points = tracker.landmarks(bgr)
+            box = tracker.detected or landmarks_to_box(points)
+        embedding = engine.embed(engine.aligned_face(bgr, box, 1.0))
+        return {
+            "status": "ok",
+            "embedding": embedding,
+            "distance": engine.distance(embedding, enrolled),
+            "threshold": engine.threshold,
+        }
+    except _Rejected as rejected:
+        return {"status": "rejected", "code": rejected.code, "message": rejected.message}
+
+
+def landmarks_to_box(points: list[list[float]]) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom) of a HOG-like face box around 68 landmarks.
+
+    dlib's HOG box runs from about the brows to the chin and a little inside the
+    jaw line; the 5-point predictor was trained on such boxes.
+    """
+    xs = [p[0] for p in points]
+    ys = [p[1] for p in points]
+    left, right, top, bottom = min(xs), max(xs), min(ys), max(ys)
+    return round(left), round(top - 0.05 * (bottom - top)), round(right), round(bottom)
+
+
+class _FaceTracker:
+    """The one face of a challenge, followed from frame to frame.
+
+    Every frame is searched for faces (a second face anywhere refuses the challenge),
+    on a small grey copy, without upsampling: the face of a selfie is large. A frame
+    where the frontal HOG detector misses the face, as it does for a head turned
+    30-40 degrees, keeps the previous frame's face box, widened, and the 68-point
+    predictor, which handles that much yaw, finds the landmarks inside it.
+    """
+
+    def __init__(self, engine: _Engine) -> None:
+        self.engine = engine
+        self.box: tuple[float, float, float, float] | None = None
+        self.detected: tuple[int, int, int, int] | None = None  # this frame's HOG box
+
+    def landmarks(self, bgr: Any) -> list[list[float]]:
+        import cv2
+        import dlib
+
+        gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+        height, width = gray.shape
+        scale = min(1.0, LIVENESS_DETECTION_SIDE / max(height, width))
+        small = (
+            cv2.resize(
+                gray, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA
+            )
+            if scale < 1.0
+            else gray
+        )
+        detections, scores, _ = self.engine.frontal_detector.run(small, 0, 0.0)
+        boxes = [
+            (d.left() / scale, d.top() / scale, d.right() / scale, d.bottom() / scale)
+            for d, score in zip(detections, scores, strict=True)
+            if score >= MIN_DETECTION_CONFIDENCE
+        ]
+        if self.box is None:
+            _check_count(len(boxes))
+            detected: tuple[float, ...] | None = boxes[0]
+        else:
+            overlapping = [b for b in boxes if _overlap(b, self.box) > 0.3]
+            if len(boxes) > len(overlapping) or len(overlapping) > 1:
+                _check_count(2)
+            detected = overlapping[0] if overlapping else None
+        box = detected if detected is not None else _widen(self.box or (0, 0, 0, 0), 0.1)
+        self.detected = (
+            None
+            if detected is None
+            else (round(detected[0]), round(detected[1]), round(detected[2]), round(detected[3]))
+        )
+        shape = self.engine.predictor68(
+            gray, dlib.rectangle(int(box[0]), int(box[1]), int(box[2]), int(box[3]))
+        )
+        points = [[float(p.x), float(p.y)] for p in shape.parts()]
+        self.box = landmarks_to_box(points)
+        if math.dist(points[36], points[45]) < MIN_EYE_DISTANCE:
+            raise _Rejected(
+                "face_too_small",
+                "Your face is too small in the picture. Hold the camera closer and try again.",
+            )
+        return points
+
+
+def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """Intersection over the smaller box's area."""
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    if width <= 0 or height <= 0:
+        return 0.0
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return width * height / smaller if smaller > 0 else 0.0
+
+
+def _widen(box: tuple[float, ...], share: float) -> tuple[float, float, float, float]:
+    dx = (box[2] - box[0]) * share
+    dy = (box[3] - box[1]) * share
+    return (box[0] - dx, box[1] - dy, box[2] + dx, box[3] + dy)
+
+
 class _Engine:
     """DeepFace's model and detector clients, loaded once per process."""
 
@@ -203,11 +376,40 @@ class _Engine:
         self.config = config
         self.model = modeling.build_model(task="facial_recognition", model_name=config.model_name)
         self.detector = modeling.build_model(task="face_detector", model_name=config.detector)
+        self._predictor68: Any = None
+        self._frontal_detector: Any = None
         self.threshold = (
             float(config.threshold)
             if config.threshold is not None
             else float(verification.find_threshold(config.model_name, "cosine"))
         )
+
+    @property
+    def predictor68(self) -> Any:
+        """dlib's 68-point landmark model (liveness only), loaded on first use."""
+        if self._predictor68 is None:
+            import dlib
+
+            from smsbank.faces.weights import MissingWeights, packaged_weights_dir
+
+            path = packaged_weights_dir() / LANDMARKS_68
+            if not path.is_file():
+                raise MissingWeights(
+                    f"{LANDMARKS_68} is missing from {path.parent}; it ships in the "
+                    "face-recognition-models package"
+                )
+            self._predictor68 = dlib.shape_predictor(str(path))
+        return self._predictor68
+
+    @property
+    def frontal_detector(self) -> Any:
+        """dlib's HOG face detector (what the `dlib` detector backend runs), for
+        challenge frames whatever the configured detector."""
+        if self._frontal_detector is None:
+            import dlib
+
+            self._frontal_detector = dlib.get_frontal_face_detector()
+        return self._frontal_detector
 
     # -- stages ---------------------------------------------------------------
 
@@ -222,16 +424,7 @@ class _Engine:
         clock = time.perf_counter()
         embedding = self.embed(face)
         timings["embed_ms"] = _ms_since(clock)
-        distance = None
-        if enrolled is not None:
-            from deepface.modules import verification
-
-            if len(enrolled) != len(embedding):
-                raise _Rejected(
-                    "face_model_changed",
-                    "The enrolled face was made with another face model; please re-enrol.",
-                )
-            distance = float(verification.find_distance(list(enrolled), embedding, "cosine"))
+        distance = self.distance(embedding, enrolled)
         return {
             "status": "ok",
             "embedding": embedding,
@@ -240,6 +433,19 @@ class _Engine:
             "size": [int(bgr.shape[1]), int(bgr.shape[0])],
             "timings": timings,
         }
+
+    def distance(self, embedding: list[float], enrolled: tuple[float, ...] | None) -> float | None:
+        """DeepFace's cosine distance to the enrolled embedding (None without one)."""
+        if enrolled is None:
+            return None
+        from deepface.modules import verification
+
+        if len(enrolled) != len(embedding):
+            raise _Rejected(
+                "face_model_changed",
+                "The enrolled face was made with another face model; please re-enrol.",
+            )
+        return float(verification.find_distance(list(enrolled), embedding, "cosine"))
 
     def decode(self, data: bytes, fmt: str) -> Any:
         """Bytes -> BGR array no larger than max_side, upright per EXIF."""
@@ -280,9 +486,6 @@ class _Engine:
         if self.config.detector != "dlib":
             return self._one_face_generic(bgr)
         import cv2
-        import dlib
-        from deepface.models.Detector import FacialAreaRegion
-        from deepface.modules import detection
 
         height, width = bgr.shape[:2]
         scale = min(1.0, DETECTION_SIDE / max(height, width))
@@ -298,14 +501,23 @@ class _Engine:
         ]
         _check_count(len(regions))
         region = regions[0]
-        # Landmarks again, at working resolution, inside the detection box scaled up.
-        box = dlib.rectangle(
+        box = (
             int(region.x / scale),
             int(region.y / scale),
             int((region.x + region.w) / scale),
             int((region.y + region.h) / scale),
         )
-        shape = self.detector.model["sp"](bgr, box)
+        return self.aligned_face(bgr, box, region.confidence)
+
+    def aligned_face(self, bgr: Any, box: tuple[int, int, int, int], confidence: float) -> Any:
+        """The face in `box` (left, top, right, bottom at working size), aligned and
+        cropped the way DeepFace does for the embedding."""
+        import dlib
+        from deepface.models.Detector import FacialAreaRegion
+        from deepface.modules import detection
+
+        # Landmarks again, at working resolution, inside the detection box scaled up.
+        shape = self.detector.model["sp"](bgr, dlib.rectangle(*box))
         # DeepFace's Dlib client: parts 0-1 are the person's left eye, 2-3 the right.
         left_eye = (
             (shape.part(0).x + shape.part(1).x) / 2,
@@ -329,7 +541,7 @@ class _Engine:
             h=size,
             left_eye=(int(left_eye[0]), int(left_eye[1])),
             right_eye=(int(right_eye[0]), int(right_eye[1])),
-            confidence=region.confidence,
+            confidence=confidence,
         )
         detected = detection.extract_face(
             facial_area=area,

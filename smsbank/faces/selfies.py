@@ -15,6 +15,9 @@ Theory of operation
     mismatch: count it (lockout); locked or last attempt: close the link
               and the request's `selfie_failed` -> "failed"; else ---------> "retry"
 
+A head-turn challenge (SPEC §9a, `smsbank.faces.challenge_answers`) takes the same steps
+once its frames are decided: `refuse_closed`, `enrolled`, `verified` and `fail_link`.
+
 Closing the link and approving its request happen in one transaction whose first
 statement is the link's conditional UPDATE: of two selfies posted at the same moment,
 one approves the request and the other finds the link closed. The withdrawal module
@@ -67,9 +70,17 @@ class SelfieOutcome:
     attempts_left: int
     http_status: int = 200
     distance: float | None = None
+    reason: str | None = None  # why a head-turn challenge failed (SPEC §9a)
 
     def json(self) -> dict[str, Any]:
-        return {"status": self.status, "message": self.message, "attempts_left": self.attempts_left}
+        body: dict[str, Any] = {
+            "status": self.status,
+            "message": self.message,
+            "attempts_left": self.attempts_left,
+        }
+        if self.reason is not None:
+            body["reason"] = self.reason
+        return body
 
 
 async def submit_selfie(
@@ -82,30 +93,10 @@ async def submit_selfie(
     """
     record = await capture.usable_token(token)
     left = capture.attempts_left(record)
-    customer = await get_customer(record.customer_id)  # type: ignore[attr-defined]
-    if record.purpose == CapturePurpose.ENROLMENT:
-        refused = _enrolment_refused(customer)
-        if refused is not None:
-            await capture.finish_token(record, CaptureTokenStatus.FAILED)
-            return refused
-    else:
-        closed = await _request_closed(record)
-        if closed:
-            await capture.finish_token(record, CaptureTokenStatus.FAILED)
-            return SelfieOutcome("failed", closed, 0, http_status=409)
-        if customer.status != CustomerStatus.ACTIVE:
-            await _fail(settings, record, ACCOUNT_LOCKED_REASON)
-            return SelfieOutcome(
-                "failed", "This account is locked. Please visit your branch.", 0, http_status=403
-            )
-        if customer.face_locked:
-            await _fail(settings, record, LOCKED_REASON)
-            return SelfieOutcome(
-                "failed",
-                "Selfie checks are locked after too many failed selfies. Please visit your branch.",
-                0,
-                http_status=403,
-            )
+    customer = await get_customer(record.customer_id)
+    refused = await refuse_closed(settings, record, customer)
+    if refused is not None:
+        return refused
     if faces is None:
         raise FaceUnavailable("the face check is not available right now; try again shortly")
     try:
@@ -123,10 +114,43 @@ async def submit_selfie(
     record = await capture.take_attempt(record)
     left = capture.attempts_left(record)
     if record.purpose == CapturePurpose.ENROLMENT:
-        return await _enrolled(settings, record, result, faces.model_label)
+        return await enrolled(settings, record, result, faces.model_label)
     if result.verified:
-        return await _verified(settings, record, customer, result)
+        return await verified(settings, record, customer, result)
     return await _mismatch(settings, record, customer, result, left)
+
+
+async def refuse_closed(
+    settings: Settings, record: CaptureToken, customer: Customer
+) -> SelfieOutcome | None:
+    """A "failed" answer (and the link closed) when nothing this link approves can happen any
+    more: the request finished, the account or its face checks are locked, or the
+    enrolment link has nothing to enrol. None when the link can take a face."""
+    if record.purpose == CapturePurpose.ENROLMENT:
+        refused = _enrolment_refused(customer)
+        if refused is not None:
+            await capture.finish_token(record, CaptureTokenStatus.FAILED)
+        return refused
+    closed = await _request_closed(record)
+    if closed:
+        await capture.finish_token(record, CaptureTokenStatus.FAILED)
+        return SelfieOutcome("failed", closed, 0, http_status=409)
+    if customer.status != CustomerStatus.ACTIVE:
+        await fail_link(settings, record, ACCOUNT_LOCKED_REASON)
+        return SelfieOutcome(
+            "failed", Text("This account is locked. Please visit your branch."), 0, http_status=403
+        )
+    if customer.face_locked:
+        await fail_link(settings, record, LOCKED_REASON)
+        return SelfieOutcome(
+            "failed",
+            Text(
+                "Selfie checks are locked after too many failed selfies. Please visit your branch."
+            ),
+            0,
+            http_status=403,
+        )
+    return None
 
 
 def _enrolment_refused(customer: Customer) -> SelfieOutcome | None:
@@ -134,28 +158,29 @@ def _enrolment_refused(customer: Customer) -> SelfieOutcome | None:
     changed at a branch, where staff see who is asking."""
     if customer.status != CustomerStatus.ACTIVE:
         return SelfieOutcome(
-            "failed", "This account is locked. Please visit your branch.", 0, http_status=403
+            "failed", Text("This account is locked. Please visit your branch."), 0, http_status=403
         )
     if customer.face_enrolled:
         return SelfieOutcome(
             "failed",
-            "A face is already enrolled on this account. To change it, visit your branch.",
+            Text("A face is already enrolled on this account. To change it, visit your branch."),
             0,
             http_status=409,
         )
     return None
 
 
-async def _enrolled(
+async def enrolled(
     settings: Settings, record: CaptureToken, result: FaceResult, model: str
 ) -> SelfieOutcome:
+    """Store the enrolment link's face (once) and close the link."""
     try:
         async with in_transaction():
             if not await capture.finish_token(record, CaptureTokenStatus.SUCCEEDED):
                 raise _already_used()
             await store_embedding(
                 settings,
-                record.customer_id,  # type: ignore[attr-defined]
+                record.customer_id,
                 result,
                 model=model,
                 actor=ACTOR,
@@ -163,19 +188,24 @@ async def _enrolled(
             )
     except FaceAlreadyEnrolled:  # enrolled at the counter while this selfie was checked
         await capture.finish_token(record, CaptureTokenStatus.FAILED)
-        refused = _enrolment_refused(await get_customer(record.customer_id))  # type: ignore[attr-defined]
+        refused = _enrolment_refused(await get_customer(record.customer_id))
         assert refused is not None
         return refused
     return SelfieOutcome(
         "enrolled",
-        "Your face is enrolled. From now on a selfie approves your withdrawals.",
+        Text("Your face is enrolled. From now on a selfie approves your withdrawals."),
         0,
     )
 
 
-async def _verified(
-    settings: Settings, record: CaptureToken, customer: Customer, result: FaceResult
+async def verified(
+    settings: Settings,
+    record: CaptureToken,
+    customer: Customer,
+    result: FaceResult,
+    **details: Any,
 ) -> SelfieOutcome:
+    """The enrolled customer is at the camera: close the link, approve its request."""
     distance = float(result.distance or 0.0)
     await record_check(
         settings,
@@ -184,6 +214,7 @@ async def _verified(
         purpose=record.purpose.value,
         actor=ACTOR,
         capture_token_id=record.id,
+        **details,
     )
     try:
         async with in_transaction():
@@ -195,7 +226,10 @@ async def _verified(
         await capture.finish_token(record, CaptureTokenStatus.FAILED)
         log.info("selfie matched a finished request", extra={"reason": exc.code})
         return SelfieOutcome(
-            "failed", "This request is no longer waiting for a selfie.", 0, http_status=409
+            "failed",
+            Text("This request was cancelled or has already ended, so nothing was changed."),
+            0,
+            http_status=409,
         )
     status = "verified" if approved else "failed"
     return SelfieOutcome(status, message, 0, distance=distance)
@@ -208,26 +242,32 @@ async def _approve(
     if record.purpose == CapturePurpose.WITHDRAWAL:
         outcome = await withdrawals.selfie_verified(
             settings,
-            record.withdrawal_id,  # type: ignore[attr-defined]
+            _bound_id(record.withdrawal_id),
             distance=distance,
             actor=ACTOR,
         )
         amount = format_money(outcome.withdrawal.amount, customer.currency)
         if outcome.entry is None:
-            return False, f"It's you, but the withdrawal could not be made: {outcome.failure}"
-        return True, (
-            f"Verified. Your withdrawal of {amount} is approved "
-            f"(reference {outcome.entry.reference}). We have sent you a text."
+            return False, Text(
+                "It's you, but the withdrawal could not be made: {reason}", reason=outcome.failure
+            )
+        return True, Text(
+            "Verified. Your withdrawal of {amount} is approved (reference {reference}). "
+            "We have sent you a text.",
+            amount=amount,
+            reference=outcome.entry.reference,
         )
     change = await phone_changes.selfie_verified(
         settings,
-        record.phone_change_id,  # type: ignore[attr-defined]
+        _bound_id(record.phone_change_id),
         distance=distance,
         actor=ACTOR,
     )
     if change.status != PhoneChangeStatus.COMPLETED:
-        return False, f"It's you, but the number could not be changed: {change.failure_reason}"
-    return True, "Verified. Your phone number is changed; both numbers get a text."
+        return False, Text(
+            "It's you, but the number could not be changed: {reason}", reason=change.failure_reason
+        )
+    return True, Text("Verified. Your phone number is changed; both numbers get a text.")
 
 
 async def _mismatch(
@@ -249,7 +289,7 @@ async def _mismatch(
     )
     what = "withdrawal" if record.purpose == CapturePurpose.WITHDRAWAL else "number change"
     if check.locked:
-        await _fail(settings, record, LOCKED_REASON)
+        await fail_link(settings, record, LOCKED_REASON)
         return SelfieOutcome(
             "failed",
             f"The selfie did not match, too many times: selfie checks are now locked and "
@@ -258,7 +298,7 @@ async def _mismatch(
             distance=distance,
         )
     if left == 0:
-        await _fail(settings, record, NO_MATCH_REASON)
+        await fail_link(settings, record, NO_MATCH_REASON)
         return SelfieOutcome(
             "failed",
             f"The selfie did not match and there are no attempts left: the {what} is "
@@ -266,31 +306,33 @@ async def _mismatch(
             0,
             distance=distance,
         )
-    plural = "attempt" if left == 1 else "attempts"
+    # The page says how many attempts are left, once, from `attempts_left`.
     return SelfieOutcome(
         "retry",
-        f"That selfie did not match your enrolled face. Face the camera in good light "
-        f"and try again: {left} {plural} left.",
+        Text(
+            "That selfie did not match your enrolled face. Face the camera in good light "
+            "and try again."
+        ),
         left,
         distance=distance,
     )
 
 
-async def _fail(settings: Settings, record: CaptureToken, reason: str) -> None:
+async def fail_link(settings: Settings, record: CaptureToken, reason: str) -> None:
     """Close the link and fail its request (texting the customer), once."""
     if not await capture.finish_token(record, CaptureTokenStatus.FAILED):
         return
     if record.purpose == CapturePurpose.WITHDRAWAL:
         await withdrawals.selfie_failed(
             settings,
-            record.withdrawal_id,  # type: ignore[attr-defined]
+            _bound_id(record.withdrawal_id),
             reason=reason,
             actor=ACTOR,
         )
     elif record.purpose == CapturePurpose.PHONE_CHANGE:
         await phone_changes.selfie_failed(
             settings,
-            record.phone_change_id,  # type: ignore[attr-defined]
+            _bound_id(record.phone_change_id),
             reason=reason,
             actor=ACTOR,
         )
@@ -299,17 +341,34 @@ async def _fail(settings: Settings, record: CaptureToken, reason: str) -> None:
 async def _request_closed(record: CaptureToken) -> str | None:
     """Why the link's request can no longer take a selfie, or None when it can."""
     if record.purpose == CapturePurpose.WITHDRAWAL:
-        withdrawal = await Withdrawal.get(id=record.withdrawal_id)  # type: ignore[attr-defined]
+        withdrawal = await Withdrawal.get(id=record.withdrawal_id)
         if withdrawal.status != WithdrawalStatus.AWAITING_SELFIE:
-            return "This withdrawal is no longer waiting for a selfie."
+            return Text(
+                "This withdrawal was cancelled or has already ended, so there is nothing "
+                "to confirm. To withdraw money, text us again."
+            )
     elif record.purpose == CapturePurpose.PHONE_CHANGE:
-        change = await PhoneChange.get(id=record.phone_change_id)  # type: ignore[attr-defined]
+        change = await PhoneChange.get(id=record.phone_change_id)
         if change.status != PhoneChangeStatus.AWAITING_SELFIE:
-            return "This phone number change is no longer waiting for a selfie."
+            return Text(
+                "This phone number change was cancelled or has already ended, so there "
+                "is nothing to confirm."
+            )
     return None
 
 
 def _already_used() -> Gone:
-    error = Gone("This link has already been used. It works only once.", code="link_used")
+    error = Gone(
+        Text("This link has already been used. Each link works only once."), code="link_used"
+    )
     error.extra.update(status="expired", message=error.message, attempts_left=0)
     return error
+
+
+def _bound_id(request_id: int | None) -> int:
+    """The id of the request a link is bound to: a withdrawal's or a number change's link
+    always carries its request's (the column is nullable only because a link has one of
+    three purposes)."""
+    if request_id is None:
+        raise RuntimeError("a capture link without the request it was issued for")
+    return request_id

@@ -47,6 +47,7 @@ from smsbank.core.models import (
 )
 from smsbank.core.money import format_money
 from smsbank.core.settings import Settings
+from smsbank.texts.i18n import Text
 
 TOKEN_BYTES = 16
 SHORT_PATH = "/c/"
@@ -131,7 +132,7 @@ async def find_token(token: str) -> CaptureToken:
     if record is None:
         raise _link_error(
             NotFound(
-                "This link is not valid. Check that you opened the whole link from our text.",
+                Text("This link is not valid. Check that you opened the whole link from our text."),
                 code="unknown_link",
             )
         )
@@ -142,12 +143,15 @@ def ensure_usable(record: CaptureToken) -> None:
     """410 for a finished or expired link."""
     if record.status != CaptureTokenStatus.ACTIVE:
         raise _link_error(
-            Gone("This link has already been used. It works only once.", code="link_used")
+            Gone(
+                Text("This link has already been used. Each link works only once."),
+                code="link_used",
+            )
         )
     if record.expires_at <= utcnow():
         raise _link_error(
             Gone(
-                "This link has expired. Links work for 10 minutes; please start again.",
+                Text("This link has expired. Links work for 10 minutes; please ask for a new one."),
                 code="link_expired",
             )
         )
@@ -217,6 +221,8 @@ class CaptureView:
     detail: str = ""
     attempts_left: int = 0
     http_status: int = 200
+    # `challenge`: the page films a head-turn challenge (SPEC §9a); `off`: one selfie.
+    liveness: str = "challenge"
 
 
 async def describe(settings: Settings, token: str) -> CaptureView:
@@ -224,73 +230,103 @@ async def describe(settings: Settings, token: str) -> CaptureView:
     try:
         record = await find_token(token)
     except NotFound as exc:
-        return CaptureView("invalid", title="Link not valid", detail=exc.message, http_status=404)
+        return CaptureView(
+            "invalid", title=Text("Link not valid"), detail=exc.message, http_status=404
+        )
     try:
         ensure_usable(record)
     except Gone as exc:
         state = "expired" if exc.code == "link_expired" else "used"
-        title = "Link expired" if state == "expired" else "Link already used"
+        title = Text("Link expired") if state == "expired" else Text("Link already used")
         return CaptureView(state, title=title, detail=exc.message, http_status=410)
     purpose = record.purpose.value
-    customer = await Customer.get(id=record.customer_id)  # type: ignore[attr-defined]
+    customer = await Customer.get(id=record.customer_id)
     if record.purpose == CapturePurpose.ENROLMENT and customer.face_enrolled:
         return CaptureView(
             "closed",
-            title="Nothing to enrol",
-            detail="A face is already enrolled on this account. To change it, visit your branch.",
+            title=Text("Nothing to enrol"),
+            detail=Text(
+                "A face is already enrolled on this account. To change it, visit your branch."
+            ),
             http_status=410,
         )
     if record.purpose == CapturePurpose.ENROLMENT and customer.status == CustomerStatus.ACTIVE:
         return CaptureView(
             "ready",
             purpose,
-            title="Enrol your face",
+            title=Text("Enrol your face"),
             detail=(
-                "Take a clear selfie: face the camera in good light, nobody else in the "
-                "picture. We keep a mathematical description of your face, not the photo."
+                Text(
+                    "Take a clear selfie: face the camera in good light, nobody else in the "
+                    "picture. We keep a mathematical description of your face, not the photo."
+                )
+                if settings.liveness == "off"
+                else Text(
+                    "Look at the camera in good light, then turn your head as the arrows "
+                    "show. We keep a mathematical description of your face, not the pictures."
+                )
             ),
             attempts_left=attempts_left(record),
+            liveness=settings.liveness,
         )
     if customer.status != CustomerStatus.ACTIVE:
         return CaptureView(
             "locked",
             purpose,
-            title="Account locked",
-            detail="This account is locked. Please visit your branch.",
+            title=Text("Account locked"),
+            detail=Text("This account is locked. Please visit your branch."),
             http_status=403,
         )
     if customer.face_locked:
         return CaptureView(
             "locked",
             purpose,
-            title="Selfie checks locked",
-            detail="Too many selfies did not match. Please visit your branch.",
+            title=Text("Selfie checks locked"),
+            detail=Text("Too many selfies did not match. Please visit your branch."),
             http_status=403,
         )
     if record.purpose == CapturePurpose.WITHDRAWAL:
-        withdrawal = await Withdrawal.get(id=record.withdrawal_id)  # type: ignore[attr-defined]
+        withdrawal = await Withdrawal.get(id=record.withdrawal_id)
         if withdrawal.status != WithdrawalStatus.AWAITING_SELFIE:
-            return _closed("withdrawal")
+            return _closed(
+                Text(
+                    "This withdrawal was cancelled or has already ended, so there is nothing "
+                    "to confirm. To withdraw money, text us again."
+                )
+            )
         amount = format_money(withdrawal.amount, customer.currency)
-        title = f"Confirm your withdrawal of {amount}"
+        title = Text("Confirm your withdrawal of {amount}", amount=amount)
     else:
-        change = await PhoneChange.get(id=record.phone_change_id)  # type: ignore[attr-defined]
+        change = await PhoneChange.get(id=record.phone_change_id)
         if change.status != PhoneChangeStatus.AWAITING_SELFIE:
-            return _closed("phone number change")
-        title = "Confirm your new phone number"
+            return _closed(
+                Text(
+                    "This phone number change was cancelled or has already ended, so there "
+                    "is nothing to confirm."
+                )
+            )
+        title = Text("Confirm your new phone number")
     return CaptureView(
         "ready",
         purpose,
         title=title,
-        detail="Take a selfie to confirm it is you. Only you should be in the picture.",
+        detail=(
+            Text("Take a selfie to confirm it is you. Only you should be in the picture.")
+            if settings.liveness == "off"
+            else Text(
+                "Look at the camera, then turn your head as the arrows show, to confirm "
+                "it is you. Only you should be in front of the camera."
+            )
+        ),
         attempts_left=attempts_left(record),
+        liveness=settings.liveness,
     )
 
 
-def _closed(what: str) -> CaptureView:
+def _closed(why: Text) -> CaptureView:
     return CaptureView(
         "closed",
-        title="Nothing to confirm",
-        detail=f"This {what} is no longer waiting for a selfie.",
+        title=Text("Nothing to confirm"),
+        detail=why,
         http_status=410,
     )

@@ -10,6 +10,7 @@ tests/test_i18n.py fails until every msgid has a translation.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
@@ -30,19 +31,28 @@ POT_PATH = LOCALE_DIR / f"{DOMAIN}.pot"
 HEADER = "Every text SMS Bank sends or says. Extracted by `smsbank extract-messages`."
 
 
+# Pages' templates (Jinja) mark their words with `_("...")`.
+TEMPLATES = ("**/templates/**.html", "jinja2.ext:babel_extract")
+TEMPLATE_KEYWORDS: dict[str, Any] = {"_": None}
+
+
 def extract() -> Catalog:
-    """Every marked msgid in the code, as a template catalog."""
+    """Every marked msgid in the code and the pages' templates, as a template catalog."""
     template = Catalog(project="SMS Bank", domain=DOMAIN, header_comment=f"# {HEADER}")
     for source in SOURCES:
-        for filename, lineno, message, comments, context in extract_from_dir(
-            PROJECT / source,
-            method_map=[("**.py", "python")],
-            keywords=EXTRACT_KEYWORDS,
-            comment_tags=("Translators:",),
-            strip_comment_tags=True,
+        for method, keywords in (
+            (("**.py", "python"), EXTRACT_KEYWORDS),
+            (TEMPLATES, TEMPLATE_KEYWORDS),
         ):
-            where = (f"{source}/{filename}", lineno)
-            template.add(message, None, [where], auto_comments=comments, context=context)
+            for filename, lineno, message, comments, context in extract_from_dir(
+                PROJECT / source,
+                method_map=[method],
+                keywords=keywords,
+                comment_tags=("Translators:",),
+                strip_comment_tags=True,
+            ):
+                where = (f"{source}/{filename}", lineno)
+                template.add(message, None, [where], auto_comments=comments, context=context)
     return template
 
 

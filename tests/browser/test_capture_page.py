@@ -6,22 +6,18 @@ port, sharing the test's database and the session's warmed face engine. The test
 prepares the database before the server starts and from then on talks to the bank only
 over HTTP, so the two event loops never share a database connection.
 
-Chromium's fake camera plays a Y4M file; it must be 4:2:0 (ffmpeg's yuv420p): 4:4:4 or
-grey makes getUserMedia fail with NotFoundError.
+The camera is Chromium's fake device playing a still photo (tests/browser/conftest.py).
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from PIL import Image
 from playwright.async_api import async_playwright, expect
 from tortoise import Tortoise
 
@@ -31,62 +27,15 @@ from smsbank.core.db import tortoise_config
 from smsbank.core.settings import Settings
 from smsbank.faces.enrolment import enrol_customer_photo
 from smsbank.faces.service import FaceService
+from tests.bank_server import ServerThread
+from tests.browser.conftest import CAMERA_ARGS, WAIT_MS
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import ADMIN_KEY, reset_database
-from tests.faces.conftest import jpeg, token_of
-from tests.fake_twilio import free_port
-from tests.server_thread import CHROMIUM, CHROMIUM_ARGS, ServerThread, wait_until_up
+from tests.faces.conftest import token_of
 
 pytestmark = pytest.mark.browser
 
-# A camera that is a file, granted without asking.
-CAMERA_ARGS = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
-WAIT_MS = 30_000  # bounded waits for what the page shows after the server's work
 PHONE = "+15550140001"
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    if shutil.which("ffmpeg") is None:
-        pytest.skip("ffmpeg is not installed (apt-get install ffmpeg): it makes the fake camera")
-    return CHROMIUM
-
-
-def fake_camera(image: Image.Image, folder: Path, name: str) -> Path:
-    """A 2-second 4:2:0 Y4M clip of a still photo, for Chromium's fake camera."""
-    photo = folder / f"{name}.jpg"
-    photo.write_bytes(jpeg(image))
-    clip = folder / f"{name}.y4m"
-    subprocess.run(
-        [
-            "ffmpeg", "-loglevel", "error", "-y", "-loop", "1", "-i", str(photo), "-t", "2",
-            "-vf", "scale=640:-2,format=yuv420p", "-f", "yuv4mpegpipe", str(clip),
-        ],
-        check=True,
-        timeout=120,
-    )  # fmt: skip
-    return clip
-
-
-@pytest.fixture(scope="module")
-def cameras(
-    chromium: str,
-    tmp_path_factory: pytest.TempPathFactory,
-    astronaut: Image.Image,
-    grace: Image.Image,
-) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("cameras")
-    return {
-        "astronaut": fake_camera(astronaut, folder, "astronaut"),
-        "grace": fake_camera(grace, folder, "grace"),
-    }
-
-
-@pytest.fixture
-def server_settings(settings: Settings) -> Iterator[Settings]:
-    port = free_port()
-    yield settings.with_overrides(public_base_url=f"http://127.0.0.1:{port}", port=port)
 
 
 @pytest.fixture
@@ -125,7 +74,7 @@ async def live_base(
     server = ServerThread(server_settings, face_service)
     server.start()
     try:
-        await wait_until_up(server_settings.base_url, server)
+        await server.wait_until_up(server_settings.base_url)
         yield server_settings.base_url
     finally:
         server.stop()
@@ -169,7 +118,8 @@ async def test_the_enrolled_face_verifies_and_the_withdrawal_is_recorded(
     try:
         status = page.locator("#status")
         await expect(status).to_have_attribute("data-status", "verified", timeout=WAIT_MS)
-        await expect(status).to_contain_text("$20.00")
+        await expect(page.locator("#title")).to_have_text("Withdrawal approved")
+        await expect(status).to_contain_text("your withdrawal is approved")
         assert await page.locator("#again").is_hidden()
     finally:
         await browser.close()

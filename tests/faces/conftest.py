@@ -101,8 +101,7 @@ def astronaut() -> Image.Image:
 @pytest.fixture(scope="session")
 def grace() -> Image.Image:
     """Grace Hopper (matplotlib's sample data), 512x600."""
-    with cbook.get_sample_data("grace_hopper.jpg") as handle:
-        return Image.open(handle).convert("RGB")
+    return Image.open(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).convert("RGB")
 
 
 @pytest.fixture(scope="session")

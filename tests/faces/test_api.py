@@ -18,6 +18,7 @@ from smsbank.core.models import (
     Withdrawal,
     WithdrawalStatus,
 )
+from smsbank.core.settings import Settings
 from tests.faces.conftest import (
     noise_jpeg,
     path_of,
@@ -38,6 +39,12 @@ async def error_of(response: Any) -> tuple[int, str]:
 
 
 # -- PUT /api/v1/customers/{id}/face -------------------------------------------------------
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """These tests are about the single selfie of SPEC §9: liveness off."""
+    return settings.with_overrides(liveness="off")
 
 
 async def test_staff_enrol_a_face(

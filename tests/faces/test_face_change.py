@@ -49,6 +49,12 @@ async def post_selfie(client: Any, url: str, data: bytes) -> tuple[int, dict[str
     return response.status_code, await response.get_json()
 
 
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """These tests are about the single selfie of SPEC §9: liveness off."""
+    return settings.with_overrides(liveness="off")
+
+
 async def test_no_enrolment_link_for_an_enrolled_face(
     face_client: Any, staff: dict[str, str], make_customer: Any, enrol: Any, astronaut_jpeg: bytes
 ) -> None:

@@ -41,6 +41,7 @@ def server_env(settings: Settings, **overrides: str) -> dict[str, str]:
         "TWILIO_AUTH_TOKEN": settings.twilio_auth_token,
         "TWILIO_PHONE_NUMBER": settings.twilio_phone_number,
         "SMSBANK_SMS_BACKEND": "console",
+        "SMSBANK_LIVENESS": settings.liveness,
         "SMSBANK_DEEPFACE_HOME": settings.deepface_home,
         "SMSBANK_FACE_WORKERS": "1",  # one model process is enough and starts fastest
         "SMSBANK_FACE_WARMUP": "true",  # /readyz then means "can check a selfie now"

@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 import aiohttp
+import pytest
 from PIL import Image
 
 from smsbank.core.clock import utcnow
@@ -68,6 +69,12 @@ def link_in(text: str) -> str:
     match = CAPTURE_LINK_RE.search(text)
     assert match, text
     return match.group(0)
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """These tests are about the single selfie of SPEC §9: liveness off."""
+    return settings.with_overrides(liveness="off")
 
 
 async def test_killed_while_texting_the_code_and_before_the_selfie_it_completes_once(

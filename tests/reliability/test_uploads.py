@@ -78,6 +78,12 @@ def claiming(fmt: str, side: int) -> bytes:
     return bytes(data)
 
 
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """These tests are about the single selfie of SPEC §9: liveness off."""
+    return settings.with_overrides(liveness="off")
+
+
 @pytest.fixture(scope="module")
 def bad_uploads(astronaut_jpeg: bytes) -> dict[str, tuple[bytes, int, str]]:
     """name -> (bytes, HTTP status, error code)."""

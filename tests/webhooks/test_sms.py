@@ -70,6 +70,12 @@ async def enrolled(make_customer: Any, balance: str = "100.00", **kwargs: Any) -
 
 
 @pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """These tests are about the single selfie of SPEC §9: liveness off."""
+    return settings.with_overrides(liveness="off")
+
+
+@pytest.fixture
 def phone_of(client: Any, settings: Settings) -> Any:
     def factory(customer_or_number: Customer | str) -> Handset:
         number = (
