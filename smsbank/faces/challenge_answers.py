@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import NoReturn
 
 from smsbank.core import audit
@@ -53,18 +52,21 @@ from smsbank.faces.enrolment import enrolled_embedding
 from smsbank.faces.frames import FrameLimits, Readable, read_frames
 from smsbank.faces.selfies import (
     ACTOR,
+    CHECKS_LOCKED,
     LOCKED_REASON,
+    NO_ATTEMPTS_LEFT,
     NO_MATCH_REASON,
     SelfieOutcome,
     enrolled,
     fail_link,
+    in_language,
     refuse_closed,
     verified,
 )
 from smsbank.faces.service import ChallengeResult, FaceResult, FaceService, FaceUnavailable
 from smsbank.ops import metrics
 from smsbank.requests import capture
-from smsbank.texts.i18n import Localizable, Text, localize
+from smsbank.texts.i18n import Text, localize
 
 # Frames the engine could not use say nothing about who is at the camera: like a
 # selfie with no face, they use no attempt.
@@ -94,27 +96,6 @@ _WHY = {
         "We saw more than one face. Only you should be in front of the camera; try again."
     ),
     ("unreadable", None): Text("The pictures could not be read. Please try again."),
-}
-_NO_ATTEMPTS_LEFT = {
-    CapturePurpose.WITHDRAWAL: Text(
-        "There are no attempts left: the withdrawal is cancelled. We have sent you a text."
-    ),
-    CapturePurpose.PHONE_CHANGE: Text(
-        "There are no attempts left: the number change is cancelled. We have sent you a text."
-    ),
-    CapturePurpose.ENROLMENT: Text(
-        "There are no attempts left on this link. Ask your branch for a new one."
-    ),
-}
-_LOCKED = {
-    CapturePurpose.WITHDRAWAL: Text(
-        "Too many checks failed: face checks are now locked and the withdrawal is "
-        "cancelled. Please visit your branch."
-    ),
-    CapturePurpose.PHONE_CHANGE: Text(
-        "Too many checks failed: face checks are now locked and the number change is "
-        "cancelled. Please visit your branch."
-    ),
 }
 
 
@@ -172,7 +153,7 @@ async def submit_challenge(
     language = customer.language
     refused = await refuse_closed(settings, record, customer)
     if refused is not None:
-        return _in_language(refused, language)
+        return in_language(refused, language)
     if faces is None:
         raise FaceUnavailable("the face check is not available right now; try again shortly")
     enrolled_face = None
@@ -224,14 +205,7 @@ async def submit_challenge(
         outcome = await verified(settings, record, customer, face, liveness="passed")
     else:
         outcome = await _failed(settings, record, customer, result, face, left)
-    return _in_language(outcome, language)
-
-
-def _in_language(outcome: SelfieOutcome, language: str) -> SelfieOutcome:
-    """The answer's message in the customer's language (a sentence decided as a `Text`)."""
-    if isinstance(outcome.message, Localizable):
-        return replace(outcome, message=localize(outcome.message, language))
-    return outcome
+    return in_language(outcome, language)
 
 
 async def _failed(
@@ -261,11 +235,11 @@ async def _failed(
     )
     if check.locked and not enrolment:
         await fail_link(settings, record, LOCKED_REASON)
-        status, tail, left = "failed", localize(_LOCKED[record.purpose], language), 0
+        status, tail, left = "failed", localize(CHECKS_LOCKED[record.purpose], language), 0
     elif left == 0:
         reason = NO_MATCH_REASON if result.reason == "no_match" else LIVENESS_REASON
         await fail_link(settings, record, reason)
-        status, tail = "failed", localize(_NO_ATTEMPTS_LEFT[record.purpose], language)
+        status, tail = "failed", localize(NO_ATTEMPTS_LEFT[record.purpose], language)
     else:
         status = "retry"
         tail = localize(

@@ -27,7 +27,7 @@ guards the ledger a second time (its own conditional UPDATE and a unique key).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tortoise.transactions import in_transaction
@@ -51,7 +51,7 @@ from smsbank.faces.checks import compare_with_enrolled, record_check
 from smsbank.faces.enrolment import FaceAlreadyEnrolled, store_embedding
 from smsbank.faces.service import FaceResult, FaceService, FaceUnavailable
 from smsbank.requests import capture, phone_changes, withdrawals
-from smsbank.texts.i18n import Text
+from smsbank.texts.i18n import Localizable, Text, localize
 
 log = logging.getLogger("smsbank.selfies")
 
@@ -59,6 +59,28 @@ ACTOR = "customer"
 LOCKED_REASON = Text("Too many selfies did not match. Please visit your branch.")
 ACCOUNT_LOCKED_REASON = Text("The account is locked. Please visit your branch.")
 NO_MATCH_REASON = Text("The selfie did not match.")
+# What ends a link after its last failed check (a selfie or a challenge).
+NO_ATTEMPTS_LEFT = {
+    CapturePurpose.WITHDRAWAL: Text(
+        "There are no attempts left: the withdrawal is cancelled. We have sent you a text."
+    ),
+    CapturePurpose.PHONE_CHANGE: Text(
+        "There are no attempts left: the number change is cancelled. We have sent you a text."
+    ),
+    CapturePurpose.ENROLMENT: Text(
+        "There are no attempts left on this link. Ask your branch for a new one."
+    ),
+}
+CHECKS_LOCKED = {
+    CapturePurpose.WITHDRAWAL: Text(
+        "Too many checks failed: face checks are now locked and the withdrawal is "
+        "cancelled. Please visit your branch."
+    ),
+    CapturePurpose.PHONE_CHANGE: Text(
+        "Too many checks failed: face checks are now locked and the number change is "
+        "cancelled. Please visit your branch."
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -96,7 +118,7 @@ async def submit_selfie(
     customer = await get_customer(record.customer_id)
     refused = await refuse_closed(settings, record, customer)
     if refused is not None:
-        return refused
+        return in_language(refused, customer.language)
     if faces is None:
         raise FaceUnavailable("the face check is not available right now; try again shortly")
     try:
@@ -114,10 +136,19 @@ async def submit_selfie(
     record = await capture.take_attempt(record)
     left = capture.attempts_left(record)
     if record.purpose == CapturePurpose.ENROLMENT:
-        return await enrolled(settings, record, result, faces.model_label)
-    if result.verified:
-        return await verified(settings, record, customer, result)
-    return await _mismatch(settings, record, customer, result, left)
+        outcome = await enrolled(settings, record, result, faces.model_label)
+    elif result.verified:
+        outcome = await verified(settings, record, customer, result)
+    else:
+        outcome = await _mismatch(settings, record, customer, result, left)
+    return in_language(outcome, customer.language)
+
+
+def in_language(outcome: SelfieOutcome, language: str) -> SelfieOutcome:
+    """The answer's message in the customer's language (a sentence decided as a `Text`)."""
+    if isinstance(outcome.message, Localizable):
+        return replace(outcome, message=localize(outcome.message, language))
+    return outcome
 
 
 async def refuse_closed(
@@ -287,25 +318,12 @@ async def _mismatch(
         capture_token_id=record.id,
         attempts_left=left,
     )
-    what = "withdrawal" if record.purpose == CapturePurpose.WITHDRAWAL else "number change"
     if check.locked:
         await fail_link(settings, record, LOCKED_REASON)
-        return SelfieOutcome(
-            "failed",
-            f"The selfie did not match, too many times: selfie checks are now locked and "
-            f"the {what} is cancelled. Please visit your branch.",
-            0,
-            distance=distance,
-        )
+        return SelfieOutcome("failed", CHECKS_LOCKED[record.purpose], 0, distance=distance)
     if left == 0:
         await fail_link(settings, record, NO_MATCH_REASON)
-        return SelfieOutcome(
-            "failed",
-            f"The selfie did not match and there are no attempts left: the {what} is "
-            "cancelled. We have sent you a text.",
-            0,
-            distance=distance,
-        )
+        return SelfieOutcome("failed", NO_ATTEMPTS_LEFT[record.purpose], 0, distance=distance)
     # The page says how many attempts are left, once, from `attempts_left`.
     return SelfieOutcome(
         "retry",

@@ -222,6 +222,26 @@ async def test_mismatches_leave_attempts_then_fail_the_withdrawal(
     assert (status, body["status"]) == (410, "expired")
 
 
+async def test_a_spanish_customer_reads_the_selfie_answers_in_spanish(
+    face_client: Any,
+    make_customer: Any,
+    enrol: Any,
+    astronaut_jpeg: bytes,
+    open_withdrawal: Any,
+    grace_jpeg: bytes,
+) -> None:
+    customer = await enrol(
+        await make_customer(name="Eileen Collins", language="es"), astronaut_jpeg
+    )
+    _, url = await open_withdrawal(customer, "20")
+    answers = [await post_selfie(face_client, url, grace_jpeg) for _ in range(3)]
+    assert [body["status"] for _, body in answers] == ["retry", "retry", "failed"]
+    assert "inténtelo de nuevo" in answers[0][1]["message"]
+    assert "selfie did not match" not in answers[0][1]["message"]
+    # The last answer ends the request: said in Spanish too, not in the catalog's English.
+    assert answers[2][1]["message"].startswith("No quedan intentos")
+
+
 @pytest.mark.parametrize(
     ("photo", "status", "code"),
     [
