@@ -24,8 +24,8 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 from hypercorn.asyncio import serve
@@ -236,3 +236,15 @@ def live_server(env: dict[str, str], workdir: Path, workers: int = 1) -> Iterato
         yield asyncio.run(bank.start())
     finally:
         bank.stop()
+
+
+@asynccontextmanager
+async def serving(settings: Settings, faces: FaceService | None = None) -> AsyncIterator[str]:
+    """The bank served by a `ServerThread` for the block; yields its base URL."""
+    server = ServerThread(settings, faces)
+    server.start()
+    try:
+        await server.wait_until_up(settings.base_url)
+        yield settings.base_url
+    finally:
+        server.stop()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Protocol
@@ -19,7 +20,7 @@ from smsbank.core.customers import create_customer
 from smsbank.core.db import tortoise_config
 from smsbank.core.models import Customer
 from smsbank.core.settings import Settings
-from tests.bank_server import ServerThread
+from tests.bank_server import serving
 from tests.chromium import CHROMIUM
 from tests.fake_twilio import free_port
 
@@ -41,6 +42,18 @@ async def reset_database(database_url: str) -> None:
             conn = connections.get("default")
             await conn.execute_script("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
         await Tortoise.generate_schemas(safe=False)
+    finally:
+        await Tortoise.close_connections()
+
+
+@asynccontextmanager
+async def fresh_database(database_url: str) -> AsyncIterator[None]:
+    """An empty database, open in this event loop for the block: a test fills it before
+    a server thread (with its own loop and connections) takes over."""
+    await reset_database(database_url)
+    await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
+    try:
+        yield
     finally:
         await Tortoise.close_connections()
 
@@ -122,13 +135,8 @@ async def live_bank(settings: Settings) -> AsyncIterator[str]:
     port = free_port()
     served = settings.with_overrides(public_base_url=f"http://127.0.0.1:{port}", port=port)
     await reset_database(served.database_url)
-    server = ServerThread(served)
-    server.start()
-    try:
-        await server.wait_until_up(served.base_url)
-        yield served.base_url
-    finally:
-        server.stop()
+    async with serving(served) as base:
+        yield base
 
 
 @pytest.fixture

@@ -19,18 +19,16 @@ from typing import Any
 import aiohttp
 import pytest
 from playwright.async_api import async_playwright, expect
-from tortoise import Tortoise
 
 from smsbank.core import ledger
 from smsbank.core.customers import create_customer
-from smsbank.core.db import tortoise_config
 from smsbank.core.settings import Settings
 from smsbank.faces.enrolment import enrol_customer_photo
 from smsbank.faces.service import FaceService
-from tests.bank_server import ServerThread
+from tests.bank_server import serving
 from tests.browser.conftest import CAMERA_ARGS, WAIT_MS
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS
-from tests.conftest import ADMIN_KEY, reset_database
+from tests.conftest import ADMIN_KEY, fresh_database
 from tests.faces.conftest import token_of
 
 pytestmark = pytest.mark.browser
@@ -46,11 +44,7 @@ async def withdrawal_link(
     open_withdrawal: Any,
 ) -> dict[str, Any]:
     """The astronaut enrolled with $100, a $20 withdrawal waiting for its selfie, its link."""
-    await reset_database(server_settings.database_url)
-    await Tortoise.init(
-        config=tortoise_config(server_settings.database_url), _enable_global_fallback=True
-    )
-    try:
+    async with fresh_database(server_settings.database_url):
         customer = await create_customer(
             "Eileen Collins", PHONE, currency="USD", initial_deposit=None, actor="test"
         )
@@ -59,8 +53,6 @@ async def withdrawal_link(
             server_settings, customer.id, astronaut_jpeg, "test", faces=face_service
         )
         withdrawal, link = await open_withdrawal(customer, "20")
-    finally:
-        await Tortoise.close_connections()
     # The link as texted (its short form), on the server at 127.0.0.1 (the fixture's base
     # URL is a placeholder).
     url = server_settings.base_url + "/c/" + token_of(link)
@@ -71,13 +63,8 @@ async def withdrawal_link(
 async def live_base(
     server_settings: Settings, face_service: FaceService, withdrawal_link: dict[str, Any]
 ) -> AsyncIterator[str]:
-    server = ServerThread(server_settings, face_service)
-    server.start()
-    try:
-        await server.wait_until_up(server_settings.base_url)
-        yield server_settings.base_url
-    finally:
-        server.stop()
+    async with serving(server_settings, face_service) as base:
+        yield base
 
 
 async def staff_get(base: str, path: str) -> Any:

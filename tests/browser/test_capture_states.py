@@ -20,12 +20,10 @@ from typing import Any
 
 import pytest
 from playwright.async_api import Page, expect
-from tortoise import Tortoise
 
 from smsbank.core import ledger
 from smsbank.core.clock import utcnow
 from smsbank.core.customers import create_customer
-from smsbank.core.db import tortoise_config
 from smsbank.core.models import CaptureToken, Customer
 from smsbank.core.settings import Settings
 from smsbank.faces.enrolment import enrol_customer_photo
@@ -33,10 +31,10 @@ from smsbank.faces.service import FaceService
 from smsbank.requests.capture import hash_token, issue_enrolment_link
 from smsbank.requests.withdrawals import cancel_withdrawal
 from smsbank.texts.i18n import LANGUAGES, Text, catalog, localize
-from tests.bank_server import ServerThread
+from tests.bank_server import serving
 from tests.browser.axe import blocking_violations
 from tests.browser.conftest import WAIT_MS, browser_page
-from tests.conftest import reset_database
+from tests.conftest import fresh_database
 from tests.faces.conftest import token_of
 
 pytestmark = pytest.mark.browser
@@ -64,11 +62,7 @@ async def links(
     """Links of customers who speak `language`: a withdrawal waiting for its selfie, one
     cancelled (ABORT) after its link was sent, one whose link expired, an enrolment
     link, and a withdrawal of a customer whose selfie checks are locked."""
-    await reset_database(server_settings.database_url)
-    await Tortoise.init(
-        config=tortoise_config(server_settings.database_url), _enable_global_fallback=True
-    )
-    try:
+    async with fresh_database(server_settings.database_url):
         saver = await create_customer(
             "Eileen Collins", "+15550140001", currency="USD", language=language, actor="test"
         )
@@ -95,8 +89,6 @@ async def links(
         )
         await Customer.filter(id=locked.id).update(face_locked=True)
         _, face_locked = await open_withdrawal(locked, "20")
-    finally:
-        await Tortoise.close_connections()
     base = server_settings.base_url
     return {
         name: base + "/c/" + token_of(url)
@@ -114,13 +106,8 @@ async def links(
 async def live_base(
     server_settings: Settings, face_service: FaceService, links: dict[str, str]
 ) -> AsyncIterator[str]:
-    server = ServerThread(server_settings, face_service)
-    server.start()
-    try:
-        await server.wait_until_up(server_settings.base_url)
-        yield server_settings.base_url
-    finally:
-        server.stop()
+    async with serving(server_settings, face_service) as base:
+        yield base
 
 
 async def page_text(page: Page) -> str:

@@ -20,19 +20,17 @@ from typing import Any
 import pytest
 from PIL import Image, ImageChops, ImageOps, ImageStat
 from playwright.async_api import Page, expect
-from tortoise import Tortoise
 
 from smsbank.core import ledger
 from smsbank.core.customers import create_customer
-from smsbank.core.db import tortoise_config
 from smsbank.core.settings import Settings
 from smsbank.faces.enrolment import enrol_customer_photo
 from smsbank.faces.service import FaceService
 from smsbank.texts.i18n import LANGUAGES, catalog
-from tests.bank_server import ServerThread
+from tests.bank_server import serving
 from tests.browser.axe import blocking_violations
 from tests.browser.conftest import WAIT_MS, browser_page
-from tests.conftest import reset_database
+from tests.conftest import fresh_database
 from tests.faces.conftest import jpeg, token_of
 from tests.head_turns import genuine, write_y4m
 
@@ -72,11 +70,7 @@ async def link(
 ) -> str:
     """The astronaut enrolled with $100 (speaking `language`), a $20 withdrawal waiting
     for its check, its link as texted."""
-    await reset_database(challenge_settings.database_url)
-    await Tortoise.init(
-        config=tortoise_config(challenge_settings.database_url), _enable_global_fallback=True
-    )
-    try:
+    async with fresh_database(challenge_settings.database_url):
         customer = await create_customer(
             "Eileen Collins", "+15550140001", currency="USD", language=language, actor="test"
         )
@@ -85,8 +79,6 @@ async def link(
             challenge_settings, customer.id, astronaut_jpeg, "test", faces=face_service
         )
         _, url = await open_withdrawal(customer, "20")
-    finally:
-        await Tortoise.close_connections()
     return challenge_settings.base_url + "/c/" + token_of(url)
 
 
@@ -94,13 +86,8 @@ async def link(
 async def live_base(
     challenge_settings: Settings, face_service: FaceService, link: str
 ) -> AsyncIterator[str]:
-    server = ServerThread(challenge_settings, face_service)
-    server.start()
-    try:
-        await server.wait_until_up(challenge_settings.base_url)
-        yield challenge_settings.base_url
-    finally:
-        server.stop()
+    async with serving(challenge_settings, face_service) as base:
+        yield base
 
 
 # Test instrumentation, injected by the test (not part of the page): keeps a copy of

@@ -17,16 +17,14 @@ from typing import Any
 import aiohttp
 import pytest
 from playwright.async_api import async_playwright, expect
-from tortoise import Tortoise
 
 from smsbank.core.customers import create_customer
-from smsbank.core.db import tortoise_config
 from smsbank.core.models import Customer, OutboundMessage, OutboundStatus
 from smsbank.core.settings import Settings
-from tests.bank_server import ServerThread
+from tests.bank_server import serving
 from tests.browser.axe import blocking_violations
 from tests.chromium import CHROMIUM_ARGS
-from tests.conftest import ADMIN_KEY, reset_database
+from tests.conftest import ADMIN_KEY, fresh_database
 from tests.fake_twilio import free_port
 
 pytestmark = pytest.mark.browser
@@ -54,11 +52,7 @@ def server_settings(settings: Settings) -> Iterator[Settings]:
 @pytest.fixture
 async def enrolled_customer(server_settings: Settings) -> AsyncIterator[int]:
     """A customer with $100 and a face enrolled (any embedding bytes mark enrolment)."""
-    await reset_database(server_settings.database_url)
-    await Tortoise.init(
-        config=tortoise_config(server_settings.database_url), _enable_global_fallback=True
-    )
-    try:
+    async with fresh_database(server_settings.database_url):
         customer = await create_customer(
             "Ada Lovelace", PHONE, currency="USD", initial_deposit=None, actor="test"
         )
@@ -76,21 +70,13 @@ async def enrolled_customer(server_settings: Settings) -> AsyncIterator[int]:
                 status=OutboundStatus.SENT,
                 next_attempt_at=customer.created_at,
             )
-    finally:
-        await Tortoise.close_connections()
     yield customer.id
 
 
 @pytest.fixture
 async def live_base(server_settings: Settings, enrolled_customer: int) -> AsyncIterator[str]:
-    server = ServerThread(server_settings)
-    server.start()
-    base = server_settings.base_url
-    try:
-        await server.wait_until_up(base)
+    async with serving(server_settings) as base:
         yield base
-    finally:
-        server.stop()
 
 
 async def open_phone(playwright: Any, chromium: str, profile: Path, **options: Any) -> Any:
