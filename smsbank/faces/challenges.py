@@ -104,10 +104,13 @@ async def issue_challenge(settings: Settings, token: str) -> IssuedChallenge:
         if await LivenessChallenge.filter(capture_token_id=record.id).count() >= (
             MAX_CHALLENGES_PER_LINK
         ):
-            raise TooManyRequests(
+            refused = TooManyRequests(
                 "This link asked for too many head-turn checks. Start again from a new link.",
                 code="too_many_challenges",
             )
+            # Final for the page: another try on this link could only be refused again.
+            refused.extra["status"] = "failed"
+            raise refused
         voided = await LivenessChallenge.filter(
             capture_token_id=record.id, status=LivenessChallengeStatus.ISSUED
         ).update(status=LivenessChallengeStatus.VOIDED, finished_at=utcnow())

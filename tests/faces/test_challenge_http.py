@@ -179,6 +179,7 @@ async def test_a_link_gets_a_bounded_number_of_challenges(face_client: Any, link
     assert response.status_code == 429
     body = await response.get_json()
     assert body["error"]["code"] == "too_many_challenges"
+    assert body["status"] == "failed"  # the page ends: no "try again" that can only fail
     assert await LivenessChallenge.all().count() == MAX_CHALLENGES_PER_LINK
     assert await LivenessChallenge.filter(status=LivenessChallengeStatus.ISSUED).count() == 1
 
