@@ -16,6 +16,7 @@ from PIL import Image
 from playwright.async_api import Page, async_playwright
 
 from smsbank.core.settings import Settings
+from smsbank.texts.i18n import LANGUAGES, catalog
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.faces.conftest import (  # noqa: F401 (fixtures are found by being imported here)
     astronaut,
@@ -97,3 +98,14 @@ async def browser_page(folder: Path, camera: Path | None = None) -> AsyncIterato
             yield await browser.new_page()
         finally:
             await browser.close()
+
+
+def said(language: str, msgid: str) -> str:
+    """What the page says for a msgid in `language` (the catalog's translation)."""
+    return catalog(language).gettext(msgid)
+
+
+@pytest.fixture(params=LANGUAGES)
+def language(request: pytest.FixtureRequest) -> str:
+    """Each language the pages speak, one test run each."""
+    return str(request.param)

@@ -30,24 +30,14 @@ from smsbank.faces.enrolment import enrol_customer_photo
 from smsbank.faces.service import FaceService
 from smsbank.requests.capture import hash_token, issue_enrolment_link
 from smsbank.requests.withdrawals import cancel_withdrawal
-from smsbank.texts.i18n import LANGUAGES, Text, catalog, localize
+from smsbank.texts.i18n import Text, localize
 from tests.bank_server import serving
 from tests.browser.axe import blocking_violations
-from tests.browser.conftest import WAIT_MS, browser_page
+from tests.browser.conftest import WAIT_MS, browser_page, said
 from tests.conftest import fresh_database
 from tests.faces.conftest import token_of
 
 pytestmark = pytest.mark.browser
-
-
-def said(language: str, msgid: str) -> str:
-    """What the page says for a msgid in `language` (the catalog's translation)."""
-    return catalog(language).gettext(msgid)
-
-
-@pytest.fixture(params=LANGUAGES)
-def language(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 @pytest.fixture

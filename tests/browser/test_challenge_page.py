@@ -26,10 +26,9 @@ from smsbank.core.customers import create_customer
 from smsbank.core.settings import Settings
 from smsbank.faces.enrolment import enrol_customer_photo
 from smsbank.faces.service import FaceService
-from smsbank.texts.i18n import LANGUAGES, catalog
 from tests.bank_server import serving
 from tests.browser.axe import blocking_violations
-from tests.browser.conftest import WAIT_MS, browser_page
+from tests.browser.conftest import WAIT_MS, browser_page, said
 from tests.conftest import fresh_database
 from tests.faces.conftest import jpeg, token_of
 from tests.head_turns import genuine, write_y4m
@@ -41,15 +40,6 @@ pytestmark = pytest.mark.browser
 # step with them: frontal, left and back, right and back, as the fixed order asks.
 CHALLENGE_SECONDS = 1.5 + 2 * (1.8 + 1.2)
 CLIP_FPS = 10
-
-
-def said(language: str, msgid: str) -> str:
-    return catalog(language).gettext(msgid)
-
-
-@pytest.fixture(params=LANGUAGES)
-def language(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 @pytest.fixture
